@@ -1,0 +1,104 @@
+"""The records that flow one way through a run: measurements → rows → reports.
+
+``Measurement`` is what timing produces (one benchmark on one device, raw rounds kept);
+``RunResults`` collects them for the session, whether they were measured here or fetched
+from a remote (EC2) run, so that reports never know where a number came from.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pytest
+
+__all__ = ["RESULTS_KEY", "Measurement", "RunResults", "results_of"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark of one experiment size on one device.
+
+    ``rounds_s`` holds every timed round in seconds, each bracketed by device
+    synchronisation; an empty tuple with a ``reason`` records a device that could not run.
+    """
+
+    experiment: str
+    size: str
+    device: str
+    rounds_s: tuple[float, ...] = ()
+    size_value: float = 0.0
+    units: str = ""
+    units_per_round: float = 0.0
+    transfer_s: float | None = None
+    warmup_rounds: int = 0
+    timer: str = "perf_counter"
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    device_info: Mapping[str, str] = field(default_factory=dict)
+    test_id: str = ""
+    reason: str | None = None
+
+    @property
+    def ran(self) -> bool:
+        return bool(self.rounds_s)
+
+    @property
+    def median_s(self) -> float | None:
+        return statistics.median(self.rounds_s) if self.rounds_s else None
+
+    @property
+    def throughput(self) -> float | None:
+        """Units per second at the median round, or None without units or rounds."""
+        median = self.median_s
+        if not median or not self.units_per_round:
+            return None
+        return self.units_per_round / median
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rounds_s"] = list(self.rounds_s)
+        data["metrics"] = dict(self.metrics)
+        data["device_info"] = dict(self.device_info)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"unknown measurement fields {sorted(unknown)}; known: {sorted(known)}"
+            )
+        values = dict(data)
+        values["rounds_s"] = tuple(float(r) for r in values.get("rounds_s", ()))
+        return cls(**values)
+
+
+@dataclass
+class RunResults:
+    """Everything one session measured, plus sections other layers add (e.g. ``ec2``)."""
+
+    measurements: list[Measurement] = field(default_factory=list)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, measurement: Measurement) -> None:
+        self.measurements.append(measurement)
+        if measurement.device_info and measurement.device not in self.devices:
+            self.devices[measurement.device] = dict(measurement.device_info)
+
+    def extend(self, measurements: list[Measurement]) -> None:
+        for measurement in measurements:
+            self.add(measurement)
+
+
+RESULTS_KEY: pytest.StashKey[RunResults] = pytest.StashKey[RunResults]()
+
+
+def results_of(config: pytest.Config) -> RunResults:
+    """The session's results collector (created on first use)."""
+    if RESULTS_KEY not in config.stash:
+        config.stash[RESULTS_KEY] = RunResults()
+    return config.stash[RESULTS_KEY]
