@@ -1,0 +1,1 @@
+"""pytest hooks for EC2 GPU sessions (being written)."""

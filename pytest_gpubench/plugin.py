@@ -1,0 +1,1 @@
+"""pytest hooks of the gpubench plugin (being written)."""
