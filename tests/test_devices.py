@@ -1,0 +1,141 @@
+"""The device registry: names, aliases, availability reasons, and the same API on each back end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pytest_gpubench import devices
+from pytest_gpubench.devices import (
+    Device,
+    DeviceUnavailableError,
+    all_devices,
+    device_names,
+    get_device,
+    register_device,
+    require_device,
+    resolve_names,
+)
+
+CPU_BACKENDS = ["numpy", "array-api-strict", "torch-cpu"]
+
+
+def usable(name: str) -> Device:
+    device = get_device(name)
+    if not device.available:
+        pytest.skip(f"{name}: {device.reason}")
+    return device
+
+
+def test_every_builtin_device_is_listed_usable_or_with_a_reason() -> None:
+    listed = {d.name: d for d in all_devices()}
+    assert {"numpy", "torch-cpu", "array-api-strict", "cupy", "torch-cuda"} <= set(listed)
+    for device in listed.values():
+        assert device.available or device.reason, device
+    assert listed["numpy"].available
+
+
+def test_aliases_resolve_to_backends() -> None:
+    assert get_device("cpu").name == "numpy"
+    assert get_device("CPU").name == "numpy"
+    assert get_device("cuda").name in ("cupy", "torch-cuda")
+
+
+def test_unknown_device_names_the_value_and_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown device 'tpu'.*numpy.*torch-cpu"):
+        get_device("tpu")
+    with pytest.raises(ValueError, match="unknown device 'nump'"):
+        resolve_names("numpy, nump")
+    with pytest.raises(ValueError, match="no device named"):
+        resolve_names(" , ")
+
+
+def test_resolve_names_keeps_order_and_drops_repeats() -> None:
+    assert resolve_names("torch-cpu, numpy,torch-cpu") == ["torch-cpu", "numpy"]
+    assert resolve_names(["cuda", "cpu"]) == ["cuda", "cpu"]
+
+
+def test_gpu_devices_without_a_gpu_say_what_to_install() -> None:
+    for name in ("cupy", "torch-cuda"):
+        device = get_device(name)
+        if device.available:
+            continue
+        assert device.is_gpu
+        with pytest.raises(DeviceUnavailableError, match=name):
+            require_device(name)
+        assert "install" in device.reason or "CUDA" in device.reason
+        assert device.describe()["status"].startswith("n/a (")
+
+
+@pytest.mark.parametrize("name", CPU_BACKENDS)
+def test_roundtrip_matmul_and_rng_on_each_cpu_backend(name: str) -> None:
+    device = usable(name)
+    xp = device.namespace()
+    host = np.arange(6, dtype=np.float64).reshape(2, 3)
+    on_device = device.asarray(host, "float32")
+    product = xp.matmul(on_device, xp.permute_dims(on_device, (1, 0)))
+    device.synchronize()
+    np.testing.assert_allclose(device.to_numpy(product), host @ host.T)
+    assert device.to_numpy(on_device).dtype == np.float32
+
+    draws = device.random(7)
+    uniform = device.to_numpy(draws.uniform((1000,), xp.float32))
+    normal = device.to_numpy(draws.normal((1000,), xp.float32))
+    picks = device.to_numpy(draws.integers(5, 1000))
+    assert uniform.dtype == np.float32 and uniform.min() >= 0 and uniform.max() < 1
+    assert abs(normal.mean()) < 0.2 and 0.8 < normal.std() < 1.2
+    assert set(np.unique(picks)) == {0, 1, 2, 3, 4}
+
+
+@pytest.mark.parametrize("name", CPU_BACKENDS)
+def test_same_seed_same_draws(name: str) -> None:
+    device = usable(name)
+    xp = device.namespace()
+    first = device.to_numpy(device.random(3).uniform((5,), xp.float32))
+    again = device.to_numpy(device.random(3).uniform((5,), xp.float32))
+    other = device.to_numpy(device.random(4).uniform((5,), xp.float32))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_cpu_devices_describe_processor_and_blas() -> None:
+    facts = get_device("numpy").describe()
+    assert facts["device"] == "numpy"
+    assert facts["processor"] and int(facts["cores"]) >= 1
+    assert "threads" in facts["blas"]
+    assert get_device("numpy").event_timer() is None
+
+
+def test_third_party_backend_registers_and_reports_its_reason() -> None:
+    def broken_probe() -> devices.Backend:
+        raise DeviceUnavailableError("the frobnicator driver is missing")
+
+    register_device("frob", "gpu", "frob", broken_probe)
+    try:
+        assert "frob" in device_names()
+        frob = get_device("frob")
+        assert not frob.available and frob.reason == "the frobnicator driver is missing"
+        with pytest.raises(DeviceUnavailableError, match="frobnicator"):
+            frob.asarray([1.0])
+    finally:
+        devices._REGISTRY.pop("frob")
+        devices._PROBED.pop("frob", None)
+
+
+def test_a_crashing_probe_becomes_a_reason_not_an_error() -> None:
+    def crashing_probe() -> devices.Backend:
+        raise OSError("libcuda.so: cannot open shared object file")
+
+    register_device("crashy", "gpu", "crashy", crashing_probe)
+    try:
+        assert "OSError: libcuda.so" in get_device("crashy").reason
+    finally:
+        devices._REGISTRY.pop("crashy")
+        devices._PROBED.pop("crashy", None)
+
+
+def test_register_rejects_bad_kind_and_alias_names() -> None:
+    with pytest.raises(ValueError, match="kind must be"):
+        register_device("x", "tpu", "x", devices._probe_numpy)
+    with pytest.raises(ValueError, match="reserved as an alias"):
+        register_device("cuda", "gpu", "x", devices._probe_numpy)
