@@ -1,0 +1,299 @@
+"""Measurements → one row per (experiment, size): times per device, speedup, crossover.
+
+A row holds one :class:`Cell` per device. Spread statistics (quartiles, min, max) come from
+pytest-benchmark's :class:`~pytest_benchmark.stats.Stats`, so they match its own tables.
+The speedup of a device is ``median(baseline rounds) / median(device rounds)``; its interval
+is a percentile bootstrap of that ratio, resampling each device's rounds independently
+(seeded, so a report is reproducible from its JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from pytest_benchmark.stats import Stats
+
+from .results import Measurement
+
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "CONFIDENCE",
+    "Cell",
+    "SpeedupRow",
+    "build_rows",
+    "by_experiment",
+    "crossover",
+    "hardware_summary",
+    "speedup_interval",
+]
+
+#: Two-sided coverage of the speedup interval.
+CONFIDENCE = 0.95
+#: Bootstrap resamples per interval: enough for stable 2.5/97.5 percentiles, fast on 2 cores.
+BOOTSTRAP_RESAMPLES = 2000
+_SEED = 20240601
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One device at one size: time statistics, throughput and speedup vs the baseline.
+
+    ``reason`` is set when the device has no rounds here (all numbers ``None``);
+    ``speedup_reason`` when the device ran but no speedup can be given (baseline n/a).
+    ``speedup_low``/``speedup_high`` bound the speedup at :data:`CONFIDENCE`, or are
+    ``None`` with fewer than two rounds on either side.
+    """
+
+    device: str
+    rounds: int = 0
+    median_s: float | None = None
+    q1_s: float | None = None
+    q3_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    throughput: float | None = None
+    units: str = ""
+    transfer_s: float | None = None
+    speedup: float | None = None
+    speedup_low: float | None = None
+    speedup_high: float | None = None
+    hardware: str = ""
+    reason: str | None = None
+    speedup_reason: str | None = None
+
+    @property
+    def ran(self) -> bool:
+        return self.rounds > 0
+
+    @property
+    def iqr_s(self) -> float | None:
+        if self.q1_s is None or self.q3_s is None:
+            return None
+        return self.q3_s - self.q1_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Cell:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SpeedupRow:
+    """One size of one experiment across devices; ``cells`` keeps the baseline first."""
+
+    experiment: str
+    size: str
+    size_value: float
+    baseline: str
+    cells: Mapping[str, Cell] = field(default_factory=dict)
+
+    @property
+    def devices(self) -> list[str]:
+        return list(self.cells)
+
+    def cell(self, device: str) -> Cell:
+        """The cell of ``device``; KeyError names the devices this row has."""
+        try:
+            return self.cells[device]
+        except KeyError:
+            raise KeyError(
+                f"no device {device!r} in row {self.experiment} {self.size}; "
+                f"devices: {', '.join(self.cells)}"
+            ) from None
+
+    def speedup(self, device: str) -> float | None:
+        return self.cells[device].speedup if device in self.cells else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "size": self.size,
+            "size_value": self.size_value,
+            "baseline": self.baseline,
+            "cells": [cell.to_dict() for cell in self.cells.values()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SpeedupRow:
+        cells = [Cell.from_dict(c) for c in data["cells"]]
+        return cls(
+            experiment=data["experiment"],
+            size=data["size"],
+            size_value=float(data["size_value"]),
+            baseline=data["baseline"],
+            cells={c.device: c for c in cells},
+        )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def speedup_interval(
+    baseline_rounds: Sequence[float],
+    device_rounds: Sequence[float],
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = _SEED,
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap interval of ``median(baseline) / median(device)``.
+
+    Each side is resampled independently (the rounds of two devices are not paired).
+    ``None`` with fewer than two rounds on either side: one round says nothing of spread.
+    """
+    base = np.asarray(baseline_rounds, dtype=float)
+    dev = np.asarray(device_rounds, dtype=float)
+    if base.size < 2 or dev.size < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    base_medians = np.median(rng.choice(base, size=(resamples, base.size)), axis=1)
+    dev_medians = np.median(rng.choice(dev, size=(resamples, dev.size)), axis=1)
+    ratios = base_medians / dev_medians
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(ratios, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def hardware_summary(info: Mapping[str, str]) -> str:
+    """A short name of the processor behind a device: the GPU, or the CPU model and cores."""
+    if info.get("gpu"):
+        memory = f" {info['memory']}" if info.get("memory") else ""
+        return f"{info['gpu']}{memory}"
+    if info.get("processor"):
+        cores = f" ({info['cores']} cores)" if info.get("cores") else ""
+        return f"{info['processor']}{cores}"
+    return ""
+
+
+def _time_cell(m: Measurement) -> Cell:
+    if not m.ran:
+        return Cell(
+            device=m.device,
+            units=m.units,
+            transfer_s=m.transfer_s,
+            hardware=hardware_summary(m.device_info),
+            reason=m.reason or "no rounds recorded",
+        )
+    stats = Stats()
+    for duration in m.rounds_s:
+        stats.update(duration)
+    return Cell(
+        device=m.device,
+        rounds=stats.rounds,
+        median_s=float(stats.median),
+        q1_s=float(stats.q1),
+        q3_s=float(stats.q3),
+        min_s=float(stats.min),
+        max_s=float(stats.max),
+        throughput=m.throughput,
+        units=m.units,
+        transfer_s=m.transfer_s,
+        hardware=hardware_summary(m.device_info),
+    )
+
+
+def _with_speedup(cell: Cell, device: Measurement, base: Measurement | None, baseline: str) -> Cell:
+    if not cell.ran:
+        return cell
+    if device.device == baseline:
+        return replace(cell, speedup=1.0)
+    if base is None:
+        return replace(cell, speedup_reason=f"baseline {baseline} not measured at this size")
+    if not base.ran:
+        why = base.reason or "no rounds recorded"
+        return replace(cell, speedup_reason=f"baseline {baseline} n/a: {why}")
+    assert base.median_s is not None and cell.median_s is not None
+    interval = speedup_interval(base.rounds_s, device.rounds_s)
+    return replace(
+        cell,
+        speedup=base.median_s / cell.median_s,
+        speedup_low=interval[0] if interval else None,
+        speedup_high=interval[1] if interval else None,
+    )
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def build_rows(measurements: Sequence[Measurement], baseline: str) -> list[SpeedupRow]:
+    """One row per (experiment, size), ordered by experiment then ``size_value``.
+
+    Every row has a cell for every device seen in its experiment, the baseline first: a
+    device missing at one size gets a cell saying so. A later measurement of the same
+    (experiment, size, device) replaces an earlier one.
+    """
+    groups: dict[tuple[str, str], dict[str, Measurement]] = {}
+    devices_of: dict[str, list[str]] = {}
+    for m in measurements:
+        groups.setdefault((m.experiment, m.size), {})[m.device] = m
+        seen = devices_of.setdefault(m.experiment, [])
+        if m.device not in seen:
+            seen.append(m.device)
+
+    rows = []
+    for (experiment, size), by_device in groups.items():
+        devices = sorted(devices_of[experiment], key=lambda d: d != baseline)
+        if baseline not in devices:
+            devices.insert(0, baseline)
+        base = by_device.get(baseline)
+        cells: dict[str, Cell] = {}
+        for device in devices:
+            m = by_device.get(device)
+            if m is None:
+                cells[device] = Cell(device=device, reason="not measured at this size")
+                continue
+            cells[device] = _with_speedup(_time_cell(m), m, base, baseline)
+        size_value = next((m.size_value for m in by_device.values() if m.size_value), 0.0)
+        rows.append(SpeedupRow(experiment, size, float(size_value), baseline, cells))
+    order = {name: i for i, name in enumerate(devices_of)}
+    rows.sort(key=lambda r: (order[r.experiment], r.size_value, r.size))
+    return rows
+
+
+def by_experiment(rows: Iterable[SpeedupRow]) -> dict[str, list[SpeedupRow]]:
+    """Rows grouped by experiment, in first-seen order, each sorted by ``size_value``."""
+    groups: dict[str, list[SpeedupRow]] = {}
+    for row in rows:
+        groups.setdefault(row.experiment, []).append(row)
+    return {name: sorted(group, key=lambda r: r.size_value) for name, group in groups.items()}
+
+
+def crossover(
+    rows: Sequence[SpeedupRow],
+    device: str,
+    experiment: str | None = None,
+    *,
+    confident: bool = False,
+) -> str | None:
+    """The smallest size from which ``device`` beats the baseline at that size and every larger.
+
+    Only sizes where a speedup is known count (a size the device or baseline could not
+    run neither starts nor breaks the run). ``confident=True`` asks the interval's lower
+    bound, not the median ratio, to exceed 1. ``rows`` must hold one experiment unless
+    ``experiment`` picks one. ``None`` when the device is not faster at the largest size.
+    """
+    names = list(dict.fromkeys(r.experiment for r in rows))
+    if experiment is not None:
+        rows = [r for r in rows if r.experiment == experiment]
+    elif len(names) > 1:
+        raise ValueError(
+            f"crossover() got rows of several experiments ({', '.join(names)}); "
+            "pass experiment=... or group them with by_experiment()"
+        )
+    known = []
+    for row in sorted(rows, key=lambda r: r.size_value):
+        cell = row.cells.get(device)
+        if cell is None or cell.speedup is None:
+            continue
+        value = cell.speedup_low if confident else cell.speedup
+        known.append((row.size, value is not None and value > 1.0))
+    start = None
+    for size, faster in reversed(known):
+        if not faster:
+            break
+        start = size
+    return start
