@@ -35,6 +35,8 @@ class Measurement:
     transfer_s: float | None = None
     warmup_rounds: int = 0
     timer: str = "perf_counter"
+    #: CUDA event seconds per round (device-side), where the device has event timers.
+    event_rounds_s: tuple[float, ...] = ()
     metrics: Mapping[str, float] = field(default_factory=dict)
     device_info: Mapping[str, str] = field(default_factory=dict)
     test_id: str = ""
@@ -59,6 +61,7 @@ class Measurement:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["rounds_s"] = list(self.rounds_s)
+        data["event_rounds_s"] = list(self.event_rounds_s)
         data["metrics"] = dict(self.metrics)
         data["device_info"] = dict(self.device_info)
         return data
@@ -73,6 +76,7 @@ class Measurement:
             )
         values = dict(data)
         values["rounds_s"] = tuple(float(r) for r in values.get("rounds_s", ()))
+        values["event_rounds_s"] = tuple(float(r) for r in values.get("event_rounds_s", ()))
         return cls(**values)
 
 
