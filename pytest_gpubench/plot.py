@@ -1,0 +1,100 @@
+"""Speedup vs size as a PNG: one panel per experiment, one line per non-baseline device.
+
+matplotlib is an optional dependency (``pip install 'pytest-gpubench[plot]'``). The figure
+is drawn on a bare :class:`~matplotlib.figure.Figure` (Agg canvas), never through pyplot,
+so it works on headless CI, opens no window and leaves the user's back end alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover, hardware_summary
+
+__all__ = ["plot_speedups"]
+
+
+def _title(
+    rows: Sequence[SpeedupRow], baseline: str, devices: Mapping[str, Mapping[str, str]] | None
+) -> str:
+    names = list(dict.fromkeys([baseline, *(d for row in rows for d in row.cells)]))
+    lines = []
+    for name in names:
+        hardware = hardware_summary(devices.get(name, {})) if devices else ""
+        if not hardware:
+            recorded = (r.cells[name].hardware for r in rows if name in r.cells)
+            hardware = next((h for h in recorded if h), "")
+        role = "baseline " if name == baseline else ""
+        lines.append(f"{role}{name}: {hardware or 'hardware not recorded'}")
+    return "Speedup vs size\n" + "\n".join(lines)
+
+
+def plot_speedups(
+    rows: Sequence[SpeedupRow],
+    path: str | Path,
+    baseline: str,
+    devices: Mapping[str, Mapping[str, str]] | None = None,
+) -> Path:
+    """Write speedup vs size to ``path`` (PNG); return the path.
+
+    x is ``size_value`` on a log scale, ticked with the size labels; error bars span the
+    bootstrap interval; a dashed line marks speedup 1 and a dotted one each crossover.
+    ``devices`` (name → description) names the hardware in the title; without it the
+    hardware recorded in the rows is used.
+    """
+    try:
+        import matplotlib.ticker
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("plotting needs matplotlib: pip install 'pytest-gpubench[plot]'") from exc
+
+    path = Path(path)
+    groups = by_experiment(rows)
+    figure = Figure(figsize=(8, 1.0 + 3.6 * max(1, len(groups))), layout="constrained")
+    axes_list = figure.subplots(max(1, len(groups)), 1, squeeze=False)[:, 0]
+    figure.suptitle(_title(rows, baseline, devices), fontsize=9)
+    if not groups:
+        axes_list[0].text(0.5, 0.5, "no measurements", ha="center", va="center")
+    for axes, (experiment, group) in zip(axes_list, groups.items(), strict=False):
+        positive = [r for r in group if r.size_value > 0]
+        axes.set_xscale("log" if len(positive) == len(group) else "linear")
+        axes.axhline(1.0, color="grey", linestyle="--", linewidth=1, label=f"= {baseline}")
+        plotted = False
+        for device in dict.fromkeys(d for row in group for d in row.cells):
+            if device == baseline:
+                continue
+            points = [r for r in group if r.cells[device].speedup is not None]
+            if not points:
+                continue
+            x = [r.size_value for r in points]
+            y = [r.cells[device].speedup for r in points]
+            low = [r.cells[device].speedup_low for r in points]
+            high = [r.cells[device].speedup_high for r in points]
+            err = [
+                [s - lo if lo is not None else 0.0 for s, lo in zip(y, low, strict=True)],
+                [hi - s if hi is not None else 0.0 for s, hi in zip(y, high, strict=True)],
+            ]
+            start = crossover(group, device)
+            label = f"{device} (faster from {start})" if start else f"{device} (no crossover)"
+            line = axes.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+            plotted = True
+            if start is not None:
+                at = next(r.size_value for r in group if r.size == start)
+                axes.axvline(at, color=line[0].get_color(), linestyle=":", linewidth=1)
+        axes.set_xticks([r.size_value for r in group], [r.size for r in group])
+        axes.minorticks_off()
+        axes.set_title(experiment, fontsize=10)
+        axes.set_xlabel("size")
+        axes.set_ylabel(f"speedup vs {baseline} (×)")
+        if plotted and all(
+            (r.cells[d].speedup or 1) > 0 for r in group for d in r.cells if d != baseline
+        ):
+            axes.set_yscale("log")
+            axes.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        axes.legend(fontsize=8, title=f"error bars: {CONFIDENCE:.0%} interval", title_fontsize=8)
+        axes.grid(True, which="major", alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=110)
+    return path

@@ -1,0 +1,347 @@
+"""Rows → what people read: a terminal table, Markdown for CI, JSON, a plot.
+
+Per experiment: one row per size; per device the median time ± half the interquartile
+range, the throughput and the speedup vs the baseline with its bootstrap interval; then a
+crossover line per non-baseline device. A header names the hardware behind each device,
+and, for an EC2 run, where it ran and what it cost. JSON lives in :mod:`.report_json`, the
+plot in :mod:`.plot` (matplotlib is optional); both are re-exported here.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_benchmark.utils import time_unit
+
+from .report_json import (
+    SCHEMA_VERSION,
+    benchmark_document,
+    device_descriptions,
+    github_action_benchmark,
+    gpubench_section,
+    hardware_fingerprint,
+    load_results,
+    write_json,
+)
+from .results import RunResults
+from .speedup import CONFIDENCE, Cell, SpeedupRow, by_experiment, crossover
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "benchmark_document",
+    "crossover_line",
+    "describe_device",
+    "ec2_line",
+    "format_seconds",
+    "format_speedup",
+    "format_throughput",
+    "github_action_benchmark",
+    "gpubench_section",
+    "hardware_fingerprint",
+    "load_results",
+    "plot_speedups",
+    "render_markdown",
+    "render_terminal",
+    "write_json",
+]
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _decimals(value: float) -> int:
+    """Decimals that show three significant digits of ``value`` (at least none)."""
+    magnitude = abs(value)
+    if magnitude >= 100 or magnitude == 0:
+        return 0
+    if magnitude >= 10:
+        return 1
+    if magnitude >= 1:
+        return 2
+    return 3 if magnitude >= 0.1 else 4
+
+
+def _num(value: float, decimals: int | None = None) -> str:
+    return f"{value:.{_decimals(value) if decimals is None else decimals}f}"
+
+
+def format_seconds(value: float | None) -> str:
+    """``0.00123`` → ``1.23 ms`` (pytest-benchmark's unit steps)."""
+    if value is None:
+        return "n/a"
+    prefix, factor = time_unit(value)
+    return f"{_num(value * factor)} {prefix.replace('u', 'µ')}s"
+
+
+def format_throughput(value: float | None, units: str) -> str:
+    """``12345.0, "samples"`` → ``12.3 k samples/s``."""
+    if value is None:
+        return ""
+    return f"{_si(value)} {units or 'units'}/s"
+
+
+def _si(value: float) -> str:
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{_num(value / factor)} {prefix}"
+    return _num(value)
+
+
+def format_time(cell: Cell) -> str:
+    """Median ± half the IQR, or ``n/a (reason)``."""
+    if not cell.ran:
+        return f"n/a ({cell.reason})"
+    median = cell.median_s or 0.0
+    half_iqr = (cell.iqr_s or 0.0) / 2
+    prefix, factor = time_unit(median)
+    places = _decimals(median * factor)
+    unit = f"{prefix.replace('u', 'µ')}s"
+    return f"{_num(median * factor, places)} ± {_num(half_iqr * factor, places)} {unit}"
+
+
+def format_speedup(cell: Cell) -> str:
+    """``12.3× [10.1–14.2]``; ``n/a (reason)`` when there is no speedup."""
+    if not cell.ran:
+        return "n/a"
+    if cell.speedup is None:
+        return f"n/a ({cell.speedup_reason})"
+    places = _decimals(cell.speedup)
+    text = f"{_num(cell.speedup, places)}×"
+    if cell.speedup_low is not None and cell.speedup_high is not None:
+        low, high = _num(cell.speedup_low, places), _num(cell.speedup_high, places)
+        text += f" [{low}–{high}]"
+    return text
+
+
+_DESCRIBE_ORDER = (
+    ("gpu", "{}"),
+    ("processor", "{}"),
+    ("memory", "{}"),
+    ("cores", "{} cores"),
+    ("blas", "BLAS {}"),
+    ("threads", "{} threads"),
+    ("driver", "driver {}"),
+    ("cuda", "CUDA {}"),
+    ("capability", "compute {}"),
+    ("library", "{}"),
+)
+
+
+def describe_device(info: Mapping[str, str]) -> str:
+    """One line of hardware and library facts, in a fixed order, unknown keys last."""
+    if "status" in info and len(info) <= 2:
+        return str(info["status"])
+    known = {key for key, _ in _DESCRIBE_ORDER} | {"device"}
+    parts = [fmt.format(info[key]) for key, fmt in _DESCRIBE_ORDER if info.get(key)]
+    parts += [f"{key} {value}" for key, value in info.items() if key not in known and value]
+    return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def ec2_line(ec2: Mapping[str, Any]) -> str:
+    """Where an EC2 run ran and what it cost, from ``extra["ec2"]``."""
+    where = " ".join(str(ec2[k]) for k in ("instance_type", "instance_id") if ec2.get(k))
+    place = ec2.get("zone") or ec2.get("region")
+    text = f"Ran on EC2 {where or 'instance'}"
+    if place:
+        text += f" in {place}"
+    if ec2.get("market"):
+        text += f" ({ec2['market']})"
+    if ec2.get("seconds_held") is not None:
+        text += f", held {_duration(float(ec2['seconds_held']))}"
+    if ec2.get("cost_usd") is not None:
+        text += f": ${float(ec2['cost_usd']):.4f}"
+        if ec2.get("price_per_hour") is not None:
+            text += f" at ${float(ec2['price_per_hour']):.4f}/h"
+        if ec2.get("price_source"):
+            text += f" ({ec2['price_source']})"
+    return text
+
+
+def crossover_line(rows: Sequence[SpeedupRow], device: str, baseline: str) -> str:
+    """Says from which size ``device`` beats ``baseline``, or that it never does here."""
+    known = [r for r in rows if device in r.cells and r.cells[device].speedup is not None]
+    if not known:
+        reasons = {
+            r.cells[device].reason or r.cells[device].speedup_reason
+            for r in rows
+            if device in r.cells
+        }
+        why = "; ".join(sorted(str(x) for x in reasons if x)) or "not measured"
+        return f"{device}: no speedup at any size ({why})"
+    start = crossover(rows, device)
+    if start is None:
+        return f"{device}: not faster than {baseline} at the largest size measured"
+    if start == known[0].size:
+        return f"{device}: faster than {baseline} at every size measured (from {start})"
+    return f"{device}: faster than {baseline} from size {start} on"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, str]]:
+    """(header, device, what) for one experiment's table."""
+    devices = list(dict.fromkeys(d for row in rows for d in row.cells))
+    columns = []
+    for device in devices:
+        columns.append((f"{device} time", device, "time"))
+        units = next((row.cells[device].units for row in rows if device in row.cells), "")
+        has_rate = any(device in r.cells and r.cells[device].throughput for r in rows)
+        if has_rate:
+            columns.append((f"{device} {units or 'units'}/s", device, "throughput"))
+        if device != baseline:
+            columns.append((f"{device} speedup", device, "speedup"))
+    return columns
+
+
+def _cell_text(row: SpeedupRow, device: str, what: str) -> str:
+    cell = row.cells.get(device)
+    if cell is None:
+        return "n/a (not measured)"
+    if what == "time":
+        return format_time(cell)
+    if what == "throughput":
+        return _si(cell.throughput) if cell.throughput is not None else ""
+    return format_speedup(cell)
+
+
+def _stacked_cell(row: SpeedupRow, device: str, baseline: str) -> str:
+    """Time, throughput and speedup of one device, one per line (keeps tables narrow)."""
+    cell = row.cells.get(device)
+    if cell is None:
+        return "n/a (not measured)"
+    if not cell.ran:
+        return format_time(cell)
+    lines = [format_time(cell)]
+    if cell.throughput is not None:
+        lines.append(format_throughput(cell.throughput, cell.units))
+    if device != baseline:
+        lines.append(format_speedup(cell))
+    return "\n".join(lines)
+
+
+def _hardware_lines(results: RunResults, rows: Sequence[SpeedupRow]) -> list[str]:
+    described = device_descriptions(results)
+    devices = list(dict.fromkeys([*described, *(d for row in rows for d in row.cells)]))
+    return [f"{name}: {describe_device(described.get(name, {})) or 'n/a'}" for name in devices]
+
+
+def _rounds_note(rows: Sequence[SpeedupRow]) -> str:
+    counts = [cell.rounds for row in rows for cell in row.cells.values() if cell.ran]
+    if not counts:
+        return ""
+    low, high = min(counts), max(counts)
+    return f"{low} rounds" if low == high else f"{low}–{high} rounds"
+
+
+def _legend(rows: Sequence[SpeedupRow]) -> str:
+    return (
+        f"time: median ± half the IQR over {_rounds_note(rows)}; "
+        f"speedup: ratio of medians [{CONFIDENCE:.0%} bootstrap interval]"
+    )
+
+
+def render_terminal(
+    results: RunResults,
+    rows: Sequence[SpeedupRow],
+    baseline: str,
+    *,
+    width: int = 120,
+    color: bool = False,
+) -> str:
+    """The speedup report as text for the terminal (ANSI styles only with ``color=True``)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+    )
+    console.print("Hardware", style="bold")
+    for line in _hardware_lines(results, rows):
+        console.print(f"  {line}", markup=False)
+    if "ec2" in results.extra:
+        console.print(ec2_line(results.extra["ec2"]), markup=False)
+    if not rows:
+        console.print("No gpubench measurements.")
+    for experiment, group in by_experiment(rows).items():
+        table = Table(
+            title=f"{experiment} (baseline {baseline})",
+            caption=_legend(group),
+            box=box.SIMPLE_HEAD,
+            show_lines=True,
+            title_justify="left",
+            caption_justify="left",
+        )
+        devices = list(dict.fromkeys(d for row in group for d in row.cells))
+        table.add_column("size", no_wrap=True)
+        for device in devices:
+            table.add_column(device, overflow="fold")
+        for row in group:
+            table.add_row(row.size, *(_stacked_cell(row, d, baseline) for d in devices))
+        console.print()
+        console.print(table)
+        for device in dict.fromkeys(d for row in group for d in row.cells):
+            if device != baseline:
+                console.print(f"  {crossover_line(group, device, baseline)}", markup=False)
+    text = buffer.getvalue()
+    return text if color else "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: str) -> str:
+    """The same report as GitHub-flavoured Markdown, for a job summary or a PR comment."""
+    lines = ["## gpubench: speedup vs " + baseline, "", "**Hardware**", ""]
+    lines += [f"- {_md(line)}" for line in _hardware_lines(results, rows)]
+    if "ec2" in results.extra:
+        lines += ["", _md(ec2_line(results.extra["ec2"]))]
+    if not rows:
+        lines += ["", "No gpubench measurements."]
+    for experiment, group in by_experiment(rows).items():
+        columns = _columns(group, baseline)
+        header = ["size", *(h for h, _, _ in columns)]
+        align = [":--", *(":--" if w == "time" else "--:" for _, _, w in columns)]
+        lines += ["", f"### {_md(experiment)}", ""]
+        lines.append("| " + " | ".join(_md(h) for h in header) + " |")
+        lines.append("| " + " | ".join(align) + " |")
+        for row in group:
+            cells = [row.size, *(_cell_text(row, d, w) for _, d, w in columns)]
+            lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        lines += ["", f"_{_md(_legend(group))}_", ""]
+        for device in dict.fromkeys(d for row in group for d in row.cells):
+            if device != baseline:
+                lines.append(f"- {_md(crossover_line(group, device, baseline))}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot_speedups(
+    rows: Sequence[SpeedupRow],
+    path: str | Path,
+    baseline: str,
+    devices: Mapping[str, Mapping[str, str]] | None = None,
+) -> Path:
+    """Speedup vs size as a PNG (see :func:`pytest_gpubench.plot.plot_speedups`)."""
+    from .plot import plot_speedups as _plot
+
+    return _plot(rows, path, baseline, devices)

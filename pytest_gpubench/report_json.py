@@ -1,0 +1,272 @@
+"""The ``gpubench`` JSON section: written into pytest-benchmark's JSON, read back for gates.
+
+pytest-benchmark's ``--benchmark-json``/``--benchmark-save`` files carry ``machine_info``,
+``commit_info`` and ``benchmarks``; the plugin adds a ``gpubench`` section (built here) with
+every measurement's raw rounds, the speedup rows and a hardware fingerprint. A remote (EC2)
+run writes the same document with :func:`benchmark_document`, so what reads it never knows
+where a number was measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pytest_benchmark.stats import Stats
+
+from .results import Measurement, RunResults
+from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover
+
+__all__ = [
+    "HARDWARE_KEYS",
+    "SCHEMA_VERSION",
+    "SECTION_KEY",
+    "benchmark_document",
+    "device_descriptions",
+    "github_action_benchmark",
+    "gpubench_section",
+    "hardware_facts",
+    "hardware_fingerprint",
+    "load_results",
+    "write_json",
+]
+
+#: Version of the section layout; :func:`load_results` refuses any other.
+SCHEMA_VERSION = 1
+#: Key of our section in a pytest-benchmark JSON document.
+SECTION_KEY = "gpubench"
+#: Description keys that identify hardware (not library versions, drivers or thread counts).
+HARDWARE_KEYS = ("gpu", "memory", "processor", "cores")
+
+
+# --------------------------------------------------------------------------- hardware
+
+
+def device_descriptions(results: RunResults) -> dict[str, dict[str, str]]:
+    """Each device's description: ``results.devices``, else the first measurement's info."""
+    described = {name: dict(info) for name, info in results.devices.items()}
+    for m in results.measurements:
+        if m.device not in described and m.device_info:
+            described[m.device] = dict(m.device_info)
+    return described
+
+
+def hardware_facts(info: Mapping[str, str]) -> dict[str, str]:
+    """The hardware-identifying part of a device description (see :data:`HARDWARE_KEYS`)."""
+    return {key: str(info[key]) for key in HARDWARE_KEYS if info.get(key)}
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def hardware_fingerprint(devices: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """Stable hashes of the hardware facts: one per device that has any, and one overall."""
+    per_device = {
+        name: {"facts": facts, "fingerprint": _digest(facts)}
+        for name, info in sorted(devices.items())
+        if (facts := hardware_facts(info))
+    }
+    overall = _digest({name: entry["facts"] for name, entry in per_device.items()})
+    return {"fingerprint": overall, "devices": per_device}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars to Python numbers; anything else unknown to its ``str``."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_plain, allow_nan=True))
+
+
+def gpubench_section(
+    results: RunResults, rows: Sequence[SpeedupRow], baseline: str
+) -> dict[str, Any]:
+    """The ``gpubench`` section: devices, fingerprint, raw measurements, rows, crossovers."""
+    devices = device_descriptions(results)
+    crossovers = {
+        experiment: {
+            device: crossover(group, device)
+            for device in dict.fromkeys(d for row in group for d in row.cells)
+            if device != baseline
+        }
+        for experiment, group in by_experiment(rows).items()
+    }
+    extra = {k: v for k, v in results.extra.items() if k != "baseline_device"}
+    return _jsonable(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "baseline": baseline,
+            "confidence": CONFIDENCE,
+            "devices": devices,
+            "hardware": hardware_fingerprint(devices),
+            "measurements": [m.to_dict() for m in results.measurements],
+            "rows": [row.to_dict() for row in rows],
+            "crossovers": crossovers,
+            "extra": extra,
+        }
+    )
+
+
+def _benchmark_entry(m: Measurement) -> dict[str, Any]:
+    """One measurement as a pytest-benchmark ``benchmarks`` entry (rounds as ``data``)."""
+    stats = Stats()
+    for duration in m.rounds_s:
+        stats.update(duration)
+    name = m.test_id.rsplit("::", 1)[-1] if m.test_id else f"{m.experiment}[{m.size}-{m.device}]"
+    return {
+        "group": m.experiment,
+        "name": name,
+        "fullname": m.test_id or name,
+        "params": {"size": m.size, "device": m.device},
+        "param": f"{m.size}-{m.device}",
+        "extra_info": {"units": m.units, "units_per_round": m.units_per_round, **m.metrics},
+        "options": {"timer": m.timer, "warmup": m.warmup_rounds},
+        "stats": {**stats.as_dict(), "data": list(m.rounds_s), "iterations": 1},
+    }
+
+
+def benchmark_document(
+    results: RunResults,
+    rows: Sequence[SpeedupRow],
+    baseline: str,
+    machine_info: Mapping[str, Any] | None = None,
+    commit_info: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A whole pytest-benchmark JSON document (``benchmarks`` plus our section).
+
+    For runs whose JSON pytest-benchmark did not write itself (a remote run, a script);
+    devices that did not run have no ``benchmarks`` entry, as pytest-benchmark leaves out
+    errored benchmarks, but keep their measurement (with the reason) in the section.
+    """
+    from pytest_benchmark import __version__
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+
+    return _jsonable(
+        {
+            "machine_info": dict(machine_info or pytest_benchmark_generate_machine_info()),
+            "commit_info": dict(commit_info or {}),
+            "benchmarks": [_benchmark_entry(m) for m in results.measurements if m.ran],
+            "datetime": datetime.now(timezone.utc).isoformat(),
+            "version": __version__,
+            SECTION_KEY: gpubench_section(results, rows, baseline),
+        }
+    )
+
+
+def write_json(
+    path: str | Path,
+    results: RunResults,
+    rows: Sequence[SpeedupRow],
+    baseline: str,
+    machine_info: Mapping[str, Any] | None = None,
+    commit_info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write :func:`benchmark_document` to ``path`` (parents created); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = benchmark_document(results, rows, baseline, machine_info, commit_info)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def load_results(source: str | Path | Mapping[str, Any]) -> RunResults:
+    """Read our JSON back: a pytest-benchmark file with a ``gpubench`` section, or the section.
+
+    ``source`` is a path or an already parsed document. Raises ``ValueError`` for a document
+    without the section or of another schema version; the saved baseline device name is
+    kept in ``extra["baseline_device"]``.
+    """
+    where = "the given mapping"
+    if isinstance(source, (str, Path)):
+        where = str(source)
+        try:
+            document = json.loads(Path(source).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where} is not JSON ({exc}); expected a gpubench JSON file") from exc
+    else:
+        document = source
+    if not isinstance(document, Mapping):
+        raise ValueError(f"{where} holds a JSON {type(document).__name__}, not an object")
+    if SECTION_KEY in document:
+        section = document[SECTION_KEY]
+    elif "schema_version" in document and "measurements" in document:
+        section = document
+    else:
+        kind = "a pytest-benchmark file" if "benchmarks" in document else "a JSON object"
+        raise ValueError(
+            f"{where} is {kind} without a {SECTION_KEY!r} section; write results with "
+            "`pytest --gpubench --benchmark-json=PATH` (or --benchmark-save) to get one"
+        )
+    version = section.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"{where} has gpubench schema version {version!r}; this pytest-gpubench reads "
+            f"version {SCHEMA_VERSION} only (use the pytest-gpubench release that wrote it)"
+        )
+    results = RunResults(
+        measurements=[Measurement.from_dict(m) for m in section.get("measurements", [])],
+        devices={name: dict(info) for name, info in section.get("devices", {}).items()},
+        extra=dict(section.get("extra", {})),
+    )
+    if section.get("baseline"):
+        results.extra["baseline_device"] = section["baseline"]
+    return results
+
+
+# --------------------------------------------------------------------------- CI charts
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def github_action_benchmark(rows: Sequence[SpeedupRow]) -> list[dict[str, Any]]:
+    """Speedups in github-action-benchmark's ``customBiggerIsBetter`` format.
+
+    One entry per non-baseline device and size with a speedup; ``range`` is the bootstrap
+    interval, ``extra`` the medians, rounds and hardware behind the number.
+    """
+    entries = []
+    for row in rows:
+        base = row.cells.get(row.baseline)
+        for device, cell in row.cells.items():
+            if device == row.baseline or cell.speedup is None or not math.isfinite(cell.speedup):
+                continue
+            if cell.speedup_low is not None and cell.speedup_high is not None:
+                spread = f"{_fmt(cell.speedup_low)}-{_fmt(cell.speedup_high)}"
+                value_range = f"{spread} ({CONFIDENCE:.0%} CI)"
+            else:
+                value_range = "n/a (fewer than 2 rounds)"
+            extra = [f"vs {row.baseline}"]
+            if base is not None and base.median_s is not None and cell.median_s is not None:
+                extra.append(f"median {_fmt(base.median_s)} s vs {_fmt(cell.median_s)} s")
+                extra.append(f"rounds {base.rounds}/{cell.rounds}")
+            if cell.hardware:
+                extra.append(cell.hardware)
+            entries.append(
+                {
+                    "name": f"{row.experiment} {row.size} {device} speedup",
+                    "unit": "x",
+                    "value": round(cell.speedup, 6),
+                    "range": value_range,
+                    "extra": "; ".join(extra),
+                }
+            )
+    return entries
