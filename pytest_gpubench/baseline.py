@@ -1,0 +1,466 @@
+"""The regression gate: compare a run's speedups with a saved run, fail on a real loss.
+
+Saved runs live in pytest-benchmark's storage layout (``.benchmarks/<machine-id>/NNNN_*.json``,
+written by ``--benchmark-save``/``--benchmark-autosave``) with our ``gpubench`` section.
+
+How a row fails (``speedup`` thresholds). For a device D and the baseline device B, the
+speedup of a run is ``median(B rounds) / median(D rounds)``. Each run's *speedup samples*
+are D's rounds normalised by that run's baseline median, ``median(B) / t_i``: one sample
+per D round, on the scale of the speedup. A row fails only when all of these hold:
+
+1. the drop of the point estimate exceeds the threshold (``speedup:10%``, ``speedup:0.5``);
+2. a one-sided Mann-Whitney U test says the saved run's samples are stochastically larger
+   than the current run's at level ``alpha`` (default 0.01). Rank-based, it assumes no
+   distribution for round times, which are skewed and have outliers; asv uses the same
+   test. When the rounds are too few for any p-value below ``alpha`` (one-sided, the
+   smallest possible is ``1 / C(n + m, n)``: 3 vs 3 rounds give 0.05) the row is skipped
+   with a note, never failed;
+3. the bootstrap intervals of the two speedups (:func:`~.speedup.speedup_interval`) do
+   not overlap. The samples in (2) treat the baseline median as exact; the intervals
+   resample B's rounds too, so noise in the baseline device alone cannot fail a row.
+
+``time`` thresholds test one device's raw rounds the same way (growth of the median beyond
+the threshold, and a one-sided Mann-Whitney U test on the rounds).
+
+Speedups from different hardware mean nothing together: unless ``force=True``, comparing
+runs whose devices have different hardware fingerprints raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .report_json import device_descriptions, hardware_facts, load_results
+from .results import Measurement, RunResults
+from .speedup import speedup_interval
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "Check",
+    "Comparison",
+    "Skip",
+    "Threshold",
+    "compare",
+    "load_baseline",
+    "min_p_value",
+    "parse_compare_fail",
+    "resolve_baseline",
+]
+
+#: Significance level of the rank test: a failing gate should be a real loss.
+DEFAULT_ALPHA = 0.01
+
+Metric = Literal["speedup", "time"]
+
+_ACCEPTED = (
+    "METRIC:LIMIT with METRIC 'speedup' or 'time' and LIMIT a percentage or an amount: "
+    "speedup:10% (fail when a speedup drops by more than 10%), speedup:0.5 (drops by more "
+    "than 0.5x), time:5% (a median time grows by more than 5%), time:0.002 (by more than "
+    "2 ms)"
+)
+_EXPR = re.compile(r"^(?P<metric>speedup|time):(?P<value>\d+(\.\d*)?|\.\d+)(?P<pct>%?)$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """How much worse a metric may get: relative (percent) or absolute (× or seconds)."""
+
+    metric: Metric
+    value: float
+    relative: bool
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.value:g}{'%' if self.relative else ''}"
+
+    def loss(self, old: float, new: float) -> float:
+        """How much worse ``new`` is, in this threshold's unit (positive = worse)."""
+        worse = old - new if self.metric == "speedup" else new - old
+        if not self.relative:
+            return worse
+        return worse / old * 100 if old else math.inf
+
+    def exceeded(self, old: float, new: float) -> bool:
+        return self.loss(old, new) > self.value
+
+
+def parse_compare_fail(expr: str) -> Threshold:
+    """``speedup:10%`` → ``Threshold("speedup", 10.0, relative=True)``.
+
+    Raises ``ValueError`` naming the expression and the accepted forms.
+    """
+    match = _EXPR.match(expr.strip().lower()) if isinstance(expr, str) else None
+    if match is None:
+        raise ValueError(f"cannot parse compare-fail expression {expr!r}; expected {_ACCEPTED}")
+    metric: Metric = "speedup" if match["metric"] == "speedup" else "time"
+    return Threshold(metric, float(match["value"]), relative=bool(match["pct"]))
+
+
+# --------------------------------------------------------------------------- saved runs
+
+
+def _runs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json") if p.is_file())
+
+
+def _listing(storage: Path) -> str:
+    found = sorted(storage.glob("*/[0-9][0-9][0-9][0-9]_*.json")) if storage.is_dir() else []
+    if not found:
+        return f"no saved runs under {storage} (save one with --benchmark-save=NAME)"
+    names = [str(p.relative_to(storage)) for p in found]
+    shown = ", ".join(names[-10:])
+    more = f" (and {len(names) - 10} older)" if len(names) > 10 else ""
+    return f"saved runs under {storage}: {shown}{more}"
+
+
+def resolve_baseline(spec: str | None, storage: Path, machine_id: str | None = None) -> Path:
+    """The saved run that ``spec`` names.
+
+    ``spec`` is a JSON file path, a run number or prefix in pytest-benchmark's storage
+    (``0001``, ``1``, ``0001_main``), or ``None`` for the latest saved run. Runs saved on
+    this machine (``machine_id``, pytest-benchmark's by default) come first; other
+    machine folders are searched only when it has none, and must then agree on one file.
+    Raises ``FileNotFoundError`` or ``ValueError`` listing what exists.
+    """
+    if spec is not None and spec.strip():
+        candidate = Path(spec)
+        if candidate.is_file():
+            return candidate
+        if candidate.suffix == ".json" or len(candidate.parts) > 1:
+            raise FileNotFoundError(f"baseline file {spec!r} does not exist; {_listing(storage)}")
+    storage = Path(storage)
+    if machine_id is None:
+        from pytest_benchmark.utils import get_machine_id
+
+        machine_id = get_machine_id()
+    pattern = None
+    if spec is not None and spec.strip():
+        text = spec.strip()
+        if text.isdigit():
+            pattern = f"{int(text):04d}_"
+        elif re.match(r"^\d{4}_", text):
+            pattern = text
+        else:
+            raise ValueError(
+                f"baseline {spec!r} is neither an existing file nor a run number such as "
+                f"0001; {_listing(storage)}"
+            )
+
+    def matching(folder: Path) -> list[Path]:
+        runs = _runs(folder)
+        return [p for p in runs if p.name.startswith(pattern)] if pattern else runs
+
+    local = matching(storage / machine_id)
+    if local:
+        return local[-1] if pattern is None or len(local) == 1 else _ambiguous(spec, local)
+    found = [p for folder in sorted(storage.glob("*")) if folder.is_dir() for p in matching(folder)]
+    if not found:
+        what = "no saved run" if spec is None else f"no saved run {spec!r}"
+        raise FileNotFoundError(f"{what} under {storage}; {_listing(storage)}")
+    if len({p.parent for p in found}) > 1 or (pattern is not None and len(found) > 1):
+        return _ambiguous(spec, found)
+    return found[-1]
+
+
+def _ambiguous(spec: str | None, found: Sequence[Path]) -> Path:
+    names = ", ".join(str(p) for p in found)
+    raise ValueError(
+        f"baseline {spec!r} matches several saved runs ({names}); pass the file path instead"
+    )
+
+
+def load_baseline(spec: str | None, storage: Path) -> RunResults:
+    """:func:`load_results` of :func:`resolve_baseline`."""
+    return load_results(resolve_baseline(spec, storage))
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def min_p_value(n: int, m: int) -> float:
+    """The smallest one-sided Mann-Whitney U p-value that ``n`` and ``m`` samples allow."""
+    if n < 1 or m < 1:
+        return 1.0
+    return 1.0 / math.comb(n + m, n)
+
+
+def _mwu_greater(larger: Sequence[float], smaller: Sequence[float]) -> float:
+    """One-sided p-value that ``larger`` is stochastically larger than ``smaller``."""
+    from scipy.stats import mannwhitneyu
+
+    result = mannwhitneyu(larger, smaller, alternative="greater")
+    return float(result.pvalue)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class Check:
+    """One threshold applied to one (experiment, size, device).
+
+    ``drop_pct`` is how much worse, in percent: the fall of the speedup, or the growth of
+    the median time. ``status`` is ``failed``, ``passed`` or ``noise`` (beyond the
+    threshold but not significant); ``note`` says why when it is not obvious.
+    """
+
+    experiment: str
+    size: str
+    device: str
+    threshold: Threshold
+    old: float
+    new: float
+    drop_pct: float
+    p_value: float | None
+    status: Literal["failed", "passed", "noise"]
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    def describe(self) -> str:
+        speedup = self.threshold.metric == "speedup"
+        unit = "×" if speedup else " s"
+        change = -self.drop_pct if speedup else self.drop_pct
+        p = f", p={self.p_value:.2g}" if self.p_value is not None else ""
+        text = (
+            f"{self.experiment} {self.size} {self.device} {self.threshold.metric}: "
+            f"{self.old:.4g}{unit} → {self.new:.4g}{unit} ({change:+.1f}%, "
+            f"limit {self.threshold}{p})"
+        )
+        return f"{text}: {self.note}" if self.note else text
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A (experiment, size, device) that could not be compared, and why."""
+
+    experiment: str
+    size: str
+    device: str
+    why: str
+
+    def describe(self) -> str:
+        return f"{self.experiment} {self.size} {self.device}: {self.why}"
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare`: every check, the skipped rows, and notes."""
+
+    baseline_device: str
+    alpha: float
+    checks: list[Check] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    source: str = "the saved run"
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.failed]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def render(self) -> str:
+        """What failed and by how much, what was within noise, and what was skipped."""
+        failures = self.failures
+        noise = [c for c in self.checks if c.status == "noise"]
+        head = "FAILED" if failures else "ok"
+        lines = [
+            f"gpubench compare vs {self.source} (speedups vs {self.baseline_device}, "
+            f"alpha {self.alpha:g}): {head}; {len(self.checks)} checks, {len(failures)} "
+            f"failed, {len(noise)} within noise, {len(self.skipped)} skipped"
+        ]
+        lines += [f"  note: {note}" for note in self.notes]
+        if failures:
+            lines.append("Lost (beyond the limit and significant):")
+            lines += [f"  {c.describe()}" for c in failures]
+        if noise:
+            lines.append("Beyond the limit but within noise (not failed):")
+            lines += [f"  {c.describe()}" for c in noise]
+        if self.skipped:
+            lines.append("Skipped:")
+            lines += [f"  {s.describe()}" for s in self.skipped]
+        return "\n".join(lines) + "\n"
+
+
+def _index(results: RunResults) -> dict[tuple[str, str, str], Measurement]:
+    return {(m.experiment, m.size, m.device): m for m in results.measurements}
+
+
+def _check_hardware(
+    current: RunResults, saved: RunResults, devices: set[str], force: bool, comparison: Comparison
+) -> None:
+    now, then = device_descriptions(current), device_descriptions(saved)
+    mismatches = []
+    for device in sorted(devices):
+        new, old = hardware_facts(now.get(device, {})), hardware_facts(then.get(device, {}))
+        if new and old and new != old:
+            mismatches.append(f"{device}: saved on {old}, now {new}")
+    if not mismatches:
+        return
+    text = "; ".join(mismatches)
+    if not force:
+        raise ValueError(
+            f"the saved run was measured on different hardware ({text}); baselines from "
+            "different hardware are never compared silently. Save a baseline on this "
+            "hardware, or compare anyway with force=True (the plugin's force option)"
+        )
+    comparison.notes.append(f"compared across different hardware (forced): {text}")
+
+
+def _median(rounds: Sequence[float]) -> float:
+    return statistics.median(rounds)
+
+
+def _speedup_checks(
+    key: tuple[str, str, str],
+    pair: tuple[Measurement, Measurement],
+    bases: tuple[Measurement | None, Measurement | None],
+    thresholds: Sequence[Threshold],
+    alpha: float,
+    comparison: Comparison,
+) -> None:
+    experiment, size, device = key
+    old_dev, new_dev = pair
+    old_base, new_base = bases
+    for run, base in (("saved run", old_base), ("current run", new_base)):
+        if base is None or not base.ran:
+            why = base.reason if base is not None and base.reason else "not measured"
+            comparison.skipped.append(
+                Skip(*key, f"baseline {comparison.baseline_device} n/a in the {run} ({why})")
+            )
+            return
+    assert old_base is not None and new_base is not None
+    old_median_b, new_median_b = _median(old_base.rounds_s), _median(new_base.rounds_s)
+    old_samples = [old_median_b / t for t in old_dev.rounds_s]
+    new_samples = [new_median_b / t for t in new_dev.rounds_s]
+    old = old_median_b / _median(old_dev.rounds_s)
+    new = new_median_b / _median(new_dev.rounds_s)
+    n, m = len(old_samples), len(new_samples)
+    testable = min_p_value(n, m) < alpha
+    p_value = _mwu_greater(old_samples, new_samples) if testable else None
+    old_ci = speedup_interval(old_base.rounds_s, old_dev.rounds_s)
+    new_ci = speedup_interval(new_base.rounds_s, new_dev.rounds_s)
+    disjoint = old_ci is not None and new_ci is not None and new_ci[1] < old_ci[0]
+    drop_pct = (old - new) / old * 100 if old else math.inf
+    for threshold in thresholds:
+        if threshold.metric != "speedup":
+            continue
+        status: Literal["failed", "passed", "noise"] = "passed"
+        note = ""
+        if threshold.exceeded(old, new):
+            if not testable:
+                status = "noise"
+                note = (
+                    f"too few rounds ({n} vs {m}) to be significant at alpha {alpha:g} "
+                    f"(smallest possible p {min_p_value(n, m):.2g}); not failed"
+                )
+            elif p_value is not None and p_value < alpha and disjoint:
+                status = "failed"
+            else:
+                status = "noise"
+                note = "not significant given the spread of the rounds"
+                if p_value is not None and p_value < alpha:
+                    note = "rank test significant, but the speedup intervals overlap"
+        comparison.checks.append(
+            Check(experiment, size, device, threshold, old, new, drop_pct, p_value, status, note)
+        )
+
+
+def _time_checks(
+    key: tuple[str, str, str],
+    pair: tuple[Measurement, Measurement],
+    thresholds: Sequence[Threshold],
+    alpha: float,
+    comparison: Comparison,
+) -> None:
+    experiment, size, device = key
+    old_m, new_m = pair
+    old, new = _median(old_m.rounds_s), _median(new_m.rounds_s)
+    n, m = len(old_m.rounds_s), len(new_m.rounds_s)
+    testable = min_p_value(n, m) < alpha
+    p_value = _mwu_greater(new_m.rounds_s, old_m.rounds_s) if testable else None
+    drop_pct = (new - old) / old * 100 if old else math.inf
+    for threshold in thresholds:
+        if threshold.metric != "time":
+            continue
+        status: Literal["failed", "passed", "noise"] = "passed"
+        note = ""
+        if threshold.exceeded(old, new):
+            if p_value is not None and p_value < alpha:
+                status = "failed"
+            elif not testable:
+                status, note = "noise", f"too few rounds ({n} vs {m}) to be significant"
+            else:
+                status, note = "noise", "not significant given the spread of the rounds"
+        comparison.checks.append(
+            Check(experiment, size, device, threshold, old, new, drop_pct, p_value, status, note)
+        )
+
+
+def compare(
+    current: RunResults,
+    baseline: RunResults,
+    thresholds: Sequence[Threshold],
+    experiment_thresholds: Mapping[str, Sequence[Threshold]] | None = None,
+    force: bool = False,
+    *,
+    baseline_device: str | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    source: str = "the saved run",
+) -> Comparison:
+    """Compare ``current`` with the saved ``baseline`` run, row by row (see the module doc).
+
+    ``experiment_thresholds`` replaces ``thresholds`` for the experiments it names.
+    ``baseline_device`` is the device speedups are taken against; by default the one the
+    current, else the saved, run recorded (``extra["baseline_device"]``). Only rows and
+    devices present in both runs are compared; the others are listed as skipped.
+    """
+    experiment_thresholds = experiment_thresholds or {}
+    device = (
+        baseline_device
+        or current.extra.get("baseline_device")
+        or baseline.extra.get("baseline_device")
+    )
+    if not device:
+        raise ValueError(
+            "compare() needs the baseline device the speedups are taken against; "
+            "pass baseline_device='numpy' (or the device you benchmark against)"
+        )
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    comparison = Comparison(baseline_device=device, alpha=alpha, source=source)
+    now, then = _index(current), _index(baseline)
+    both = [key for key in now if key in then]
+    ran_in_both = {key[2] for key in both if now[key].ran and then[key].ran}
+    _check_hardware(current, baseline, ran_in_both, force, comparison)
+
+    for key in now:
+        if key not in then:
+            comparison.skipped.append(Skip(*key, "not in the saved run"))
+    for key in then:
+        if key not in now:
+            comparison.skipped.append(Skip(*key, "not in the current run"))
+    for key in both:
+        experiment, size, name = key
+        limits = experiment_thresholds.get(experiment, thresholds)
+        new_m, old_m = now[key], then[key]
+        if not old_m.ran or not new_m.ran:
+            run, m = ("saved run", old_m) if not old_m.ran else ("current run", new_m)
+            comparison.skipped.append(Skip(*key, f"n/a in the {run} ({m.reason or 'no rounds'})"))
+            continue
+        if any(t.metric == "time" for t in limits):
+            _time_checks(key, (old_m, new_m), limits, alpha, comparison)
+        if name != device and any(t.metric == "speedup" for t in limits):
+            bases = (then.get((experiment, size, device)), now.get((experiment, size, device)))
+            _speedup_checks(key, (old_m, new_m), bases, limits, alpha, comparison)
+    return comparison
