@@ -1,0 +1,209 @@
+"""Rows, spread, speedup intervals and crossover sizes from constructed measurements."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_gpubench.results import Measurement
+from pytest_gpubench.speedup import (
+    Cell,
+    SpeedupRow,
+    build_rows,
+    by_experiment,
+    crossover,
+    hardware_summary,
+    speedup_interval,
+)
+
+
+def measure(size: str, device: str, rounds: tuple[float, ...], value: float, **kw) -> Measurement:
+    return Measurement(
+        experiment=kw.pop("experiment", "fit"),
+        size=size,
+        device=device,
+        rounds_s=rounds,
+        size_value=value,
+        **kw,
+    )
+
+
+def spread(center: float, n: int = 9, rel: float = 0.02) -> tuple[float, ...]:
+    """``n`` rounds spread evenly ±rel around ``center`` (median exactly ``center``)."""
+    half = n // 2
+    return tuple(center * (1 + rel * (i - half) / half) for i in range(n))
+
+
+def rows_for(speedups: dict[str, float | None]) -> list[SpeedupRow]:
+    """One row per size (value = position), the GPU at the given speedup; None: GPU n/a."""
+    ms = []
+    for value, (size, speedup) in enumerate(speedups.items(), start=1):
+        ms.append(measure(size, "numpy", spread(1.0), value))
+        if speedup is None:
+            ms.append(measure(size, "cupy", (), value, reason="out of memory"))
+        else:
+            ms.append(measure(size, "cupy", spread(1.0 / speedup), value))
+    return build_rows(ms, "numpy")
+
+
+def test_one_row_per_size_ordered_by_value_with_the_baseline_first():
+    ms = [
+        measure("big", "cupy", spread(0.1), 1000),
+        measure("small", "cupy", spread(0.5), 10),
+        measure("big", "numpy", spread(2.0), 1000),
+        measure("small", "numpy", spread(0.2), 10),
+    ]
+    rows = build_rows(ms, "numpy")
+    assert [(r.size, r.size_value) for r in rows] == [("small", 10.0), ("big", 1000.0)]
+    assert all(r.devices == ["numpy", "cupy"] and r.baseline == "numpy" for r in rows)
+
+
+def test_cell_spread_uses_pytest_benchmark_quartiles():
+    (row,) = build_rows([measure("s", "numpy", (5.0, 1.0, 3.0, 2.0, 4.0), 1)], "numpy")
+    cell = row.cell("numpy")
+    assert (cell.rounds, cell.median_s, cell.min_s, cell.max_s) == (5, 3.0, 1.0, 5.0)
+    assert (cell.q1_s, cell.q3_s) == pytest.approx((1.75, 4.25))
+    assert cell.iqr_s == pytest.approx(2.5)
+    assert cell.speedup == 1.0 and cell.speedup_low is None
+
+
+def test_speedup_is_the_ratio_of_medians_with_an_interval_around_it():
+    ms = [measure("s", "numpy", spread(2.0, 15, 0.1), 1), measure("s", "cupy", spread(0.5), 1)]
+    cell = build_rows(ms, "numpy")[0].cell("cupy")
+    assert cell.speedup == pytest.approx(4.0)
+    assert cell.speedup_low < 4.0 < cell.speedup_high
+    assert cell.speedup_low > 3.2 and cell.speedup_high < 4.8
+
+
+def test_interval_is_reproducible_and_narrows_with_tighter_rounds():
+    wide = speedup_interval(spread(1.0, 15, 0.2), spread(0.1, 15, 0.2))
+    tight = speedup_interval(spread(1.0, 15, 0.02), spread(0.1, 15, 0.02))
+    assert wide == speedup_interval(spread(1.0, 15, 0.2), spread(0.1, 15, 0.2))
+    assert wide is not None and tight is not None
+    assert tight[1] - tight[0] < (wide[1] - wide[0]) / 5
+
+
+def test_one_round_gives_a_speedup_but_no_interval():
+    ms = [measure("s", "numpy", (2.0,), 1), measure("s", "cupy", spread(1.0), 1)]
+    cell = build_rows(ms, "numpy")[0].cell("cupy")
+    assert cell.speedup == pytest.approx(2.0)
+    assert cell.speedup_low is None and cell.speedup_high is None
+
+
+def test_throughput_and_units_come_from_the_median_round():
+    m = measure("s", "numpy", (0.5, 0.4, 0.6), 1, units="samples", units_per_round=1000.0)
+    cell = build_rows([m], "numpy")[0].cell("numpy")
+    assert cell.throughput == pytest.approx(2000.0) and cell.units == "samples"
+
+
+def test_a_device_that_could_not_run_is_an_na_cell_with_its_reason():
+    row = rows_for({"s": None})[0]
+    cell = row.cell("cupy")
+    assert not cell.ran and cell.reason == "out of memory"
+    assert cell.median_s is None and cell.speedup is None
+
+
+def test_a_baseline_that_did_not_run_makes_every_speedup_say_why():
+    ms = [
+        measure("s", "numpy", (), 1, reason="numpy killed by the OOM killer"),
+        measure("s", "cupy", spread(1.0), 1),
+        measure("s", "torch-cuda", spread(1.0), 1),
+    ]
+    row = build_rows(ms, "numpy")[0]
+    for device in ("cupy", "torch-cuda"):
+        cell = row.cell(device)
+        assert cell.ran and cell.speedup is None
+        assert cell.speedup_reason == "baseline numpy n/a: numpy killed by the OOM killer"
+
+
+def test_a_baseline_never_measured_still_gets_a_cell():
+    row = build_rows([measure("s", "cupy", spread(1.0), 1)], "numpy")[0]
+    assert row.devices == ["numpy", "cupy"]
+    assert row.cell("numpy").reason == "not measured at this size"
+    assert row.cell("cupy").speedup_reason == "baseline numpy not measured at this size"
+
+
+def test_a_device_missing_at_one_size_gets_a_cell_saying_so():
+    ms = [
+        measure("a", "numpy", spread(1.0), 1),
+        measure("a", "cupy", spread(1.0), 1),
+        measure("b", "numpy", spread(1.0), 2),
+    ]
+    row_b = build_rows(ms, "numpy")[1]
+    assert row_b.cell("cupy").reason == "not measured at this size"
+
+
+def test_a_later_measurement_of_the_same_cell_replaces_the_earlier():
+    ms = [measure("s", "numpy", spread(1.0), 1), measure("s", "numpy", spread(3.0), 1)]
+    assert build_rows(ms, "numpy")[0].cell("numpy").median_s == pytest.approx(3.0)
+
+
+def test_rows_are_grouped_per_experiment():
+    ms = [
+        measure("s", "numpy", spread(1.0), 1, experiment="gemm"),
+        measure("s", "numpy", spread(1.0), 1, experiment="fit"),
+    ]
+    assert list(by_experiment(build_rows(ms, "numpy"))) == ["gemm", "fit"]
+
+
+def test_unknown_device_in_a_row_names_the_devices_it_has():
+    row = rows_for({"s": 2.0})[0]
+    with pytest.raises(KeyError, match="devices: numpy, cupy"):
+        row.cell("torch-cuda")
+
+
+def test_row_round_trips_through_a_dict():
+    row = rows_for({"s": 2.0})[0]
+    assert SpeedupRow.from_dict(row.to_dict()) == row
+    assert isinstance(row.cells["cupy"], Cell)
+
+
+@pytest.mark.parametrize(
+    ("speedups", "expected"),
+    [
+        ({"1k": 0.5, "4k": 0.8, "16k": 0.9}, None),
+        ({"1k": 1.5, "4k": 3.0, "16k": 9.0}, "1k"),
+        ({"1k": 0.5, "4k": 1.5, "16k": 3.0}, "4k"),
+        ({"1k": 0.5, "4k": 1.2, "16k": 0.9, "64k": 1.5, "256k": 2.0}, "64k"),
+        ({"1k": 2.0, "4k": 0.5}, None),
+        ({"1k": 0.5, "4k": 1.0}, None),
+    ],
+    ids=["never", "from-the-first", "from-the-middle", "non-monotone", "lost-at-the-end", "tie"],
+)
+def test_crossover(speedups, expected):
+    assert crossover(rows_for(speedups), "cupy") == expected
+
+
+def test_crossover_skips_sizes_without_a_speedup():
+    assert crossover(rows_for({"1k": 0.5, "4k": 2.0, "16k": None}), "cupy") == "4k"
+    assert crossover(rows_for({"1k": None, "4k": None}), "cupy") is None
+    assert crossover(rows_for({"1k": 2.0}), "torch-cuda") is None
+
+
+def test_crossover_can_ask_the_whole_interval_to_be_above_one():
+    ms = []
+    for value, (size, gpu_s) in enumerate({"a": 0.98, "b": 0.5}.items(), start=1):
+        ms.append(measure(size, "numpy", spread(1.0, 9, 0.1), value))
+        ms.append(measure(size, "cupy", spread(gpu_s, 9, 0.1), value))
+    rows = build_rows(ms, "numpy")
+    assert crossover(rows, "cupy") == "a"
+    assert crossover(rows, "cupy", confident=True) == "b"
+
+
+def test_crossover_refuses_rows_of_several_experiments_unless_one_is_named():
+    ms = [
+        measure("s", "numpy", spread(1.0), 1, experiment="fit"),
+        measure("s", "cupy", spread(0.5), 1, experiment="fit"),
+        measure("s", "numpy", spread(1.0), 1, experiment="gemm"),
+        measure("s", "cupy", spread(2.0), 1, experiment="gemm"),
+    ]
+    rows = build_rows(ms, "numpy")
+    with pytest.raises(ValueError, match=r"several experiments \(fit, gemm\)"):
+        crossover(rows, "cupy")
+    assert crossover(rows, "cupy", "fit") == "s"
+    assert crossover(rows, "cupy", "gemm") is None
+
+
+def test_hardware_summary_names_the_gpu_or_the_cpu():
+    assert hardware_summary({"gpu": "Tesla T4", "memory": "15 GiB"}) == "Tesla T4 15 GiB"
+    assert hardware_summary({"processor": "Xeon", "cores": "4", "blas": "x"}) == "Xeon (4 cores)"
+    assert hardware_summary({"status": "n/a"}) == ""
