@@ -1,0 +1,302 @@
+"""Terminal and Markdown reports, the gpubench JSON section and its round trip, the plot."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from pytest_gpubench.report import (
+    benchmark_document,
+    ec2_line,
+    format_seconds,
+    format_speedup,
+    format_throughput,
+    github_action_benchmark,
+    gpubench_section,
+    hardware_fingerprint,
+    load_results,
+    plot_speedups,
+    render_markdown,
+    render_terminal,
+    write_json,
+)
+from pytest_gpubench.results import Measurement, RunResults
+from pytest_gpubench.speedup import build_rows
+
+CPU = {
+    "device": "numpy",
+    "processor": "Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz",
+    "cores": "4",
+    "blas": "openblas 0.3.27 SkylakeX (4 threads)",
+    "library": "numpy 2.1.0",
+}
+GPU = {
+    "device": "cupy",
+    "gpu": "Tesla T4",
+    "memory": "15 GiB",
+    "driver": "12.4",
+    "cuda": "12.2",
+    "library": "cupy 13.3.0",
+}
+EC2 = {
+    "instance_type": "g4dn.xlarge",
+    "instance_id": "i-0abc",
+    "region": "us-east-1",
+    "zone": "us-east-1a",
+    "market": "spot",
+    "price_per_hour": 0.1578,
+    "seconds_held": 734,
+    "cost_usd": 0.0322,
+    "price_source": "spot price history",
+}
+
+
+def spread(center: float, n: int = 9, rel: float = 0.04) -> tuple[float, ...]:
+    half = n // 2
+    return tuple(center * (1 + rel * (i - half) / half) for i in range(n))
+
+
+@pytest.fixture
+def results() -> RunResults:
+    """numpy vs cupy at three sizes (cupy wins from 4k), torch-cuda out of memory at 16k."""
+    run = RunResults()
+    for value, size, cpu_s, gpu_s in [
+        (1e3, "1k", 0.01, 0.02),
+        (4e3, "4k", 0.04, 0.01),
+        (1.6e4, "16k", 0.16, 0.02),
+    ]:
+        common = {"size_value": value, "units": "samples", "units_per_round": value}
+        run.add(Measurement("dbn_fit", size, "numpy", spread(cpu_s), device_info=CPU, **common))
+        run.add(Measurement("dbn_fit", size, "cupy", spread(gpu_s), device_info=GPU, **common))
+        rounds, reason = (
+            (spread(gpu_s * 1.5), None) if size != "16k" else ((), "CUDA out of memory")
+        )
+        run.add(Measurement("dbn_fit", size, "torch-cuda", rounds, reason=reason, **common))
+    run.extra["ec2"] = dict(EC2)
+    return run
+
+
+@pytest.fixture
+def rows(results):
+    return build_rows(results.measurements, "numpy")
+
+
+# --------------------------------------------------------------------------- text
+
+
+def test_formatters():
+    assert format_seconds(0.00123) == "1.23 ms"
+    assert format_seconds(2.5e-6) == "2.50 µs"
+    assert format_seconds(None) == "n/a"
+    assert format_throughput(12345.0, "samples") == "12.3 k samples/s"
+    assert format_throughput(None, "samples") == ""
+
+
+def test_speedup_cell_text(rows):
+    assert format_speedup(rows[1].cell("cupy")).startswith("4.00× [")
+    assert format_speedup(rows[2].cell("torch-cuda")) == "n/a"
+
+
+def test_terminal_report_names_hardware_times_speedups_and_crossovers(results, rows):
+    text = render_terminal(results, rows, "numpy")
+    for fact in (
+        "Intel(R) Xeon(R) Platinum 8259CL",
+        "4 cores",
+        "BLAS openblas 0.3.27 SkylakeX (4 threads)",
+        "Tesla T4",
+        "15 GiB",
+        "driver 12.4",
+        "CUDA 12.2",
+    ):
+        assert fact in text
+    assert "dbn_fit (baseline numpy)" in text
+    assert "40.0 ± 0.9 ms" in text
+    assert "4.00× [" in text and "0.500× [" in text
+    assert "n/a (CUDA out of memory)" in text
+    assert "cupy: faster than numpy from size 4k on" in text
+    assert "torch-cuda: faster than numpy from size 4k on" in text
+    assert "Ran on EC2 g4dn.xlarge i-0abc in us-east-1a (spot), held 12 min 14 s" in text
+    assert "$0.0322 at $0.1578/h (spot price history)" in text
+    assert "\x1b[" not in text
+    assert max(len(line) for line in text.splitlines()) <= 120
+
+
+def test_terminal_report_fits_80_columns_and_colours_only_on_request(results, rows):
+    narrow = render_terminal(results, rows, "numpy", width=80)
+    table = narrow[narrow.index("dbn_fit") :]
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "\x1b[" in render_terminal(results, rows, "numpy", color=True)
+
+
+def test_terminal_report_without_rows_says_so():
+    assert "No gpubench measurements." in render_terminal(RunResults(), [], "numpy")
+
+
+def test_markdown_report_has_one_table_row_per_size(results, rows):
+    text = render_markdown(results, rows, "numpy")
+    assert "## gpubench: speedup vs numpy" in text
+    assert "| size | numpy time | numpy samples/s | cupy time |" in text
+    table_rows = [line for line in text.splitlines() if line.startswith("| 1") or "| 4k |" in line]
+    assert len(table_rows) == 3
+    assert "n/a (CUDA out of memory)" in text
+    assert "- cupy: faster than numpy from size 4k on" in text
+    assert "- numpy: Intel(R) Xeon(R) Platinum 8259CL" in text
+    assert "Ran on EC2 g4dn.xlarge" in text
+
+
+def test_markdown_escapes_pipes_in_reasons():
+    run = RunResults([Measurement("e", "s", "numpy", (), reason="a | b")])
+    text = render_markdown(run, build_rows(run.measurements, "numpy"), "numpy")
+    assert "n/a (a \\| b)" in text
+
+
+def test_ec2_line_copes_with_missing_facts():
+    assert ec2_line({"instance_type": "g5.xlarge"}) == "Ran on EC2 g5.xlarge"
+    assert (
+        ec2_line({"seconds_held": 4000, "cost_usd": 1.0})
+        == "Ran on EC2 instance, held 1 h 6 min: $1.0000"
+    )
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def test_section_is_json_with_raw_rounds_rows_and_crossovers(results, rows):
+    section = gpubench_section(results, rows, "numpy")
+    assert json.loads(json.dumps(section, allow_nan=False)) == section
+    assert section["schema_version"] == 1 and section["baseline"] == "numpy"
+    assert section["measurements"][0]["rounds_s"] == list(spread(0.01))
+    assert len(section["rows"]) == 3
+    assert section["crossovers"] == {"dbn_fit": {"cupy": "4k", "torch-cuda": "4k"}}
+    assert section["devices"]["cupy"]["gpu"] == "Tesla T4"
+    assert section["extra"]["ec2"]["cost_usd"] == 0.0322
+
+
+def test_section_converts_numpy_scalars():
+    np = pytest.importorskip("numpy")
+    run = RunResults([Measurement("e", "s", "numpy", (1.0,), metrics={"acc": np.float32(0.5)})])
+    section = gpubench_section(run, build_rows(run.measurements, "numpy"), "numpy")
+    assert section["measurements"][0]["metrics"] == {"acc": 0.5}
+
+
+def test_fingerprint_depends_on_hardware_only():
+    base = hardware_fingerprint({"numpy": CPU, "cupy": GPU})
+    upgraded = {**CPU, "blas": "mkl 2024 (8 threads)", "library": "numpy 2.2.0"}
+    assert hardware_fingerprint({"numpy": upgraded, "cupy": GPU}) == base
+    other = hardware_fingerprint({"numpy": CPU, "cupy": {**GPU, "gpu": "NVIDIA A10G"}})
+    assert other["fingerprint"] != base["fingerprint"]
+    assert other["devices"]["numpy"] == base["devices"]["numpy"]
+    assert base["devices"]["cupy"]["facts"] == {"gpu": "Tesla T4", "memory": "15 GiB"}
+
+
+def test_load_results_reads_the_section_a_document_and_a_file(results, rows, tmp_path):
+    section = gpubench_section(results, rows, "numpy")
+    path = write_json(
+        tmp_path / "out" / "run.json", results, rows, "numpy", machine_info={"node": "x"}
+    )
+    for source in (section, {"benchmarks": [], "gpubench": section}, path, str(path)):
+        loaded = load_results(source)
+        assert loaded.measurements == results.measurements
+        assert loaded.devices["cupy"] == GPU
+        assert loaded.extra["ec2"] == EC2
+        assert loaded.extra["baseline_device"] == "numpy"
+        assert build_rows(loaded.measurements, "numpy") == rows
+
+
+def test_written_document_is_read_by_pytest_benchmarks_own_storage(results, rows, tmp_path):
+    from pytest_benchmark.storage.file import FileStorage
+
+    class Logger:
+        def info(self, *args, **kwargs):
+            pass
+
+        warning = info
+
+    write_json(tmp_path / "Linux-CPython-3.11-64bit" / "0001_main.json", results, rows, "numpy")
+    storage = FileStorage(tmp_path, logger=Logger(), default_machine_id="Linux-CPython-3.11-64bit")
+    ((_, data),) = storage.load()
+    names = {b["name"] for b in data["benchmarks"]}
+    assert "dbn_fit[4k-cupy]" in names and "dbn_fit[16k-torch-cuda]" not in names
+    bench = next(b for b in data["benchmarks"] if b["name"] == "dbn_fit[4k-cupy]")
+    assert bench["stats"]["median"] == pytest.approx(0.01)
+    assert bench["stats"]["data"] == list(spread(0.01))
+    assert load_results(data).measurements == results.measurements
+
+
+def test_benchmark_document_has_pytest_benchmarks_top_level_keys(results, rows):
+    document = benchmark_document(results, rows, "numpy", commit_info={"id": "abc"})
+    assert {"machine_info", "commit_info", "benchmarks", "datetime", "version", "gpubench"} <= set(
+        document
+    )
+    assert document["commit_info"] == {"id": "abc"}
+
+
+def test_load_results_explains_a_file_without_a_section(tmp_path):
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
+    with pytest.raises(
+        ValueError, match=r"plain\.json is a pytest-benchmark file without a 'gpubench' section"
+    ):
+        load_results(path)
+    with pytest.raises(ValueError, match="a JSON object without"):
+        load_results({"hello": 1})
+
+
+def test_load_results_refuses_another_schema_version(results, rows):
+    section = {**gpubench_section(results, rows, "numpy"), "schema_version": 99}
+    with pytest.raises(ValueError, match="schema version 99; this pytest-gpubench reads version 1"):
+        load_results({"gpubench": section})
+
+
+def test_load_results_rejects_non_json(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=r"broken\.json is not JSON"):
+        load_results(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="holds a JSON list"):
+        load_results(path)
+
+
+# --------------------------------------------------------------------------- CI chart and plot
+
+
+def test_github_action_benchmark_entries(rows):
+    entries = github_action_benchmark(rows)
+    assert [e["name"] for e in entries] == [
+        "dbn_fit 1k cupy speedup",
+        "dbn_fit 1k torch-cuda speedup",
+        "dbn_fit 4k cupy speedup",
+        "dbn_fit 4k torch-cuda speedup",
+        "dbn_fit 16k cupy speedup",
+    ]
+    first = entries[2]
+    assert set(first) == {"name", "unit", "value", "range", "extra"}
+    assert first["unit"] == "x" and first["value"] == pytest.approx(4.0)
+    assert first["range"].endswith("(95% CI)")
+    assert "vs numpy" in first["extra"] and "Tesla T4" in first["extra"]
+    json.dumps(entries)
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plot_writes_a_png(results, rows, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = plot_speedups(rows, tmp_path / "plots" / "speedup.png", "numpy", results.devices)
+    width, height = _png_size(path)
+    assert width >= 600 and height >= 300
+    assert path.stat().st_size > 10_000
+
+
+def test_plot_copes_with_no_rows_and_without_descriptions(rows, tmp_path):
+    pytest.importorskip("matplotlib")
+    assert _png_size(plot_speedups([], tmp_path / "empty.png", "numpy"))[0] > 0
+    assert _png_size(plot_speedups(rows, tmp_path / "bare.png", "numpy"))[0] > 0
