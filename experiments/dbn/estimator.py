@@ -1,0 +1,336 @@
+"""``DBN``: nolearn 0.5's deep belief network classifier, as a scikit-learn estimator.
+
+Same constructor names and defaults as ``nolearn.dbn.DBN`` (plus ``device`` and ``dtype``),
+same training algorithm as George Dahl's gdbn, with nolearn's known bugs fixed. The math
+runs on any array back end of :mod:`pytest_gpubench.devices`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from pytest_gpubench.devices import Device, DeviceUnavailableError, require_device
+
+from .finetune import FineTuner
+from .layers import init_weights, predict_batches
+from .log import TrainingLog
+from .ops import Kernels
+from .params import NetConfig, output_name
+from .rbm import RBMTrainer, hidden_forward
+
+__all__ = ["DBN", "TrainingDivergedError"]
+
+#: Rows per forward pass in ``predict_proba`` (nolearn predicted one row at a time).
+PREDICT_BATCH_SIZE = 4096
+
+_LEARNED = (
+    "classes_",
+    "n_features_in_",
+    "layer_sizes_",
+    "coefs_",
+    "intercepts_",
+    "learn_rates_",
+    "losses_fine_tune_",
+    "errors_fine_tune_",
+    "errors_pretrain_",
+)
+
+
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """The training loss became NaN or infinite; the fit was abandoned."""
+
+
+def _device(name: Any) -> Device:
+    try:
+        return require_device(name)
+    except DeviceUnavailableError as exc:
+        raise DeviceUnavailableError(f"DBN(device={name!r}) cannot run here: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"device={name!r} is not a known device: {exc}") from exc
+
+
+def _seed(random_state: Any) -> int:
+    """A 32-bit seed for the device's generator from sklearn-style ``random_state``."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative int; got {random_state!r}")
+        return int(np.random.SeedSequence(int(random_state)).generate_state(1)[0])
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**32))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**32, dtype=np.int64))
+    raise ValueError(
+        "random_state must be None, a non-negative int, a numpy Generator or RandomState; "
+        f"got {random_state!r}"
+    )
+
+
+class DBN(ClassifierMixin, BaseEstimator):
+    """A deep belief network classifier (nolearn 0.5's ``DBN`` on the array API).
+
+    Parameters keep nolearn's names and defaults; per-layer parameters (``scales``,
+    ``learn_rates``, ``dropouts``, ...) take one value for every weight layer or a list with
+    one entry per weight layer. ``-1`` as the first or last of ``layer_sizes`` is inferred
+    from ``X`` and ``y``. ``device`` names a back end of :mod:`pytest_gpubench.devices`
+    (``"cpu"``, ``"cuda"``, ``"torch-cpu"``, ...); ``dtype`` is ``"float32"`` or
+    ``"float64"``.
+
+    Fitted attributes: ``classes_``, ``layer_sizes_``, ``coefs_``/``intercepts_`` (numpy,
+    one per weight layer), ``learn_rates_`` (after decay), ``losses_fine_tune_`` (mean
+    training error per epoch: cross-entropy for softmax), ``errors_fine_tune_`` (training
+    mistakes per case per epoch, or ``loss_funct``'s), ``errors_pretrain_`` (per layer, mean
+    squared reconstruction error per epoch).
+    """
+
+    def __init__(
+        self,
+        layer_sizes=None,
+        scales=0.05,
+        fan_outs=None,
+        output_act_funct=None,
+        real_valued_vis=True,
+        use_re_lu=True,
+        uniforms=False,
+        learn_rates=0.1,
+        learn_rate_decays=1.0,
+        learn_rate_minimums=0.0,
+        momentum=0.9,
+        l2_costs=0.0001,
+        dropouts=0,
+        nesterov=True,
+        nest_compare=True,
+        rms_lims=None,
+        learn_rates_pretrain=None,
+        momentum_pretrain=None,
+        l2_costs_pretrain=None,
+        nest_compare_pretrain=None,
+        epochs=10,
+        epochs_pretrain=0,
+        loss_funct=None,
+        minibatch_size=64,
+        minibatches_per_epoch=None,
+        pretrain_callback=None,
+        fine_tune_callback=None,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+        dtype="float32",
+    ) -> None:
+        self.layer_sizes = layer_sizes
+        self.scales = scales
+        self.fan_outs = fan_outs
+        self.output_act_funct = output_act_funct
+        self.real_valued_vis = real_valued_vis
+        self.use_re_lu = use_re_lu
+        self.uniforms = uniforms
+        self.learn_rates = learn_rates
+        self.learn_rate_decays = learn_rate_decays
+        self.learn_rate_minimums = learn_rate_minimums
+        self.momentum = momentum
+        self.l2_costs = l2_costs
+        self.dropouts = dropouts
+        self.nesterov = nesterov
+        self.nest_compare = nest_compare
+        self.rms_lims = rms_lims
+        self.learn_rates_pretrain = learn_rates_pretrain
+        self.momentum_pretrain = momentum_pretrain
+        self.l2_costs_pretrain = l2_costs_pretrain
+        self.nest_compare_pretrain = nest_compare_pretrain
+        self.epochs = epochs
+        self.epochs_pretrain = epochs_pretrain
+        self.loss_funct = loss_funct
+        self.minibatch_size = minibatch_size
+        self.minibatches_per_epoch = minibatches_per_epoch
+        self.pretrain_callback = pretrain_callback
+        self.fine_tune_callback = fine_tune_callback
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X: Any, y: Any) -> DBN:
+        """Pretrain (if ``epochs_pretrain``) and fine-tune on ``X``, ``y``; returns ``self``."""
+        for name in _LEARNED:
+            self.__dict__.pop(name, None)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            for name in _LEARNED:  # never leave a half-trained model behind
+                self.__dict__.pop(name, None)
+            raise
+
+    def _fit(self, X: Any, y: Any) -> DBN:
+        X, y = validate_data(self, X, y, dtype=(np.float32, np.float64))
+        check_classification_targets(y)
+        encoder = LabelEncoder()
+        y_index = encoder.fit_transform(y)
+        classes = encoder.classes_
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes"
+            )
+        cfg = NetConfig.from_params(
+            self.get_params(deep=False), X.shape[0], X.shape[1], len(classes)
+        )
+        device = _device(self.device)
+        seed = _seed(self.random_state)
+        log = TrainingLog(cfg.verbose)
+        log.fitting(X.shape)
+
+        xp = device.namespace()
+        X_dev = device.asarray(X, cfg.dtype)
+        targets = device.asarray(np.eye(len(classes), dtype=cfg.dtype)[y_index])
+        labels = device.asarray(y_index.astype(np.int64))
+        kernels = Kernels(xp, X_dev)
+        rng = device.random(seed)
+
+        self.classes_ = classes
+        self.layer_sizes_ = list(cfg.layer_sizes)
+        log.layers(cfg.layer_sizes)
+        weights = [
+            init_weights(
+                xp, rng, (n_in, n_out), cfg.scales[i], cfg.fan_outs[i], cfg.uniforms[i], X_dev.dtype
+            )
+            for i, (n_in, n_out) in enumerate(pairwise(cfg.layer_sizes))
+        ]
+        biases = [kernels.zeros((n,)) for n in cfg.layer_sizes[1:]]
+
+        self.errors_pretrain_ = []
+        if any(cfg.epochs_pretrain):
+            self._pretrain(cfg, kernels, rng, X_dev, weights, biases, log, device)
+
+        self.losses_fine_tune_ = []
+        self.errors_fine_tune_ = []
+        self.learn_rates_ = list(cfg.fine_tune.learn_rates)
+        tuner = FineTuner(kernels, rng, cfg, weights, biases)
+        log.fine_tune()
+        cases = cfg.minibatches_per_epoch * cfg.minibatch_size
+        for epoch in range(1, cfg.epochs + 1):
+            tick, close = log.progress(cfg.minibatches_per_epoch, f"epoch {epoch}")
+            error_sum, mistakes = tuner.epoch(
+                X_dev, targets, labels, self.learn_rates_, tick, cfg.loss_funct, device.to_numpy
+            )
+            close()
+            loss = float(device.to_numpy(error_sum)) / cases
+            err = float(device.to_numpy(mistakes) if cfg.loss_funct is None else mistakes) / cases
+            if not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"fine-tuning diverged in epoch {epoch}: the training loss is {loss}; "
+                    f"lower learn_rates (now {self.learn_rates_}) or raise l2_costs"
+                )
+            self.losses_fine_tune_.append(loss)
+            self.errors_fine_tune_.append(err)
+            self._decay_learn_rates(cfg)
+            log.learn_rates(self.learn_rates_)
+            log.fine_tune_epoch(epoch, loss, err)
+            if cfg.fine_tune_callback is not None:
+                self._publish(
+                    device, [s.weights() for s in tuner.weights], [b.b for b in tuner.biases]
+                )
+                cfg.fine_tune_callback(self, epoch)
+
+        self._publish(device, [s.weights() for s in tuner.weights], [b.b for b in tuner.biases])
+        return self
+
+    def _pretrain(self, cfg, kernels, rng, X_dev, weights, biases, log, device) -> None:
+        """gdbn's greedy CD-1 pretraining of every weight layer, bottom up."""
+        step = cfg.pretrain
+        for i in range(cfg.n_weight_layers):
+            self.errors_pretrain_.append([])
+            log.pretrain_layer(i)
+            rbm = RBMTrainer(
+                kernels,
+                rng,
+                weights[i],
+                biases[i],
+                gaussian_visible=(i == 0 and cfg.real_valued_vis),
+                relu_hidden=cfg.use_re_lu,
+            )
+            below = hidden_forward(kernels, weights[:i], biases[:i], cfg.use_re_lu)
+            for epoch in range(1, cfg.epochs_pretrain[i] + 1):
+                tick, close = log.progress(cfg.minibatches_per_epoch, f"layer {i + 1}")
+                err = rbm.epoch(
+                    below,
+                    X_dev,
+                    cfg.minibatch_size,
+                    cfg.minibatches_per_epoch,
+                    step.learn_rates[i],
+                    step,
+                    step.l2_costs[i],
+                    tick,
+                )
+                close()
+                err = float(device.to_numpy(err))
+                if not math.isfinite(err):
+                    raise TrainingDivergedError(
+                        f"pretraining layer {i + 1} diverged in epoch {epoch}: the "
+                        f"reconstruction error is {err}; lower learn_rates_pretrain "
+                        f"(now {list(step.learn_rates)})"
+                    )
+                self.errors_pretrain_[-1].append(err)
+                log.pretrain_epoch(epoch, err)
+                if cfg.pretrain_callback is not None:
+                    self._publish(device, weights, biases)
+                    cfg.pretrain_callback(self, epoch, i)
+
+    def _decay_learn_rates(self, cfg: NetConfig) -> None:
+        """nolearn's rule: multiply by the decay unless that goes below the minimum."""
+        for i, (decay, minimum) in enumerate(
+            zip(cfg.learn_rate_decays, cfg.learn_rate_minimums, strict=True)
+        ):
+            decayed = self.learn_rates_[i] * decay
+            if decayed >= minimum:
+                self.learn_rates_[i] = decayed
+
+    def _publish(self, device: Device, weights: list, biases: list) -> None:
+        self.coefs_ = [device.to_numpy(W) for W in weights]
+        self.intercepts_ = [device.to_numpy(b) for b in biases]
+
+    # ------------------------------------------------------------------ predicting
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Output activations (class probabilities for softmax), computed in batches."""
+        check_is_fitted(self, "coefs_")
+        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        dtype = self.coefs_[0].dtype
+        device = _device(self.device)
+        xp = device.namespace()
+        X_dev = device.asarray(X, dtype.name)
+        kernels = Kernels(xp, X_dev)
+        weights = [device.asarray(W) for W in self.coefs_]
+        biases = [device.asarray(b) for b in self.intercepts_]
+        output = output_name(self.output_act_funct)
+        proba = predict_batches(
+            kernels, X_dev, weights, biases, bool(self.use_re_lu), output, PREDICT_BATCH_SIZE
+        )
+        proba = np.asarray(device.to_numpy(proba), dtype=np.float64)
+        if output == "softmax":
+            proba /= proba.sum(axis=1, keepdims=True)
+        return proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The class (a label from ``classes_``) with the highest output per row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy; with ``loss_funct``, nolearn's ``1 - loss_funct(outputs, targets) / n``."""
+        if self.loss_funct is None:
+            return super().score(X, y, sample_weight=sample_weight)
+        check_is_fitted(self, "coefs_")
+        outputs = self.predict_proba(X)
+        y = np.asarray(y)
+        targets = (y[:, None] == self.classes_[None, :]).astype(outputs.dtype)
+        return 1.0 - float(self.loss_funct(outputs, targets)) / len(y)

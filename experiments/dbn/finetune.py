@@ -1,0 +1,133 @@
+"""Fine-tuning by backpropagation: one epoch of minibatch steps, all on the device.
+
+Minibatch indices for an epoch are drawn at once (with replacement, as nolearn did),
+minibatches are gathered with ``xp.take``, and the epoch's summed loss and mistakes stay on
+the device until the epoch ends, so nothing crosses the bus per minibatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+from typing import Any
+
+from .layers import output_activation, output_error_sum
+from .ops import Kernels
+from .optim import BiasState, WeightState
+from .params import NetConfig
+
+__all__ = ["FineTuner"]
+
+
+class FineTuner:
+    """The network's trainable state and one-epoch loop for backpropagation."""
+
+    def __init__(
+        self,
+        kernels: Kernels,
+        rng: Any,
+        config: NetConfig,
+        weights: Sequence[Any],
+        biases: Sequence[Any],
+    ) -> None:
+        self.k = kernels
+        self.rng = rng
+        self.cfg = config
+        self.weights = [WeightState(kernels, W, config.nesterov) for W in weights]
+        self.biases = [BiasState(kernels, b, config.nesterov) for b in biases]
+        m = config.minibatch_size
+        sizes = config.layer_sizes
+        self._z = [kernels.empty((m, n)) for n in sizes[1:]]
+        self._grad = [kernels.empty((n_in, n_out)) for n_in, n_out in pairwise(sizes)]
+
+    def epoch(
+        self,
+        X: Any,
+        targets: Any,
+        labels: Any,
+        learn_rates: Sequence[float],
+        tick: Callable[[], None],
+        loss_funct: Callable[[Any, Any], float] | None = None,
+        to_host: Callable[[Any], Any] | None = None,
+    ) -> tuple[Any, Any]:
+        """Train one epoch; return the summed training error and the summed mistakes
+        (device scalars, or with ``loss_funct`` the host sum of its per-minibatch values)."""
+        xp, cfg = self.k.xp, self.cfg
+        m = cfg.minibatch_size
+        order = self.rng.integers(X.shape[0], cfg.minibatches_per_epoch * m)
+        error = xp.zeros((), dtype=X.dtype, device=self.k.device)
+        mistakes = 0.0 if loss_funct is not None else xp.zeros_like(error)
+        for j in range(cfg.minibatches_per_epoch):
+            idx = order[j * m : (j + 1) * m]
+            xb = xp.take(X, idx, axis=0)
+            tb = xp.take(targets, idx, axis=0)
+            z = self.step(xb, tb, learn_rates)
+            error = error + output_error_sum(xp, cfg.output, z, tb)
+            if loss_funct is None:
+                wrong = xp.argmax(z, axis=1) != xp.take(labels, idx, axis=0)
+                mistakes = mistakes + xp.sum(xp.astype(wrong, X.dtype))
+            else:
+                outputs = output_activation(xp, cfg.output, z)
+                mistakes += float(loss_funct(to_host(tb), to_host(outputs)))
+            tick()
+        return error, mistakes
+
+    def step(self, xb: Any, tb: Any, learn_rates: Sequence[float]) -> Any:
+        """One minibatch: forward, backward, update. Returns the output net input."""
+        k, xp, cfg = self.k, self.k.xp, self.cfg
+        step = cfg.fine_tune
+        m = xb.shape[0]
+        n_layers = len(self.weights)
+        inputs, masks = [], []
+        acts = xb
+        for i in range(n_layers):
+            acts, mask = self._dropout(acts, cfg.dropouts[i])
+            inputs.append(acts)
+            masks.append(mask)
+            W, scale = self.weights[i].forward
+            z = k.matmul(acts, W, out=self._z[i])
+            if not isinstance(scale, float) or scale != 1.0:
+                z *= scale
+            z += self.biases[i].forward(step.momentum)
+            acts = z if i == n_layers - 1 else self._hidden(z)
+        z_out = acts
+        delta = tb - output_activation(xp, cfg.output, z_out)  # minus dError/dNetInput
+        for i in reversed(range(n_layers)):
+            state = self.weights[i]
+            W, scale = state.forward
+            if i > 0:  # propagate through the weights before they change
+                back = delta if isinstance(scale, float) and scale == 1.0 else delta * scale
+                back = xp.matmul(back, xp.matrix_transpose(W))
+            lr, l2 = learn_rates[i], step.l2_costs[i]
+            g_scale = state.gradient_scale(lr, m, step.momentum, l2, step.nest_compare)
+            grad = k.matmul(xp.matrix_transpose(inputs[i]), delta * g_scale, out=self._grad[i])
+            state.step(grad, lr, step.momentum, l2, step.nest_compare, cfg.rms_lims[i])
+            self.biases[i].step(xp.sum(delta, axis=0), lr, m, step.momentum, step.nest_compare)
+            if i > 0:
+                delta = self._hidden_backward(back, inputs[i], masks[i], cfg.dropouts[i])
+        return z_out
+
+    def _hidden(self, z: Any) -> Any:
+        return self.k.relu_(z) if self.cfg.use_re_lu else self.k.sigmoid(z)
+
+    def _dropout(self, acts: Any, p: float) -> tuple[Any, Any]:
+        """Inverted dropout: zero a fraction ``p`` of ``acts``, scale the rest by 1/(1-p)."""
+        if p == 0.0:
+            return acts, None
+        xp = self.k.xp
+        keep = self.rng.uniform(acts.shape, acts.dtype) >= p
+        mask = self.k.mask(
+            keep, xp.asarray(1.0 / (1.0 - p), dtype=acts.dtype, device=self.k.device)
+        )
+        return acts * mask, mask
+
+    def _hidden_backward(self, back: Any, layer_input: Any, mask: Any, p: float) -> Any:
+        """Error signal at a hidden layer's net input from the one at its output."""
+        if self.cfg.use_re_lu:  # dropped and inactive units both have layer_input == 0
+            delta = self.k.mask(layer_input > 0, back)
+            return delta if mask is None else delta * (1.0 / (1.0 - p))
+        # sigmoid: layer_input = h * mask, so h(1-h) * mask = layer_input * (1 - h)
+        if mask is None:
+            return back * layer_input * (1.0 - layer_input)
+        h = layer_input / (1.0 / (1.0 - p))
+        return back * layer_input * (1.0 - h)

@@ -1,0 +1,167 @@
+"""gdbn's momentum updates of one weight matrix, with as few passes over memory as possible.
+
+gdbn keeps the weights ``W`` and a velocity ``v``. Per minibatch, with ``G`` the learn-rate
+scaled negative gradient (``lr/m * A.T @ d``) and ``c = lr * l2``:
+
+* Nesterov (the default), gradient taken at the look-ahead ``Θ = W + μv``::
+
+      v' = μv + G - cΘ;   W' = W + v'   (then W' is column-RMS limited)
+
+* classic momentum (``f = 1`` with ``nest_compare``, else ``1 - μ``)::
+
+      v' = μv + f(G - cW); W' = W + v'
+
+Written as above each step makes ~17 passes over the matrix and allocates temporaries, which
+on a CPU costs as much as the matrix products themselves. The same recurrences hold in
+exact arithmetic with two stored matrices, each carrying a lazy per-column scale (a Python
+float, or a device vector once ``rms_lims`` rescales columns):
+
+* Nesterov stores ``Θ`` and ``W``: ``W'ᵤ = (1-c)Θ + G``, ``W' = rW'ᵤ``,
+  ``Θ' = W' + μ(W'ᵤ - W) = (r+μ)W'ᵤ - μW``;
+* classic stores ``W`` and ``P = W - v``: ``W'ᵤ = (1+μ-fc)W - μP + fG``, ``W' = rW'ᵤ``,
+  ``P' = W' - v' = W + (r-1)W'ᵤ``.
+
+Folding the scales into the small operands of the matrix products (the error signal, the
+layer outputs), a step is then three in-place passes (``B *= k; B += A; A += G``), and the
+scales are multiplied back into the matrices every :data:`RENORMALIZE_EVERY` steps so they
+never overflow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .ops import Kernels
+
+__all__ = ["RENORMALIZE_EVERY", "BiasState", "WeightState"]
+
+#: Steps between folding the lazy scales back into the matrices (growth ≤ 2× per step).
+RENORMALIZE_EVERY = 16
+
+
+def _is_one(scale: Any) -> bool:
+    return isinstance(scale, float) and scale == 1.0
+
+
+class WeightState:
+    """One weight matrix under gdbn's Nesterov or classic momentum, updated in place."""
+
+    def __init__(self, kernels: Kernels, W: Any, nesterov: bool) -> None:
+        self.k = kernels
+        self.nesterov = nesterov
+        # Nesterov: a = Θ (look-ahead), b = W. Classic: a = W, b = P = W - v.
+        self.a, self.a_scale = W, 1.0
+        self.b, self.b_scale = kernels.xp.asarray(W, copy=True), 1.0
+        self._steps = 0
+        self._tmp: Any = None
+
+    @property
+    def forward(self) -> tuple[Any, Any]:
+        """The matrix the forward pass uses and its per-column scale."""
+        return self.a, self.a_scale
+
+    def gradient_scale(
+        self, learn_rate: float, minibatch: int, momentum: float, l2: float, nest_compare: bool
+    ) -> Any:
+        """What to multiply the error signal by so the weight-gradient product comes out
+        ready to add (unit coefficient) into the stored matrix."""
+        c = learn_rate * l2
+        if self.nesterov:
+            return learn_rate / (minibatch * (1.0 - c) * self.a_scale)
+        f = 1.0 if nest_compare else 1.0 - momentum
+        return f * learn_rate / (minibatch * (1.0 + momentum - f * c) * self.a_scale)
+
+    def step(
+        self,
+        grad: Any,
+        learn_rate: float,
+        momentum: float,
+        l2: float,
+        nest_compare: bool,
+        rms_lim: float | None,
+    ) -> None:
+        """Apply one update; ``grad`` is the product scaled by :meth:`gradient_scale`."""
+        c = learn_rate * l2
+        if self.nesterov:
+            self._step_nesterov(grad, c, momentum, rms_lim)
+        else:
+            f = 1.0 if nest_compare else 1.0 - momentum
+            self._step_classic(grad, c * f, momentum, rms_lim)
+        self._steps += 1
+        if self._steps % RENORMALIZE_EVERY == 0:
+            self.renormalize()
+
+    def _rms_factor(self, matrix: Any, scale: Any, rms_lim: float | None) -> Any:
+        if rms_lim is None:
+            return 1.0
+        xp = self.k.xp
+        rms = xp.sqrt(xp.vecdot(matrix, matrix, axis=0) / matrix.shape[0]) * xp.abs(
+            xp.asarray(scale, dtype=matrix.dtype, device=self.k.device)
+        )
+        return rms_lim / xp.maximum(rms, xp.asarray(rms_lim, dtype=rms.dtype, device=self.k.device))
+
+    def _step_nesterov(self, grad: Any, c: float, mu: float, rms_lim: float | None) -> None:
+        theta, w = self.a, self.b
+        unconstrained_scale = (1.0 - c) * self.a_scale
+        theta += grad  # now W'ᵤ / unconstrained_scale
+        r = self._rms_factor(theta, unconstrained_scale, rms_lim)
+        lookahead_scale = (r + mu) * unconstrained_scale
+        w *= (-mu * self.b_scale) / lookahead_scale
+        w += theta  # now Θ' / lookahead_scale
+        self.a, self.a_scale = w, lookahead_scale
+        self.b, self.b_scale = theta, r * unconstrained_scale
+
+    def _step_classic(self, grad: Any, fc: float, mu: float, rms_lim: float | None) -> None:
+        W, P = self.a, self.b
+        s = (1.0 + mu - fc) * self.a_scale
+        P *= (-mu * self.b_scale) / s
+        P += W
+        P += grad  # now W'ᵤ / s
+        r = self._rms_factor(P, s, rms_lim)
+        if rms_lim is not None:  # P' = W + (r - 1) W'ᵤ
+            if self._tmp is None:
+                self._tmp = self.k.empty(W.shape)
+            self.k.add_scaled_(W, P, (r - 1.0) * s / self.a_scale, tmp=self._tmp)
+        self.a, self.a_scale, self.b, self.b_scale = P, r * s, W, self.a_scale
+
+    def renormalize(self) -> None:
+        """Multiply the lazy scales into the matrices."""
+        if not _is_one(self.a_scale):
+            self.a *= self.a_scale
+            self.a_scale = 1.0
+        if not _is_one(self.b_scale):
+            self.b *= self.b_scale
+            self.b_scale = 1.0
+
+    def weights(self) -> Any:
+        """The current weights ``W`` (not the look-ahead), as a new array."""
+        matrix, scale = (self.b, self.b_scale) if self.nesterov else (self.a, self.a_scale)
+        return matrix * scale
+
+
+class BiasState:
+    """One bias vector under the same momentum rule (no L2, no lazy scales: it is small)."""
+
+    def __init__(self, kernels: Kernels, b: Any, nesterov: bool) -> None:
+        self.nesterov = nesterov
+        self.b = b
+        self.v = kernels.zeros(b.shape)
+
+    def forward(self, momentum: float) -> Any:
+        """The biases the forward pass uses (Nesterov: the look-ahead ``b + μv``)."""
+        if not self.nesterov:
+            return self.b
+        self.v *= momentum
+        return self.b + self.v
+
+    def step(
+        self, grad_sum: Any, learn_rate: float, minibatch: int, momentum: float, nest_compare: bool
+    ) -> None:
+        """``grad_sum`` is the error signal summed over the minibatch."""
+        if self.nesterov:
+            self.v += grad_sum * (learn_rate / minibatch)
+        else:
+            f = 1.0 if nest_compare else 1.0 - momentum
+            self.v *= momentum
+            self.v += grad_sum * (f * learn_rate / minibatch)
+        self.b += self.v
