@@ -1,0 +1,262 @@
+"""The regression gate: threshold parsing, saved-run lookup, significance, hardware check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_gpubench.baseline import (
+    Threshold,
+    compare,
+    load_baseline,
+    min_p_value,
+    parse_compare_fail,
+    resolve_baseline,
+)
+from pytest_gpubench.report import write_json
+from pytest_gpubench.results import Measurement, RunResults
+from pytest_gpubench.speedup import build_rows
+
+CPU = {"processor": "Intel Xeon 8259CL", "cores": "4", "blas": "openblas (4 threads)"}
+GPU = {"gpu": "Tesla T4", "memory": "15 GiB", "driver": "12.4"}
+SPEEDUP_10 = Threshold("speedup", 10.0, relative=True)
+
+
+def run(
+    seed: int,
+    gpu_s: float = 0.1,
+    rounds: int = 20,
+    noise: float = 0.05,
+    gpu: dict[str, str] = GPU,
+    sizes: tuple[str, ...] = ("1k",),
+) -> RunResults:
+    """numpy at 1 s and cupy at ``gpu_s`` per round, lognormal noise, seeded."""
+    rng = np.random.default_rng(seed)
+    results = RunResults()
+    for size in sizes:
+        for device, center, info in (("numpy", 1.0, CPU), ("cupy", gpu_s, gpu)):
+            times = center * np.exp(noise * rng.standard_normal(rounds))
+            results.add(Measurement("fit", size, device, tuple(times.tolist()), device_info=info))
+    return results
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("speedup:10%", Threshold("speedup", 10.0, True)),
+        ("speedup:0.5", Threshold("speedup", 0.5, False)),
+        (" Speedup:2.5% ", Threshold("speedup", 2.5, True)),
+        ("time:5%", Threshold("time", 5.0, True)),
+        ("time:.002", Threshold("time", 0.002, False)),
+    ],
+)
+def test_parse_compare_fail(expr, expected):
+    assert parse_compare_fail(expr) == expected
+
+
+@pytest.mark.parametrize(
+    "expr", ["speedup", "speedup:", "speedup:-5%", "mean:5%", "speedup:5%%", ""]
+)
+def test_parse_compare_fail_names_the_expression_and_the_forms(expr):
+    with pytest.raises(ValueError, match="speedup:10%") as info:
+        parse_compare_fail(expr)
+    assert repr(expr) in str(info.value) and "time:5%" in str(info.value)
+
+
+def test_threshold_loss():
+    assert SPEEDUP_10.loss(10.0, 8.0) == pytest.approx(20.0)
+    assert Threshold("speedup", 0.5, False).exceeded(3.0, 2.4)
+    assert not Threshold("speedup", 0.5, False).exceeded(3.0, 2.6)
+    assert Threshold("time", 5.0, True).loss(1.0, 1.1) == pytest.approx(10.0)
+    assert str(SPEEDUP_10) == "speedup:10%"
+
+
+def test_min_p_value():
+    assert min_p_value(3, 3) == pytest.approx(0.05)
+    assert min_p_value(5, 5) == pytest.approx(1 / 252)
+    assert min_p_value(0, 5) == 1.0
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def test_a_real_drop_with_enough_rounds_fails():
+    comparison = compare(run(2, gpu_s=0.13), run(1), [SPEEDUP_10], baseline_device="numpy")
+    assert not comparison.ok
+    (failure,) = comparison.failures
+    assert (failure.experiment, failure.size, failure.device) == ("fit", "1k", "cupy")
+    assert failure.old == pytest.approx(10, rel=0.1)
+    assert failure.new == pytest.approx(7.7, rel=0.1)
+    assert failure.drop_pct == pytest.approx(23, abs=6)
+    assert failure.p_value < 1e-4
+    text = comparison.render()
+    assert "FAILED" in text and "fit 1k cupy speedup" in text and "limit speedup:10%" in text
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_noise_from_the_same_distribution_passes(seed):
+    comparison = compare(
+        run(100 + seed),
+        run(200 + seed),
+        [SPEEDUP_10, parse_compare_fail("speedup:0%")],
+        baseline_device="numpy",
+    )
+    assert comparison.ok, comparison.render()
+
+
+def test_a_drop_with_too_few_rounds_is_not_failed_and_says_so():
+    comparison = compare(
+        run(2, gpu_s=0.2, rounds=3), run(1, rounds=3), [SPEEDUP_10], baseline_device="numpy"
+    )
+    assert comparison.ok
+    (check,) = comparison.checks
+    assert check.status == "noise" and check.drop_pct > 40
+    assert "too few rounds (3 vs 3)" in check.note
+    assert "within noise" in comparison.render()
+
+
+def test_a_drop_within_the_threshold_passes_even_when_significant():
+    comparison = compare(
+        run(2, gpu_s=0.105, noise=0.005), run(1, noise=0.005), [SPEEDUP_10], baseline_device="numpy"
+    )
+    assert comparison.ok and comparison.checks[0].status == "passed"
+    assert comparison.checks[0].p_value < 0.01
+
+
+def test_noise_in_the_baseline_device_alone_does_not_fail():
+    """A tight device against a baseline whose median wobbled: intervals overlap, no fail."""
+    old, new = run(1, rounds=6, noise=0.001), run(2, rounds=6, noise=0.001)
+    wobbly = RunResults()
+    for m in new.measurements:
+        rounds = m.rounds_s
+        if m.device == "numpy":
+            rounds = tuple(
+                t * f for t, f in zip(rounds, (0.7, 1.3, 0.75, 1.25, 0.8, 0.88), strict=True)
+            )
+        wobbly.add(Measurement(m.experiment, m.size, m.device, rounds, device_info=m.device_info))
+    comparison = compare(wobbly, old, [SPEEDUP_10], baseline_device="numpy")
+    (check,) = comparison.checks
+    assert check.drop_pct > 10 and check.p_value < 0.01
+    assert check.status == "noise" and "intervals overlap" in check.note
+
+
+def test_a_slower_device_fails_a_time_threshold():
+    comparison = compare(
+        run(2, gpu_s=0.12),
+        run(1),
+        [parse_compare_fail("time:5%")],
+        {},
+        False,
+        baseline_device="numpy",
+    )
+    assert [(f.device, f.threshold.metric) for f in comparison.failures] == [("cupy", "time")]
+    assert comparison.failures[0].drop_pct == pytest.approx(20, abs=6)
+
+
+def test_experiment_thresholds_replace_the_global_ones():
+    current, saved = run(2, gpu_s=0.13), run(1)
+    loose = {"fit": [parse_compare_fail("speedup:50%")]}
+    assert compare(current, saved, [SPEEDUP_10], loose, baseline_device="numpy").ok
+    strict = {"other": [parse_compare_fail("speedup:50%")]}
+    assert not compare(current, saved, [SPEEDUP_10], strict, baseline_device="numpy").ok
+
+
+def test_rows_in_one_run_only_and_na_devices_are_skipped_with_the_reason():
+    saved = run(1, sizes=("1k", "4k"))
+    current = run(2, sizes=("1k", "16k"))
+    current.add(Measurement("fit", "1k", "torch-cuda", (), reason="torch not installed"))
+    saved.add(Measurement("fit", "1k", "torch-cuda", (0.1, 0.1, 0.1)))
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    why = {(s.size, s.device): s.why for s in comparison.skipped}
+    assert why[("16k", "cupy")] == "not in the saved run"
+    assert why[("4k", "cupy")] == "not in the current run"
+    assert why[("1k", "torch-cuda")] == "n/a in the current run (torch not installed)"
+    assert [(c.size, c.device) for c in comparison.checks] == [("1k", "cupy")]
+
+
+def test_a_baseline_device_missing_in_a_run_skips_its_speedups():
+    saved = run(1)
+    current = RunResults([m for m in run(2).measurements if m.device == "cupy"])
+    current.add(Measurement("fit", "1k", "numpy", (), reason="skipped"))
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    assert not comparison.checks
+    assert any("n/a in the current run (skipped)" in s.why for s in comparison.skipped)
+
+
+def test_different_hardware_is_refused_unless_forced():
+    other = run(2, gpu={**GPU, "gpu": "NVIDIA A10G", "memory": "22 GiB"})
+    with pytest.raises(ValueError, match="never compared silently") as info:
+        compare(other, run(1), [SPEEDUP_10], baseline_device="numpy")
+    assert "Tesla T4" in str(info.value) and "force=True" in str(info.value)
+    forced = compare(other, run(1), [SPEEDUP_10], force=True, baseline_device="numpy")
+    assert forced.checks and "different hardware (forced)" in forced.render()
+
+
+def test_driver_or_library_changes_are_not_different_hardware():
+    newer = run(2, gpu={**GPU, "driver": "13.0", "library": "cupy 14"})
+    assert compare(newer, run(1), [SPEEDUP_10], baseline_device="numpy").ok
+
+
+def test_the_baseline_device_comes_from_the_saved_json(tmp_path):
+    saved = run(1)
+    path = write_json(
+        tmp_path / "saved.json", saved, build_rows(saved.measurements, "numpy"), "numpy"
+    )
+    comparison = compare(run(2, gpu_s=0.13), load_baseline(str(path), tmp_path), [SPEEDUP_10])
+    assert comparison.baseline_device == "numpy" and not comparison.ok
+
+
+def test_compare_without_a_known_baseline_device_asks_for_one():
+    with pytest.raises(ValueError, match="baseline_device='numpy'"):
+        compare(run(2), run(1), [SPEEDUP_10])
+
+
+# --------------------------------------------------------------------------- saved runs
+
+
+def save(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps({"benchmarks": []}))
+    return path
+
+
+def test_resolve_baseline_in_pytest_benchmark_storage(tmp_path):
+    here = tmp_path / "Linux-CPython-3.11-64bit"
+    first, second = save(here, "0001_main.json"), save(here, "0002_feature.json")
+    save(tmp_path / "Darwin-CPython-3.12-64bit", "0007_mac.json")
+
+    def resolve(spec):
+        return resolve_baseline(spec, tmp_path, machine_id="Linux-CPython-3.11-64bit")
+
+    assert resolve(None) == second
+    assert resolve("0001") == first
+    assert resolve("1") == first
+    assert resolve("0002_feat") == second
+    assert resolve(str(first)) == first
+    assert resolve("7").name == "0007_mac.json"
+    with pytest.raises(FileNotFoundError, match=r"no saved run '0009'.*0001_main\.json"):
+        resolve("0009")
+    with pytest.raises(ValueError, match="neither an existing file nor a run number"):
+        resolve("main")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve(str(tmp_path / "missing.json"))
+
+
+def test_resolve_baseline_on_a_machine_without_runs_of_its_own(tmp_path):
+    only = save(tmp_path / "Darwin-CPython-3.12-64bit", "0003_mac.json")
+    assert resolve_baseline(None, tmp_path, machine_id="Linux") == only
+    save(tmp_path / "Windows-CPython-3.12-64bit", "0004_win.json")
+    with pytest.raises(ValueError, match="matches several saved runs"):
+        resolve_baseline(None, tmp_path, machine_id="Linux")
+
+
+def test_resolve_baseline_with_nothing_saved(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no saved runs under .*--benchmark-save"):
+        resolve_baseline(None, tmp_path / ".benchmarks")
