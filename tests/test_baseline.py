@@ -205,9 +205,8 @@ def test_driver_or_library_changes_are_not_different_hardware():
 
 def test_the_baseline_device_comes_from_the_saved_json(tmp_path):
     saved = run(1)
-    path = write_json(
-        tmp_path / "saved.json", saved, build_rows(saved.measurements, "numpy"), "numpy"
-    )
+    rows = build_rows(saved.measurements, "numpy")
+    path = write_json(tmp_path / "saved.json", saved, rows, "numpy", machine_info={"node": "t"})
     comparison = compare(run(2, gpu_s=0.13), load_baseline(str(path), tmp_path), [SPEEDUP_10])
     assert comparison.baseline_device == "numpy" and not comparison.ok
 

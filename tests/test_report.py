@@ -215,7 +215,8 @@ def test_written_document_is_read_by_pytest_benchmarks_own_storage(results, rows
 
         warning = info
 
-    write_json(tmp_path / "Linux-CPython-3.11-64bit" / "0001_main.json", results, rows, "numpy")
+    path = tmp_path / "Linux-CPython-3.11-64bit" / "0001_main.json"
+    write_json(path, results, rows, "numpy", machine_info={"node": "test"})
     storage = FileStorage(tmp_path, logger=Logger(), default_machine_id="Linux-CPython-3.11-64bit")
     ((_, data),) = storage.load()
     names = {b["name"] for b in data["benchmarks"]}
@@ -228,6 +229,7 @@ def test_written_document_is_read_by_pytest_benchmarks_own_storage(results, rows
 
 def test_benchmark_document_has_pytest_benchmarks_top_level_keys(results, rows):
     document = benchmark_document(results, rows, "numpy", commit_info={"id": "abc"})
+    assert document["machine_info"]["python_version"]
     assert {"machine_info", "commit_info", "benchmarks", "datetime", "version", "gpubench"} <= set(
         document
     )
