@@ -312,7 +312,8 @@ def _check_hardware(
         raise ValueError(
             f"the saved run was measured on different hardware ({text}); baselines from "
             "different hardware are never compared silently. Save a baseline on this "
-            "hardware, or compare anyway with force=True (the plugin's force option)"
+            "hardware, or, to compare anyway, pass force=True to "
+            "pytest_gpubench.baseline.compare"
         )
     comparison.notes.append(f"compared across different hardware (forced): {text}")
 
@@ -340,6 +341,9 @@ def _speedup_checks(
             )
             return
     assert old_base is not None and new_base is not None
+    if min(old_dev.rounds_s) <= 0 or min(new_dev.rounds_s) <= 0:
+        comparison.skipped.append(Skip(*key, "a round of 0 s (below the timer resolution)"))
+        return
     old_median_b, new_median_b = _median(old_base.rounds_s), _median(new_base.rounds_s)
     old_samples = [old_median_b / t for t in old_dev.rounds_s]
     new_samples = [new_median_b / t for t in new_dev.rounds_s]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover, hardware_summary
 
@@ -28,6 +29,22 @@ def _title(
         role = "baseline " if name == baseline else ""
         lines.append(f"{role}{name}: {hardware or 'hardware not recorded'}")
     return "Speedup vs size\n" + "\n".join(lines)
+
+
+def _mark_missing(
+    axes: Any, group: Sequence[SpeedupRow], device: str, color: str, slot: int
+) -> None:
+    """Write ``n/a`` at the foot of the sizes where ``device`` has no speedup."""
+    for row in group:
+        if row.cells[device].speedup is None:
+            axes.annotate(
+                f"{device} n/a",
+                xy=(row.size_value, 0.02 + 0.05 * slot),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                fontsize=7,
+                color=color,
+            )
 
 
 def plot_speedups(
@@ -61,9 +78,8 @@ def plot_speedups(
         axes.set_xscale("log" if len(positive) == len(group) else "linear")
         axes.axhline(1.0, color="grey", linestyle="--", linewidth=1, label=f"= {baseline}")
         plotted = False
-        for device in dict.fromkeys(d for row in group for d in row.cells):
-            if device == baseline:
-                continue
+        others = [d for d in dict.fromkeys(d for r in group for d in r.cells) if d != baseline]
+        for slot, device in enumerate(others):
             points = [r for r in group if r.cells[device].speedup is not None]
             if not points:
                 continue
@@ -82,8 +98,10 @@ def plot_speedups(
             if start is not None:
                 at = next(r.size_value for r in group if r.size == start)
                 axes.axvline(at, color=line[0].get_color(), linestyle=":", linewidth=1)
+            _mark_missing(axes, group, device, line[0].get_color(), slot)
         axes.set_xticks([r.size_value for r in group], [r.size for r in group])
         axes.minorticks_off()
+        axes.margins(x=0.1)
         axes.set_title(experiment, fontsize=10)
         axes.set_xlabel("size")
         axes.set_ylabel(f"speedup vs {baseline} (×)")

@@ -38,6 +38,7 @@ __all__ = [
     "format_seconds",
     "format_speedup",
     "format_throughput",
+    "format_time",
     "github_action_benchmark",
     "gpubench_section",
     "hardware_fingerprint",

@@ -143,11 +143,12 @@ def speedup_interval(
     """Percentile-bootstrap interval of ``median(baseline) / median(device)``.
 
     Each side is resampled independently (the rounds of two devices are not paired).
-    ``None`` with fewer than two rounds on either side: one round says nothing of spread.
+    ``None`` with fewer than two rounds on either side (one round says nothing of spread)
+    or a device round of zero seconds (below the timer's resolution).
     """
     base = np.asarray(baseline_rounds, dtype=float)
     dev = np.asarray(device_rounds, dtype=float)
-    if base.size < 2 or dev.size < 2:
+    if base.size < 2 or dev.size < 2 or not (dev > 0).all():
         return None
     rng = np.random.default_rng(seed)
     base_medians = np.median(rng.choice(base, size=(resamples, base.size)), axis=1)
@@ -207,6 +208,8 @@ def _with_speedup(cell: Cell, device: Measurement, base: Measurement | None, bas
         why = base.reason or "no rounds recorded"
         return replace(cell, speedup_reason=f"baseline {baseline} n/a: {why}")
     assert base.median_s is not None and cell.median_s is not None
+    if cell.median_s <= 0:
+        return replace(cell, speedup_reason="median round of 0 s (below the timer resolution)")
     interval = speedup_interval(base.rounds_s, device.rounds_s)
     return replace(
         cell,

@@ -259,3 +259,11 @@ def test_resolve_baseline_on_a_machine_without_runs_of_its_own(tmp_path):
 def test_resolve_baseline_with_nothing_saved(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no saved runs under .*--benchmark-save"):
         resolve_baseline(None, tmp_path / ".benchmarks")
+
+
+def test_rounds_of_zero_seconds_are_skipped_not_divided_by():
+    saved = run(1)
+    current = RunResults([m for m in run(2).measurements if m.device == "numpy"])
+    current.add(Measurement("fit", "1k", "cupy", (0.0, 0.1, 0.1), device_info=GPU))
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    assert comparison.ok and "below the timer resolution" in comparison.skipped[0].why

@@ -207,3 +207,10 @@ def test_hardware_summary_names_the_gpu_or_the_cpu():
     assert hardware_summary({"gpu": "Tesla T4", "memory": "15 GiB"}) == "Tesla T4 15 GiB"
     assert hardware_summary({"processor": "Xeon", "cores": "4", "blas": "x"}) == "Xeon (4 cores)"
     assert hardware_summary({"status": "n/a"}) == ""
+
+
+def test_a_zero_second_median_gives_no_speedup_instead_of_dividing_by_zero():
+    ms = [measure("s", "numpy", spread(1.0), 1), measure("s", "cupy", (0.0, 0.0, 0.0), 1)]
+    cell = build_rows(ms, "numpy")[0].cell("cupy")
+    assert cell.speedup is None and "below the timer resolution" in cell.speedup_reason
+    assert speedup_interval(spread(1.0), (0.0, 1e-9, 2e-9)) is None
