@@ -1,0 +1,215 @@
+"""The classic nolearn DBN script: train on a data set, print the classification report.
+
+Run ``python -m experiments.dbn_mnist --help``. The flow is the nolearn 0.5 example's:
+load, ``train_test_split(test_size=0.33)``, ``DBN(...).fit``, ``predict``, scikit-learn's
+``classification_report``, plus the wall time, so one device can be compared with another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from experiments.datasets import (
+    Dataset,
+    DatasetError,
+    best_available,
+    dataset_names,
+    load_dataset,
+)
+from experiments.dbn import DBN, TrainingDivergedError
+from pytest_gpubench.devices import DeviceUnavailableError, device_names, require_device
+
+TEST_SIZE = 0.33
+IDX_DATASETS = ("mnist", "fashion-mnist")
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+class ArgumentsRejected(ValueError):
+    """Arguments that parse but that the data set or the DBN cannot use (exit status 2)."""
+
+
+def layer_sizes(text: str) -> tuple[int, ...]:
+    """Parse ``--hidden``: comma-separated positive layer sizes, e.g. ``800,800``."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive layer sizes such as 800,800, got {text!r}"
+        )
+    return tuple(int(part) for part in parts)
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, with nolearn's defaults where the classic script had them."""
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.dbn_mnist",
+        description="Train the DBN on a data set as nolearn's classic MNIST script did.",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=["auto", *dataset_names()],
+        default="auto",
+        help="data set (default: auto, the best present: mnist, fashion-mnist, digits)",
+    )
+    parser.add_argument(
+        "--data-dir", help="directory of IDX files (with --dataset mnist or fashion-mnist)"
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help=f"array back end (default: cpu); one of {', '.join(device_names())}",
+    )
+    parser.add_argument("--epochs", type=positive_int, default=10, help="default: 10")
+    parser.add_argument(
+        "--hidden", type=layer_sizes, default=(800, 800), help="hidden layer sizes (800,800)"
+    )
+    parser.add_argument("--learn-rate", type=positive_float, default=0.3, help="default: 0.3")
+    parser.add_argument(
+        "--learn-rate-decay", type=positive_float, default=0.9, help="per epoch (default: 0.9)"
+    )
+    parser.add_argument("--minibatch-size", type=positive_int, default=64, help="default: 64")
+    parser.add_argument("--random-state", type=int, default=None, help="seed for split and fit")
+    parser.add_argument(
+        "--samples", type=positive_int, default=10_000, help="synthetic only (10000)"
+    )
+    parser.add_argument("--features", type=positive_int, default=784, help="synthetic only (784)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more detail (DBN verbose=2)"
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def load(args: argparse.Namespace) -> Dataset:
+    """The data set the arguments ask for; :class:`DatasetError` when it is not usable."""
+    if args.data_dir is not None and args.dataset not in IDX_DATASETS:
+        raise DatasetError(
+            f"--data-dir applies to --dataset mnist or fashion-mnist, not {args.dataset!r}"
+        )
+    if args.dataset == "auto":
+        return best_available()
+    options: dict[str, Any] = {}
+    if args.dataset in IDX_DATASETS and args.data_dir is not None:
+        options["data_dir"] = args.data_dir
+    if args.dataset == "synthetic":
+        options.update(n_samples=args.samples, n_features=args.features)
+        if args.random_state is not None:
+            options["random_state"] = args.random_state
+    return load_dataset(args.dataset, **options)
+
+
+def describe_dataset(data: Dataset, args: argparse.Namespace) -> list[str]:
+    """Lines saying which data ran, where it came from, and whether accuracy means anything."""
+    how = "auto: best available" if args.dataset == "auto" else "--dataset"
+    lines = [f"data set: {data.name} ({how}): {data.description}", f"  {data.summary()}"]
+    if args.verbose:
+        lines += [f"  {note}" for note in data.notes]
+    elif data.notes:
+        skipped = ", ".join(note.split(" ", 1)[0] for note in data.notes)
+        lines.append(f"  ({skipped} not available here; -v says why)")
+    if data.timing_only:
+        lines.append("  WARNING: random data for timing only: the accuracy below is meaningless")
+    return lines
+
+
+def make_dbn(args: argparse.Namespace, n_features: int, n_classes: int) -> DBN:
+    """The DBN with the classic script's arguments."""
+    return DBN(
+        [n_features, *args.hidden, n_classes],
+        learn_rates=args.learn_rate,
+        learn_rate_decays=args.learn_rate_decay,
+        epochs=args.epochs,
+        minibatch_size=args.minibatch_size,
+        random_state=args.random_state,
+        verbose=1 + min(args.verbose, 1),
+        device=args.device,
+    )
+
+
+def run(args: argparse.Namespace, data: Dataset) -> int:
+    """Split, fit, predict and print the report; returns the exit status."""
+    from sklearn.metrics import accuracy_score, classification_report
+    from sklearn.model_selection import train_test_split
+
+    X_train, X_test, y_train, y_test = train_test_split(
+        data.X, data.y, test_size=TEST_SIZE, random_state=args.random_state
+    )
+    clf = make_dbn(args, data.n_features, data.n_classes)
+    print(
+        f"network: {[data.n_features, *args.hidden, data.n_classes]} on {args.device}, "
+        f"{args.epochs} epochs, learn rate {args.learn_rate} (decay {args.learn_rate_decay}), "
+        f"minibatch {args.minibatch_size}; train {len(y_train)}, test {len(y_test)} samples",
+        flush=True,
+    )
+    start = time.perf_counter()
+    try:
+        clf.fit(X_train, y_train)
+    except TrainingDivergedError as exc:
+        print(f"error: training diverged: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # the DBN checks combinations of parameters in fit
+        raise ArgumentsRejected(f"the DBN rejected these arguments: {exc}") from exc
+    fit_s = time.perf_counter() - start
+    y_pred = clf.predict(X_test)
+    predict_s = time.perf_counter() - start - fit_s
+    print(f"\nfit: {fit_s:.2f} s ({fit_s / args.epochs:.3f} s per epoch, mean)")
+    print(f"predict: {predict_s:.3f} s for {len(y_test)} samples")
+    accuracy = accuracy_score(y_test, y_pred)
+    note = " (meaningless: random data)" if data.timing_only else ""
+    print(f"accuracy: {accuracy:.4f}{note}\n")
+    print(classification_report(y_test, y_pred, zero_division=0))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, check device and data, then run; bad input exits with status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        require_device(args.device)
+        data = load(args)
+    except (DatasetError, DeviceUnavailableError, ValueError) as exc:
+        parser.error(str(exc))
+    for line in describe_dataset(data, args):
+        print(line)
+    try:
+        status = run(args, data)
+    except ArgumentsRejected as exc:
+        parser.error(str(exc))
+    print(f"total wall time: {time.perf_counter() - start:.2f} s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The seed script ``python -m experiments.dbn_mnist``: arguments, errors, a short real run."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments import dbn_mnist
+from experiments.datasets import FASHION_MNIST_ENV, MNIST_ENV
+from experiments.dbn import TrainingDivergedError
+from experiments.dbn_mnist import layer_sizes, main
+from pytest_gpubench.devices import get_device
+from tests.test_datasets import idx_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = [sys.executable, "-m", "experiments.dbn_mnist"]
+FAST = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--random-state", "0"]
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(MNIST_ENV, raising=False)
+    monkeypatch.delenv(FASHION_MNIST_ENV, raising=False)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "empty_sklearn_home"))
+
+
+def exit_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run main, expect argparse's exit status 2, return the error line."""
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: python -m experiments.dbn_mnist" in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "sizes"), [("800,800", (800, 800)), ("32", (32,)), (" 5 , 7 ", (5, 7))]
+)
+def test_hidden_sizes_parse(text: str, sizes: tuple[int, ...]) -> None:
+    assert layer_sizes(text) == sizes
+
+
+@pytest.mark.parametrize("text", ["800,,x", "", "0", "-5", "1.5", "800,"])
+def test_bad_hidden_sizes_are_rejected(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="positive layer sizes such as 800,800"):
+        layer_sizes(text)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--hidden", "800,,x"],
+            "argument --hidden: expected comma-separated positive layer sizes such as 800,800, "
+            "got '800,,x'",
+        ),
+        (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
+        (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+        (["--learn-rate", "nan"], "argument --learn-rate: expected a positive number, got 'nan'"),
+        (["--device", "quantum"], "unknown device 'quantum'; expected one of numpy,"),
+        (
+            ["--dataset", "digits", "--data-dir", "x"],
+            "--data-dir applies to --dataset mnist or fashion-mnist, not 'digits'",
+        ),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert exit_error(capsys, *argv).startswith(
+        f"python -m experiments.dbn_mnist: error: {message}"
+    )
+
+
+def test_missing_data_files_exit_2_naming_the_fix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    line = exit_error(capsys, "--dataset", "fashion-mnist", "--data-dir", str(tmp_path))
+    assert f"{tmp_path / 'train-images-idx3-ubyte'}: file not found" in line
+    assert "apt-get install dataset-fashion-mnist" in line
+    line = exit_error(capsys, "--dataset", "mnist")
+    assert "MNIST is not in scikit-learn's OpenML cache" in line and MNIST_ENV in line
+
+
+@pytest.mark.skipif(get_device("cupy").available, reason="CuPy works here")
+def test_unusable_device_exits_2_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    line = exit_error(capsys, *FAST, "--device", "cupy")
+    assert line.startswith("python -m experiments.dbn_mnist: error: device 'cupy' is not usable")
+
+
+def accuracy_of(out: str) -> float:
+    match = re.search(r"^accuracy: ([0-9.]+)", out, re.MULTILINE)
+    assert match, out
+    return float(match.group(1))
+
+
+def test_digits_run_prints_report_and_times(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(FAST) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("data set: digits (--dataset): UCI hand-written digits")
+    assert "network: [64, 32, 10] on cpu, 2 epochs, learn rate 0.3 (decay 0.9)" in out
+    assert "train 1203, test 594 samples" in out
+    assert re.search(r"^fit: [0-9.]+ s \([0-9.]+ s per epoch, mean\)$", out, re.MULTILINE)
+    assert "precision    recall  f1-score   support" in out
+    assert re.search(r"^total wall time: [0-9.]+ s$", out, re.MULTILINE)
+    assert accuracy_of(out) > 0.5
+
+
+def test_synthetic_run_says_accuracy_is_meaningless(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--dataset", "synthetic", "--samples", "120", "--features", "16", "--hidden", "8"]
+    assert main([*argv, "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic: 120 samples x 16 features, 10 classes" in out
+    assert "WARNING: random data for timing only: the accuracy below is meaningless" in out
+    assert re.search(r"^accuracy: [0-9.]+ \(meaningless: random data\)$", out, re.MULTILINE)
+
+
+def test_auto_picks_the_best_available(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(MNIST_ENV, str(idx_dir(tmp_path / "mnist", n_train=60, n_test=30)))
+    assert main(["--hidden", "8", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("data set: mnist (auto: best available): MNIST")
+    assert "mnist: 90 samples x 6 features, 10 classes, from IDX files in" in out
+
+
+def test_auto_falls_back_to_digits_and_says_why(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(FASHION_MNIST_ENV, str(tmp_path / "none"))
+    assert main(["--hidden", "8", "--epochs", "1", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("data set: digits (auto: best available)")
+    assert "  mnist skipped: MNIST is not in scikit-learn's OpenML cache" in out
+    assert f"  fashion-mnist skipped: {tmp_path / 'none'}: no such directory" in out
+
+
+class _DivergingDBN:
+    def fit(self, X: object, y: object) -> None:
+        raise TrainingDivergedError("fine-tuning diverged in epoch 3: lower learn_rates")
+
+
+def test_divergence_prints_the_dbn_message_and_exits_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dbn_mnist, "make_dbn", lambda *args: _DivergingDBN())
+    assert main(FAST) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "error: training diverged: fine-tuning diverged in epoch 3: lower learn_rates\n"
+    )
+    assert "precision" not in captured.out
+
+
+@pytest.mark.filterwarnings("ignore:.*(overflow|invalid value) encountered:RuntimeWarning")
+def test_real_divergence_exits_1_naming_the_epoch(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*FAST, "--learn-rate", "5000"]) == 1
+    err = capsys.readouterr().err
+    assert "error: training diverged: fine-tuning diverged in epoch 1" in err
+    assert "lower learn_rates" in err
+
+
+def test_parameters_the_dbn_rejects_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    line = exit_error(capsys, *FAST, "--learn-rate", "1e6")
+    assert line.startswith(
+        "python -m experiments.dbn_mnist: error: the DBN rejected these arguments: learn_rates"
+    )
+
+
+def test_subprocess_smoke() -> None:
+    ok = subprocess.run(
+        [*SCRIPT, "--dataset", "digits", "--hidden", "16", "--epochs", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "accuracy: " in ok.stdout and "total wall time" in ok.stdout
+    bad = subprocess.run(
+        [*SCRIPT, "--hidden", "800,,x"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert "error: argument --hidden" in bad.stderr and "Traceback" not in bad.stderr
