@@ -27,7 +27,7 @@ from .report_json import (
     write_json,
 )
 from .results import RunResults
-from .speedup import CONFIDENCE, Cell, SpeedupRow, by_experiment, crossover
+from .speedup import CONFIDENCE, NOT_MEASURED, Cell, SpeedupRow, by_experiment, crossover
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -109,11 +109,9 @@ def format_speedup(cell: Cell) -> str:
         return "n/a"
     if cell.speedup is None:
         return f"n/a ({cell.speedup_reason})"
-    places = _decimals(cell.speedup)
-    text = f"{_num(cell.speedup, places)}×"
+    text = f"{_num(cell.speedup)}×"
     if cell.speedup_low is not None and cell.speedup_high is not None:
-        low, high = _num(cell.speedup_low, places), _num(cell.speedup_high, places)
-        text += f" [{low}–{high}]"
+        text += f" [{_num(cell.speedup_low)}–{_num(cell.speedup_high)}]"
     return text
 
 
@@ -191,9 +189,29 @@ def crossover_line(rows: Sequence[SpeedupRow], device: str, baseline: str) -> st
 # --------------------------------------------------------------------------- tables
 
 
+def _ran_devices(rows: Sequence[SpeedupRow]) -> list[str]:
+    """Devices with rounds at some size: they get columns; the others one line each."""
+    devices = dict.fromkeys(d for row in rows for d in row.cells)
+    return [d for d in devices if any(d in r.cells and r.cells[d].ran for r in rows)]
+
+
+def _absent_lines(rows: Sequence[SpeedupRow]) -> list[str]:
+    """``device: n/a (reason)`` for each device that ran at no size of these rows."""
+    ran = set(_ran_devices(rows))
+    lines = []
+    for device in dict.fromkeys(d for row in rows for d in row.cells):
+        if device in ran:
+            continue
+        reasons = [r.cells[device].reason for r in rows if device in r.cells]
+        known = [x for x in dict.fromkeys(reasons) if x and x != NOT_MEASURED]
+        why = "; ".join(known) or "not measured"
+        lines.append(f"{device}: n/a ({why})")
+    return lines
+
+
 def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, str]]:
     """(header, device, what) for one experiment's table."""
-    devices = list(dict.fromkeys(d for row in rows for d in row.cells))
+    devices = _ran_devices(rows)
     columns = []
     for device in devices:
         columns.append((f"{device} time", device, "time"))
@@ -265,6 +283,7 @@ def render_terminal(
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     buffer = io.StringIO()
     console = Console(
@@ -285,26 +304,32 @@ def render_terminal(
         console.print("No gpubench measurements.")
     for experiment, group in by_experiment(rows).items():
         table = Table(
-            title=f"{experiment} (baseline {baseline})",
-            caption=_legend(group),
+            title=Text(f"{experiment} (baseline {baseline})"),
+            caption=Text(_legend(group)),
             box=box.SIMPLE_HEAD,
             show_lines=True,
             title_justify="left",
             caption_justify="left",
         )
-        devices = list(dict.fromkeys(d for row in group for d in row.cells))
+        devices = _ran_devices(group)
         table.add_column("size", no_wrap=True)
         for device in devices:
-            table.add_column(device, overflow="fold")
+            table.add_column(Text(device), overflow="fold", min_width=len(device))
         for row in group:
-            table.add_row(row.size, *(_stacked_cell(row, d, baseline) for d in devices))
+            cells = (Text(_stacked_cell(row, d, baseline)) for d in devices)
+            table.add_row(Text(row.size), *cells)
         console.print()
         console.print(table)
-        for device in dict.fromkeys(d for row in group for d in row.cells):
-            if device != baseline:
-                console.print(f"  {crossover_line(group, device, baseline)}", markup=False)
+        for line in _summary_lines(group, baseline):
+            console.print(f"  {line}", markup=False)
     text = buffer.getvalue()
     return text if color else "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def _summary_lines(rows: Sequence[SpeedupRow], baseline: str) -> list[str]:
+    """Under a table: a crossover line per non-baseline device that ran, then the n/a ones."""
+    crossovers = [crossover_line(rows, d, baseline) for d in _ran_devices(rows) if d != baseline]
+    return crossovers + _absent_lines(rows)
 
 
 def _md(text: str) -> str:
@@ -330,9 +355,7 @@ def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: s
             cells = [row.size, *(_cell_text(row, d, w) for _, d, w in columns)]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         lines += ["", f"_{_md(_legend(group))}_", ""]
-        for device in dict.fromkeys(d for row in group for d in row.cells):
-            if device != baseline:
-                lines.append(f"- {_md(crossover_line(group, device, baseline))}")
+        lines += [f"- {_md(line)}" for line in _summary_lines(group, baseline)]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -21,6 +21,7 @@ from .results import Measurement
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "CONFIDENCE",
+    "NOT_MEASURED",
     "Cell",
     "SpeedupRow",
     "build_rows",
@@ -30,6 +31,8 @@ __all__ = [
     "speedup_interval",
 ]
 
+#: The reason of a cell for a device that has no measurement at that size.
+NOT_MEASURED = "not measured at this size"
 #: Two-sided coverage of the speedup interval.
 CONFIDENCE = 0.95
 #: Bootstrap resamples per interval: enough for stable 2.5/97.5 percentiles, fast on 2 cores.
@@ -247,7 +250,7 @@ def build_rows(measurements: Sequence[Measurement], baseline: str) -> list[Speed
         for device in devices:
             m = by_device.get(device)
             if m is None:
-                cells[device] = Cell(device=device, reason="not measured at this size")
+                cells[device] = Cell(device=device, reason=NOT_MEASURED)
                 continue
             cells[device] = _with_speedup(_time_cell(m), m, base, baseline)
         size_value = next((m.size_value for m in by_device.values() if m.size_value), 0.0)

@@ -302,3 +302,16 @@ def test_plot_copes_with_no_rows_and_without_descriptions(rows, tmp_path):
     pytest.importorskip("matplotlib")
     assert _png_size(plot_speedups([], tmp_path / "empty.png", "numpy"))[0] > 0
     assert _png_size(plot_speedups(rows, tmp_path / "bare.png", "numpy"))[0] > 0
+
+
+def test_a_device_that_never_ran_gets_one_line_not_a_column(results):
+    reason = "cupy is not installed (pip install 'pytest-gpubench[cuda]')"
+    for size, value in (("1k", 1e3), ("4k", 4e3)):
+        results.add(Measurement("dbn_fit", size, "torch-cpu", (), size_value=value, reason=reason))
+    rows = build_rows(results.measurements, "numpy")
+    terminal = render_terminal(results, rows, "numpy")
+    assert f"torch-cpu: n/a ({reason})" in terminal.replace("\n", " ").replace("  ", " ")
+    assert "[cuda]" in terminal  # brackets are text, not rich markup
+    markdown = render_markdown(results, rows, "numpy")
+    assert "torch-cpu time" not in markdown
+    assert f"- torch-cpu: n/a ({reason})" in markdown
