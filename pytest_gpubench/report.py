@@ -2,9 +2,11 @@
 
 Per experiment: one row per size; per device the median time ± half the interquartile
 range, the throughput and the speedup vs the baseline with its bootstrap interval; then a
-crossover line per non-baseline device. A header names the hardware behind each device,
-and, for an EC2 run, where it ran and what it cost. JSON lives in :mod:`.report_json`, the
-plot in :mod:`.plot` (matplotlib is optional); both are re-exported here.
+crossover line per non-baseline device. A device that ran at no size of an experiment gets
+one ``n/a (reason)`` line under its table instead of columns of repeated reasons. A header
+names the hardware behind each device and, for an EC2 run, where it ran and what it cost.
+JSON lives in :mod:`.report_json`, the plot in :mod:`.plot` (matplotlib is optional); both
+are re-exported here.
 """
 
 from __future__ import annotations
