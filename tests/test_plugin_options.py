@@ -1,0 +1,286 @@
+"""The plugin's switches: --gpubench on and off, device selection and skipping, the marker,
+profiles and timing options, usage errors. Inner sessions are tiny (numpy back ends)."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import SimpleNamespace
+
+import pytest
+
+from pytest_gpubench.devices import get_device
+from pytest_gpubench.plugin import (
+    choose_baseline,
+    select_devices,
+    size_value_of,
+    storage_path,
+    timing_settings,
+)
+
+BENCH = """
+import numpy as np
+import pytest
+
+@pytest.mark.parametrize("n", [8, 32], ids=["8", "32"])
+def test_matmul(gpubench, device, n):
+    a = gpubench.transfer(np.ones((n, n)), "float32")
+    gpubench(lambda: a @ a, units="GFLOP", units_per_round=2 * n**3 / 1e9)
+
+def test_plain():
+    pass
+"""
+
+FAST = ("--gpubench-max-time", "0.002", "--gpubench-min-rounds", "2", "--gpubench-max-rounds", "3")
+CPU2 = ("--gpubench-devices", "numpy,array-api-strict")
+HAS_CUPY = importlib.util.find_spec("cupy") is not None
+
+
+@pytest.fixture(autouse=True)
+def _lean_inner_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner sessions skip hypothesis' plugin, which re-imports hypothesis each run (~1 s)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+
+
+@pytest.fixture
+def bench(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_bench=BENCH)
+    return pytester
+
+
+def test_without_the_flag_benchmarks_are_skipped_saying_how_to_run_them(
+    bench: pytest.Pytester,
+) -> None:
+    result = bench.runpytest("-rs", *CPU2)
+    result.assert_outcomes(passed=1, skipped=4)
+    result.stdout.fnmatch_lines(["*gpubench benchmark: pass --gpubench to run it*"])
+    result.stdout.no_fnmatch_line("*gpubench: speedup*")
+
+
+def test_the_flag_runs_only_benchmarks_and_prints_the_speedup_table(
+    bench: pytest.Pytester,
+) -> None:
+    result = bench.runpytest("-rs", "--gpubench", *CPU2, *FAST)
+    result.assert_outcomes(passed=4, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*gpubench: speedup vs numpy*",
+            "*matmul*",
+            "*not a gpubench benchmark (--gpubench runs only those)*",
+        ]
+    )
+
+
+def test_devices_parametrize_the_test_with_their_names_as_ids(bench: pytest.Pytester) -> None:
+    result = bench.runpytest("--gpubench", *CPU2, "--collect-only", "-q")
+    collected = set(result.stdout.lines)
+    for test_id in ("numpy-8", "array-api-strict-8", "numpy-32", "array-api-strict-32"):
+        assert f"test_bench.py::test_matmul[{test_id}]" in collected
+
+
+def test_ini_key_selects_devices(bench: pytest.Pytester) -> None:
+    bench.makeini("[pytest]\ngpubench_devices = array-api-strict\n")
+    result = bench.runpytest("--gpubench", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_matmul[[]array-api-strict-8]", "*3 tests collected*"])
+
+
+def test_baseline_option_picks_the_reference_device(bench: pytest.Pytester) -> None:
+    result = bench.runpytest("--gpubench", *CPU2, *FAST, "--gpubench-baseline", "array-api-strict")
+    result.assert_outcomes(passed=4, skipped=1)
+    result.stdout.fnmatch_lines(["*gpubench: speedup vs array-api-strict*"])
+
+
+@pytest.mark.skipif(HAS_CUPY, reason="cupy is installed here, so it is not an unusable device")
+def test_an_unusable_device_is_skipped_with_its_reason_and_reported_na(
+    bench: pytest.Pytester,
+) -> None:
+    result = bench.runpytest("-rs", "--gpubench", "--gpubench-devices", "numpy,cupy", *FAST)
+    result.assert_outcomes(passed=2, skipped=3)
+    result.stdout.fnmatch_lines(
+        ["*gpubench: speedup vs numpy*", "*SKIPPED [[]2[]] *cupy: cupy is not installed*"]
+    )
+    assert "n/a (cupy is not installed" in result.stdout.str()
+
+
+def test_marker_names_the_experiment_and_is_registered(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.gpubench(experiment="tiny-sum")
+        def test_sum(gpubench, device):
+            gpubench(lambda: sum(range(100)))
+        """
+    )
+    result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*tiny-sum*"])
+    markers = pytester.runpytest("--markers")
+    markers.stdout.fnmatch_lines(["@pytest.mark.gpubench(experiment=None, compare_fail=None)*"])
+
+
+def test_profile_reaches_the_experiments(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_profile(gpubench_profile):
+            assert gpubench_profile == "seed"
+        """
+    )
+    pytester.runpytest("--gpubench-profile", "seed").assert_outcomes(passed=1)
+
+
+def test_warmup_and_rounds_options_set_the_rounds(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        calls = []
+
+        def test_count(gpubench, device):
+            gpubench(lambda: calls.append(1))
+            assert len(gpubench.timing.warmup_s) == 2
+            assert len(gpubench.timing.rounds_s) == 4
+            assert len(calls) == 6
+        """
+    )
+    result = pytester.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy",
+        "--gpubench-warmup",
+        "2",
+        "--gpubench-min-rounds",
+        "4",
+        "--gpubench-max-rounds",
+        "4",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_rounds_run_through_pytest_benchmark_with_the_device_synchronised_at_each_read(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import time
+        import pytest
+        from pytest_gpubench.devices import Device, NumpyBackend
+
+        LOG = []
+
+        class Logged(NumpyBackend):
+            def synchronize(self):
+                LOG.append("sync")
+
+        def clock():
+            LOG.append("clock")
+            return time.perf_counter()
+
+        @pytest.fixture
+        def device():
+            return Device("logged", "gpu", "numpy", backend=Logged())
+
+        @pytest.mark.benchmark(timer=clock)
+        def test_sync(gpubench, benchmark):
+            gpubench(lambda: LOG.append("work"))
+            reads = [i for i, entry in enumerate(LOG) if entry == "clock"]
+            assert len(reads) == 2 * 3
+            assert all(LOG[i - 1] == "sync" for i in reads), LOG
+            assert list(benchmark.stats.stats.data) == list(gpubench.measurement().rounds_s)
+        """
+    )
+    result = pytester.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy",
+        "--gpubench-min-rounds",
+        "3",
+        "--gpubench-max-rounds",
+        "3",
+    )
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--gpubench-devices", "numpy,nope"), "*unknown device 'nope'; expected one of numpy*"),
+        (("--gpubench-baseline", "gpu9"), "*unknown device 'gpu9'; expected one of*"),
+        (("--gpubench-baseline", "numpy,cupy"), "*--gpubench-baseline takes one device name*"),
+        (("--gpubench-warmup", "-1"), "*--gpubench-warmup takes an integer >= 0, got '-1'*"),
+        (("--gpubench-min-rounds", "x"), "*--gpubench-min-rounds takes an integer >= 1*"),
+        (("--gpubench-max-time", "0"), "*max_time must be > 0 seconds*"),
+        (("--gpubench-max-time", "soon"), "*--gpubench-max-time takes seconds*"),
+        (("--gpubench-save", "a/b"), "*--gpubench-save 'a/b'*Must not contain*"),
+    ],
+)
+def test_bad_option_values_are_usage_errors_saying_what_is_accepted(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    result = pytester.runpytest("--gpubench", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_unknown_profile_is_refused_by_the_option_parser(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--gpubench-profile", "huge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gpubench-profile: invalid choice: 'huge'*"])
+
+
+# --------------------------------------------------------------------------- plain functions
+
+
+def test_select_devices_keeps_order_drops_repeats_and_explains_an_unusable_alias() -> None:
+    devices = select_devices("numpy, array-api-strict,cpu")
+    assert [d.name for d in devices] == ["numpy", "array-api-strict"]
+    cuda = get_device("cuda")
+    (picked,) = select_devices("cuda")
+    if cuda.available:
+        assert picked.name == cuda.name
+    else:
+        assert picked.name == "cuda" and not picked.available
+        assert "cupy:" in picked.reason and "torch-cuda:" in picked.reason
+
+
+def test_choose_baseline_defaults_to_the_first_cpu_and_adds_a_missing_one() -> None:
+    devices = select_devices("cupy,array-api-strict,numpy")
+    assert choose_baseline(devices, None)[0] == "array-api-strict"
+    name, extended = choose_baseline(select_devices("array-api-strict"), "numpy")
+    assert name == "numpy"
+    assert [d.name for d in extended] == ["numpy", "array-api-strict"]
+
+
+def test_timing_settings_follow_the_profile_and_single_overrides() -> None:
+    assert timing_settings("seed").max_time == 30.0
+    quick = timing_settings("quick", warmup="0", min_rounds="30")
+    assert (quick.warmup, quick.min_rounds, quick.max_rounds) == (0, 30, 30)
+    assert timing_settings("quick", max_rounds="2").min_rounds == 2
+
+
+def test_size_value_and_storage_path() -> None:
+    assert size_value_of("800-800") == 1600
+    assert size_value_of("-") == 0
+    assert storage_path("file://./.benchmarks").as_posix() == ".benchmarks"
+    assert storage_path("runs").as_posix() == "runs"
+    with pytest.raises(ValueError, match="needs a file storage"):
+        storage_path("elasticsearch+http://host/index")
+
+
+def test_state_probes_devices_only_when_asked() -> None:
+    from pytest_gpubench.plugin import build_state
+
+    option = SimpleNamespace(
+        gpubench=False,
+        gpubench_devices="numpy,array-api-strict",
+        gpubench_baseline=None,
+        gpubench_profile=None,
+        gpubench_warmup=None,
+        gpubench_min_rounds=None,
+        gpubench_max_rounds=None,
+        gpubench_max_time=None,
+        gpubench_compare_fail=[],
+        gpubench_compare=None,
+        benchmark_storage="file://./.benchmarks",
+    )
+    state = build_state(option, "", "")
+    assert state._selected is None
+    assert state.baseline == "numpy"
+    assert state._selected is not None
