@@ -1,0 +1,150 @@
+"""EC2 error codes, what they mean for a session, and retries with jittered backoff."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger("pytest_gpubench.ec2")
+
+T = TypeVar("T")
+
+#: Errors that say "this zone cannot run this type now": try the next zone.
+ZONE_CODES = frozenset({"InsufficientInstanceCapacity", "Unsupported"})
+#: Spot requests that this zone cannot meet (next zone, then on-demand if allowed).
+SPOT_ZONE_CODES = frozenset({"InsufficientInstanceCapacity", "SpotMaxPriceTooLow", "Unsupported"})
+#: Spot refusals that no other zone will change.
+SPOT_ACCOUNT_CODES = frozenset({"MaxSpotInstanceCountExceeded"})
+THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException"})
+QUOTA_CODES = frozenset({"VcpuLimitExceeded", "InstanceLimitExceeded"})
+CREDENTIAL_CODES = frozenset(
+    {
+        "AuthFailure",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+
+CREDENTIALS_HELP = (
+    "configure AWS credentials: run `aws configure` (or `aws sso login`), or set "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE"
+)
+
+
+class Ec2Error(RuntimeError):
+    """An EC2 session problem; the message says what to do about it."""
+
+
+class Ec2ConfigError(Ec2Error):
+    """A bad option value (caught before any resource exists)."""
+
+
+class CredentialsError(Ec2Error):
+    """No usable AWS credentials."""
+
+
+class QuotaError(Ec2Error):
+    """The account's quota does not allow this instance."""
+
+
+class CapacityError(Ec2Error):
+    """No zone (and market) could provide the instance."""
+
+
+class TeardownError(Ec2Error):
+    """One or more teardown steps failed; ``errors`` holds (step, exception) pairs."""
+
+    def __init__(self, errors: list[tuple[str, BaseException]]) -> None:
+        self.errors = errors
+        details = "; ".join(f"{step}: {exc!r}" for step, exc in errors)
+        super().__init__(
+            f"EC2 teardown incomplete ({details}); run `python -m pytest_gpubench.ec2 sweep` "
+            "after the resources expire, or delete them in the EC2 console"
+        )
+
+
+class SigtermInterrupt(KeyboardInterrupt):
+    """SIGTERM received during an EC2 session; raised so that teardown runs."""
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def quota_help(code: str, instance_type: str, region: str, spot: bool) -> str:
+    """What to ask Service Quotas for when ``code`` stops a launch."""
+    letter = instance_type[:1].upper()
+    if letter == "P":
+        name, quota = (
+            ("All P Spot Instance Requests", "L-7212CCBC")
+            if spot
+            else ("Running On-Demand P instances", "L-417A185B")
+        )
+    elif letter in "GV":
+        name, quota = (
+            ("All G and VT Spot Instance Requests", "L-3819A6DF")
+            if spot
+            else ("Running On-Demand G and VT instances", "L-DB2E81BA")
+        )
+    else:
+        name, quota = "the EC2 vCPU quota of this instance family", "see Service Quotas → EC2"
+    return (
+        f"{code}: your account may not run {instance_type} in {region} "
+        f"({'spot' if spot else 'on-demand'}); request an increase of the '{name}' quota "
+        f"({quota}, counted in vCPUs) in the Service Quotas console for {region}, "
+        "or choose another --gpubench-ec2 type or --gpubench-ec2-region"
+    )
+
+
+def credentials_error(detail: str) -> CredentialsError:
+    return CredentialsError(f"no usable AWS credentials ({detail}); {CREDENTIALS_HELP}")
+
+
+class Backoff:
+    """Retry a call on throttling with full-jitter exponential backoff.
+
+    ``sleep`` and ``rng`` are injectable so tests can record the delays.
+    """
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 6,
+        base_s: float = 1.0,
+        cap_s: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        self.attempts = attempts
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
+        return self.rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+
+    def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        for attempt in range(self.attempts):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if error_code(exc) not in THROTTLE_CODES or attempt == self.attempts - 1:
+                    raise
+                wait = self.delay(attempt)
+                log.info("EC2 throttled (%s); retrying in %.1f s", error_code(exc), wait)
+                self.sleep(wait)
+        raise AssertionError("unreachable")

@@ -1,0 +1,141 @@
+"""Price per hour of the session's instance, and what the session cost.
+
+Order of precedence: an explicit price (option), ``GPUBENCH_EC2_PRICE_PER_HOUR``, a JSON
+file named by ``GPUBENCH_EC2_PRICE_FILE`` (``{"g4dn.xlarge": 0.5}``), the spot price
+history (spot sessions), the shipped on-demand table (``prices.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_gpubench.ec2 import prices
+from pytest_gpubench.ec2.faults import Ec2ConfigError
+
+ENV_PRICE = "GPUBENCH_EC2_PRICE_PER_HOUR"
+ENV_PRICE_FILE = "GPUBENCH_EC2_PRICE_FILE"
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    """USD per hour and where that number came from."""
+
+    usd_per_hour: float | None
+    source: str
+
+    def cost(self, seconds: float) -> float | None:
+        """Cost of holding the instance ``seconds`` (per-second billing)."""
+        if self.usd_per_hour is None:
+            return None
+        return round(self.usd_per_hour * max(seconds, 0.0) / 3600.0, 6)
+
+
+def _positive(value: Any, where: str) -> float:
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        price = -1.0
+    if price <= 0:
+        raise Ec2ConfigError(
+            f"price per hour from {where} must be a positive number, got {value!r}"
+        )
+    return price
+
+
+def on_demand_quote(instance_type: str, region: str) -> PriceQuote:
+    """The shipped table's price (None when the type is not in it)."""
+    price = prices.ON_DEMAND_USD_PER_HOUR.get(instance_type)
+    if price is None:
+        return PriceQuote(
+            None,
+            f"unknown: {instance_type} not in the price table of {prices.AS_OF}; "
+            f"set --gpubench-ec2-price or {ENV_PRICE}",
+        )
+    where = "" if region == prices.REGION else f"; {region} may differ"
+    return PriceQuote(price, f"on-demand table {prices.REGION} {prices.AS_OF}{where}")
+
+
+def spot_quote(ec2: Any, instance_type: str, zone: str) -> PriceQuote | None:
+    """The latest spot price of ``instance_type`` in ``zone`` (None without history)."""
+    history = ec2.describe_spot_price_history(
+        InstanceTypes=[instance_type],
+        ProductDescriptions=["Linux/UNIX"],
+        AvailabilityZone=zone,
+        MaxResults=20,
+    ).get("SpotPriceHistory", [])
+    history = [h for h in history if h.get("AvailabilityZone", zone) == zone]
+    if not history:
+        return None
+    latest = max(history, key=lambda h: h["Timestamp"])
+    when = f"{latest['Timestamp']:%Y-%m-%d %H:%M}"
+    return PriceQuote(float(latest["SpotPrice"]), f"spot price history {zone} {when}")
+
+
+def override_quote(
+    instance_type: str, explicit: float | None, env: Mapping[str, str]
+) -> PriceQuote | None:
+    """A user-given price, if any (option, environment, or price file)."""
+    if explicit is not None:
+        return PriceQuote(_positive(explicit, "--gpubench-ec2-price"), "--gpubench-ec2-price")
+    if env.get(ENV_PRICE):
+        return PriceQuote(_positive(env[ENV_PRICE], ENV_PRICE), ENV_PRICE)
+    if env.get(ENV_PRICE_FILE):
+        path = Path(env[ENV_PRICE_FILE])
+        try:
+            table = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise Ec2ConfigError(
+                f"{ENV_PRICE_FILE}={path} is not a readable JSON object of type → USD/h: {exc}"
+            ) from exc
+        if instance_type in table:
+            return PriceQuote(_positive(table[instance_type], str(path)), f"price file {path}")
+    return None
+
+
+def quote(
+    instance_type: str,
+    region: str,
+    *,
+    market: str,
+    zone: str | None = None,
+    ec2: Any = None,
+    explicit: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> PriceQuote:
+    """The price per hour of one instance, by the precedence in the module docstring."""
+    found = override_quote(instance_type, explicit, os.environ if env is None else env)
+    if found:
+        return found
+    if market == "spot" and ec2 is not None and zone:
+        spot = spot_quote(ec2, instance_type, zone)
+        if spot:
+            return spot
+        table = on_demand_quote(instance_type, region)
+        return PriceQuote(table.usd_per_hour, f"{table.source} (upper bound: no spot history)")
+    return on_demand_quote(instance_type, region)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def format_summary(info: Mapping[str, Any]) -> str:
+    """One line for the terminal: where the run happened and what it cost."""
+    where = f"{info.get('instance_type')} {info.get('instance_id') or '(no instance)'}"
+    place = ", ".join(
+        str(x) for x in (info.get("zone") or info.get("region"), info.get("market")) if x
+    )
+    held = _duration(float(info.get("seconds_held") or 0.0))
+    price, cost = info.get("price_per_hour"), info.get("cost_usd")
+    if price is None or cost is None:
+        money = f"cost unknown ({info.get('price_source')})"
+    else:
+        money = f"${price:.4g}/h = ${cost:.4f} ({info.get('price_source')})"
+    return f"ran on {where} ({place}), held {held} at {money}"

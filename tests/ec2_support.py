@@ -1,0 +1,145 @@
+"""Helpers of the EC2 tests: hooks wired to moto, injected faults, leftover checks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+from pytest_gpubench.ec2.faults import Backoff
+from pytest_gpubench.ec2.launch import client_config
+from pytest_gpubench.ec2.session import Ec2Options, Hooks
+
+REGION = "us-east-1"
+AMI = "ami-0123456789abcdef0"
+CIDR = "203.0.113.7/32"
+
+
+_SESSION: list[boto3.session.Session] = []
+
+
+def boto_session() -> boto3.session.Session:
+    """One boto3 session for all tests: its loader caches the (large) EC2 service model."""
+    if not _SESSION:
+        _SESSION.append(boto3.session.Session())
+    return _SESSION[0]
+
+
+def error_response(code: str, status: int = 400) -> tuple[AWSResponse, dict[str, Any]]:
+    """What a ``before-call`` handler returns to make botocore raise ``code``."""
+    parsed = {
+        "Error": {"Code": code, "Message": f"injected {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return AWSResponse("https://ec2.invalid", status, {}, None), parsed
+
+
+@dataclass
+class Fault:
+    """Fail ``operation`` with ``code`` when ``when(body)`` holds, at most ``times`` times."""
+
+    operation: str
+    code: str
+    when: Callable[[dict[str, Any]], bool] = lambda body: True
+    times: int | None = None
+    hits: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any) -> Any:
+        body = params.get("body") or {}
+        if self.when(body) and (self.times is None or len(self.hits) < self.times):
+            self.hits.append(dict(body))
+            return error_response(self.code)
+        return None
+
+
+@dataclass
+class FakeRemote:
+    """Stands in for SSH in the lifecycle tests (the remote layer has its own sshd tests)."""
+
+    key_path: Path
+    closed: bool = False
+
+    def run(self, command: str, on_line: Any = None) -> tuple[int, str]:
+        return 0, ""
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class Harness:
+    """Hooks for ``ec2_session`` against moto, with recorded sleeps, steps and faults."""
+
+    endpoint_url: str | None = None
+    faults: list[Fault] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    remotes: list[FakeRemote] = field(default_factory=list)
+    fail_at: str | None = None
+    fail_with: type[BaseException] = RuntimeError
+
+    def client(self, service: str, region: str = REGION) -> Any:
+        client = boto_session().client(
+            service, region_name=region, endpoint_url=self.endpoint_url, config=client_config()
+        )
+        for fault in self.faults:
+            service_id = "sts" if fault.operation == "GetCallerIdentity" else "ec2"
+            if service_id == service:
+                client.meta.events.register(f"before-call.{service}.{fault.operation}", fault)
+        return client
+
+    def on_step(self, name: str) -> None:
+        self.steps.append(name)
+        if name == self.fail_at:
+            raise self.fail_with(f"injected after {name}")
+
+    def connect(self, target: Any, key_path: Path, known_hosts: Path, **kwargs: Any) -> Any:
+        assert key_path.stat().st_mode & 0o777 == 0o600
+        remote = FakeRemote(key_path)
+        self.remotes.append(remote)
+        return remote
+
+    def hooks(self, **overrides: Any) -> Hooks:
+        values: dict[str, Any] = {
+            "client": self.client,
+            "sleep": self.sleeps.append,
+            "on_step": self.on_step,
+            "connect": self.connect,
+            "backoff": Backoff(sleep=self.sleeps.append, rng=random.Random(7)),
+            "waiter_delay_s": 0,
+            "sg_delete_delay_s": 0.5,
+        }
+        values.update(overrides)
+        return Hooks(**values)
+
+
+def options(**overrides: Any) -> Ec2Options:
+    values: dict[str, Any] = {"ami": AMI, "ssh_cidr": CIDR, "region": REGION}
+    values.update(overrides)
+    return Ec2Options(**values)
+
+
+def leftovers(ec2: Any) -> dict[str, list[str]]:
+    """Non-terminated instances, non-default security groups and key pairs in moto."""
+    instances = [
+        i["InstanceId"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
+    ]
+    groups = [
+        g["GroupId"]
+        for g in ec2.describe_security_groups()["SecurityGroups"]
+        if g["GroupName"] != "default"
+    ]
+    keys = [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]]
+    return {k: v for k, v in (("instances", instances), ("groups", groups), ("keys", keys)) if v}
+
+
+def tags_of(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
