@@ -1,0 +1,276 @@
+"""SSH to the instance with paramiko: connect with retries, run with streamed output, put, get.
+
+Host keys: the first key the instance presents is recorded in a per-session known_hosts
+file; later connections are checked against it (never silently re-added). The private
+key is read from its file and never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from pytest_gpubench.ec2.faults import Ec2Error
+
+log = logging.getLogger("pytest_gpubench.ec2")
+
+LineCallback = Callable[[str], None]
+
+
+class RemoteError(Ec2Error):
+    """SSH could not connect, authenticate, or finish a command."""
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int = 22
+    user: str = "ubuntu"
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+class RecordFirstKey(paramiko.MissingHostKeyPolicy):
+    """Trust on first use, into this session's own known_hosts file only."""
+
+    def __init__(self, known_hosts: Path) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
+        recorded = paramiko.HostKeys()
+        if self.known_hosts.exists():
+            recorded.load(str(self.known_hosts))
+        if recorded.lookup(hostname):
+            raise paramiko.SSHException(
+                f"{hostname} presented a {key.get_name()} key, but a different key is recorded "
+                f"in {self.known_hosts}; refusing to connect"
+            )
+        recorded.add(hostname, key.get_name(), key)
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        fd = os.open(self.known_hosts, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)
+        recorded.save(str(self.known_hosts))
+        log.info("recorded %s host key of %s (%s)", key.get_name(), hostname, key.fingerprint)
+
+
+class Remote:
+    """A connected SSH session: ``run``, ``put``, ``get``."""
+
+    def __init__(self, client: paramiko.SSHClient, target: Target) -> None:
+        self.client = client
+        self.target = target
+        self._sftp: paramiko.SFTPClient | None = None
+
+    def run(
+        self,
+        command: str,
+        on_line: LineCallback | None = None,
+        *,
+        timeout_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> tuple[int, str]:
+        """Run ``command`` in a shell; stdout and stderr are merged and streamed by line.
+
+        Returns ``(exit_status, output)``; -1 when the command ended without a status.
+        """
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise RemoteError(f"SSH connection to {self.target} is closed")
+        channel = transport.open_session()
+        channel.set_combine_stderr(True)
+        channel.settimeout(0.5)
+        channel.exec_command(command)
+        deadline = None if timeout_s is None else clock() + timeout_s
+        lines: list[str] = []
+        pending = b""
+
+        def emit(raw: bytes) -> None:
+            text = raw.decode("utf-8", errors="replace").rstrip("\r")
+            lines.append(text)
+            if on_line:
+                on_line(text)
+
+        try:
+            while True:
+                try:
+                    chunk = channel.recv(32768)
+                except TimeoutError:
+                    if deadline is not None and clock() > deadline:
+                        raise RemoteError(
+                            f"remote command ran past {timeout_s} s on {self.target}: {command!r}"
+                        ) from None
+                    continue
+                if not chunk:
+                    break
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    emit(raw)
+            if pending:
+                emit(pending)
+            return channel.recv_exit_status(), "\n".join(lines)
+        finally:
+            channel.close()
+
+    def check(self, command: str, on_line: LineCallback | None = None, **kwargs: Any) -> str:
+        """``run`` that raises ``RemoteError`` on a non-zero exit status."""
+        status, output = self.run(command, on_line, **kwargs)
+        if status != 0:
+            tail = "\n".join(output.splitlines()[-20:])
+            raise RemoteError(f"{command!r} exited {status} on {self.target}:\n{tail}")
+        return output
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._sftp = self.client.open_sftp()
+        return self._sftp
+
+    def put(self, local: Path | str, remote: str) -> None:
+        self.sftp.put(str(local), remote)
+
+    def get(self, remote: str, local: Path | str) -> None:
+        Path(local).parent.mkdir(parents=True, exist_ok=True)
+        self.sftp.get(remote, str(local))
+
+    def listdir(self, remote: str) -> list[str]:
+        return sorted(self.sftp.listdir(remote))
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+            self._sftp = None
+        self.client.close()
+
+    def __enter__(self) -> Remote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    target: Target,
+    key_path: Path,
+    known_hosts: Path,
+    *,
+    timeout_s: float = 600.0,
+    retry_delay_s: float = 5.0,
+    connect_timeout_s: float = 10.0,
+    auth_retries: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Remote:
+    """Connect, retrying while the instance boots (refused, timed out, no banner yet).
+
+    ``auth_retries`` tolerates a key refused while cloud-init has not installed it yet;
+    after that a refused key is an error. ``clock``/``sleep`` bound and pace the retries.
+    """
+    try:
+        pkey = paramiko.PKey.from_path(key_path)
+    except (OSError, paramiko.SSHException) as exc:
+        raise RemoteError(f"cannot read SSH private key file {key_path}: {exc}") from None
+    deadline = clock() + timeout_s
+    refused = 0
+    while True:
+        client = paramiko.SSHClient()
+        if known_hosts.exists():
+            client.load_host_keys(str(known_hosts))
+        client.set_missing_host_key_policy(RecordFirstKey(known_hosts))
+        try:
+            client.connect(
+                target.host,
+                port=target.port,
+                username=target.user,
+                pkey=pkey,
+                timeout=connect_timeout_s,
+                banner_timeout=connect_timeout_s,
+                auth_timeout=connect_timeout_s,
+                look_for_keys=False,
+                allow_agent=False,
+            )
+            return Remote(client, target)
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise RemoteError(
+                f"host key of {target.host} changed since it was recorded in {known_hosts} "
+                f"(got {exc.key.get_name()} {exc.key.fingerprint}); refusing to connect"
+            ) from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            refused += 1
+            if refused > auth_retries or clock() >= deadline:
+                raise RemoteError(
+                    f"SSH key {key_path.name} refused by {target} ({exc}); the server does not "
+                    "accept this key for this user: check --gpubench-ec2-user and the key pair"
+                ) from None
+            last: BaseException = exc
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            client.close()
+            last = exc
+            if clock() >= deadline:
+                raise RemoteError(
+                    f"no SSH answer from {target} within {timeout_s:.0f} s (last: {exc!r}); "
+                    "check that the security group allows your address and the instance booted"
+                ) from None
+        log.info("SSH to %s not ready (%r); retrying in %.0f s", target, last, retry_delay_s)
+        sleep(retry_delay_s)
+
+
+def git_tracked_files(root: Path) -> list[str]:
+    """Paths that git tracks under ``root`` and that exist in the working tree."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise Ec2Error(
+            f"cannot list the files git tracks in {root} ({exc}); the EC2 run uploads a git "
+            "checkout's tracked files, so run it inside the project's git repository"
+        ) from None
+    names = [n for n in listed.decode().split("\0") if n]
+    return [n for n in names if (root / n).is_file()]
+
+
+def git_root(path: Path) -> Path:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=path,
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise Ec2Error(f"{path} is not inside a git repository ({exc})") from None
+    return Path(out.strip())
+
+
+def project_tarball(root: Path, dest: Path) -> Path:
+    """A gzipped tar of the tracked files (working-tree contents, uncommitted edits included)."""
+    with tarfile.open(dest, "w:gz") as tar:
+        for name in git_tracked_files(root):
+            tar.add(root / name, arcname=name, recursive=False)
+    return dest
+
+
+def upload_project(remote: Remote, root: Path, remote_dir: str, scratch: Path) -> None:
+    """Unpack the project's tracked files into ``remote_dir`` (created, emptied first)."""
+    if remote_dir.strip().rstrip("/") in {"", ".", "~", "/", "$HOME"}:
+        raise Ec2Error(f"remote project directory {remote_dir!r} would replace a whole tree")
+    tarball = project_tarball(root, scratch / "project.tar.gz")
+    quoted = shlex.quote(remote_dir)
+    remote.check(f"rm -rf {quoted} && mkdir -p {quoted}")
+    remote.put(tarball, f"{remote_dir}/project.tar.gz")
+    remote.check(f"cd {quoted} && tar -xzf project.tar.gz && rm project.tar.gz")
