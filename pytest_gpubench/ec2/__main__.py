@@ -1,0 +1,65 @@
+"""``python -m pytest_gpubench.ec2 sweep [--dry-run] [--region R]``: delete expired leftovers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from pytest_gpubench.ec2 import INSTALL_HINT
+from pytest_gpubench.ec2.faults import CREDENTIALS_HELP, error_code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pytest_gpubench.ec2")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sweep = commands.add_parser(
+        "sweep", help="delete gpubench-tagged instances, security groups and key pairs past expiry"
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    sweep.add_argument(
+        "--region",
+        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        import boto3
+        from botocore.exceptions import NoCredentialsError
+    except ImportError:
+        print(f"error: sweeping needs boto3: {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    from pytest_gpubench.ec2.sweep import sweep
+
+    ec2 = boto3.session.Session(region_name=args.region).client("ec2")
+    try:
+        report = sweep(ec2, datetime.now(timezone.utc), dry_run=args.dry_run)
+    except NoCredentialsError:
+        print(f"error: no AWS credentials; {CREDENTIALS_HELP}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if error_code(exc) in {"AuthFailure", "UnauthorizedOperation"}:
+            print(f"error: {exc}; {CREDENTIALS_HELP}", file=sys.stderr)
+            return 2
+        raise
+    verb = "would delete" if args.dry_run else "deleted"
+    done = report.expired if args.dry_run else report.deleted
+    for leftover in done:
+        print(f"{verb}: {leftover}")
+    for leftover, exc in report.errors:
+        print(f"FAILED: {leftover}: {exc}", file=sys.stderr)
+    print(
+        f"{args.region}: {len(report.expired)} expired, {len(done)} {verb}, "
+        f"{len(report.fresh)} fresh left alone, {len(report.errors)} errors"
+    )
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

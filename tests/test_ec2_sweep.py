@@ -1,0 +1,100 @@
+"""``sweep`` deletes gpubench resources past their expiry and leaves fresh ones alone."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("moto")
+
+from pytest_gpubench.ec2.__main__ import main
+from pytest_gpubench.ec2.resources import session_tags, tag_specifications
+from pytest_gpubench.ec2.session import _Lifecycle
+from pytest_gpubench.ec2.sweep import sweep
+from tests.ec2_support import AMI, Harness, leftovers, options
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def plant(ec2, name: str, expires: datetime) -> dict[str, str]:
+    """A tagged key pair, security group and running instance, as a session leaves them."""
+    tags = session_tags(name, "arn:aws:iam::123456789012:user/someone", expires)
+    ec2.create_key_pair(
+        KeyName=name, KeyType="ed25519", TagSpecifications=tag_specifications(tags, "key-pair")
+    )
+    group = ec2.create_security_group(
+        GroupName=name,
+        Description="t",
+        TagSpecifications=tag_specifications(tags, "security-group"),
+    )["GroupId"]
+    instance = ec2.run_instances(
+        ImageId=AMI,
+        InstanceType="g4dn.xlarge",
+        MinCount=1,
+        MaxCount=1,
+        KeyName=name,
+        SecurityGroupIds=[group],
+        TagSpecifications=tag_specifications(tags, "instance"),
+    )["Instances"][0]["InstanceId"]
+    return {"instance": instance, "security-group": group, "key-pair": name}
+
+
+@pytest.fixture
+def ec2(moto_aws: None):
+    return Harness().client("ec2")
+
+
+def test_sweep_deletes_expired_and_keeps_fresh(ec2) -> None:
+    old = plant(ec2, "old", NOW - timedelta(minutes=1))
+    fresh = plant(ec2, "fresh", NOW + timedelta(minutes=30))
+    ec2.create_key_pair(KeyName="not-ours")  # untagged: never touched
+
+    report = sweep(ec2, NOW, sleep=lambda s: None, delay_s=0)
+
+    assert {(x.kind, x.resource_id) for x in report.deleted} == set(old.items())
+    assert {(x.kind, x.resource_id) for x in report.fresh} == set(fresh.items())
+    assert report.errors == []
+    left = leftovers(ec2)
+    assert left["instances"] == [fresh["instance"]]
+    assert left["groups"] == [fresh["security-group"]]
+    assert sorted(left["keys"]) == ["fresh", "not-ours"]
+
+
+def test_dry_run_lists_and_deletes_nothing(ec2) -> None:
+    old = plant(ec2, "old", NOW - timedelta(hours=2))
+    before = leftovers(ec2)
+    report = sweep(ec2, NOW, dry_run=True)
+    assert {(x.kind, x.resource_id) for x in report.expired} == set(old.items())
+    assert report.deleted == []
+    assert leftovers(ec2) == before
+
+
+def test_sweep_cleans_up_after_a_client_that_died_mid_session(moto_aws: None) -> None:
+    harness = Harness()
+    lifecycle = _Lifecycle(options(ttl_minutes=10), harness.hooks(), Path(tempfile.mkdtemp()))
+    live = lifecycle.up()  # ... and the client is killed: no teardown runs
+    ec2 = harness.client("ec2")
+    assert leftovers(ec2)["instances"] == [live.instance_id]
+    assert sweep(ec2, datetime.now(timezone.utc)).deleted == []  # not expired yet
+    later = datetime.now(timezone.utc) + timedelta(minutes=11)
+    report = sweep(ec2, later, sleep=lambda s: None, delay_s=0)
+    assert len(report.deleted) == 3
+    assert leftovers(ec2) == {}
+
+
+def test_cli_sweep(ec2, capsys: pytest.CaptureFixture[str]) -> None:
+    plant(ec2, "old", datetime.now(timezone.utc) - timedelta(minutes=5))
+    plant(ec2, "fresh", datetime.now(timezone.utc) + timedelta(minutes=5))
+
+    assert main(["sweep", "--dry-run", "--region", "us-east-1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("would delete: ") == 3
+    assert "3 expired, 3 would delete, 3 fresh left alone, 0 errors" in out
+    assert len(leftovers(ec2)["instances"]) == 2
+
+    assert main(["sweep", "--region", "us-east-1"]) == 0
+    assert "3 expired, 3 deleted, 3 fresh left alone" in capsys.readouterr().out
+    assert len(leftovers(ec2)["instances"]) == 1
