@@ -166,7 +166,8 @@ class DBN(ClassifierMixin, BaseEstimator):
         for name in _LEARNED:
             self.__dict__.pop(name, None)
         try:
-            return self._fit(X, y)
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked per epoch
+                return self._fit(X, y)
         except BaseException:
             for name in _LEARNED:  # never leave a half-trained model behind
                 self.__dict__.pop(name, None)
@@ -180,7 +181,7 @@ class DBN(ClassifierMixin, BaseEstimator):
         classes = encoder.classes_
         if len(classes) < 2:
             raise ValueError(
-                f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes"
+                f"y has 1 class ({classes.tolist()[0]!r}); a classifier needs at least 2 classes"
             )
         cfg = NetConfig.from_params(
             self.get_params(deep=False), X.shape[0], X.shape[1], len(classes)
@@ -323,6 +324,7 @@ class DBN(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The class (a label from ``classes_``) with the highest output per row."""
+        check_is_fitted(self, "coefs_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:

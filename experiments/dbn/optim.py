@@ -95,7 +95,7 @@ class WeightState:
         if rms_lim is None:
             return 1.0
         xp = self.k.xp
-        rms = xp.sqrt(xp.vecdot(matrix, matrix, axis=0) / matrix.shape[0]) * xp.abs(
+        rms = xp.sqrt(xp.vecdot(matrix, matrix, axis=-2) / matrix.shape[0]) * xp.abs(
             xp.asarray(scale, dtype=matrix.dtype, device=self.k.device)
         )
         return rms_lim / xp.maximum(rms, xp.asarray(rms_lim, dtype=rms.dtype, device=self.k.device))

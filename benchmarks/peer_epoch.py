@@ -1,0 +1,184 @@
+"""Time one fine-tuning epoch of the seed network against its peers, side by side.
+
+    python -m benchmarks.peer_epoch [--samples 46900] [--repeats 5]
+
+The seed network is 784-800-800-10 with minibatches of 64 on float32 data (46,900 × 784,
+732 minibatches). Contenders, run in interleaved rounds and summarised by their median:
+
+* ``dbn``      ``experiments.dbn.DBN`` on numpy, ``fit`` with one epoch (setup included);
+* ``torch``    the idiomatic torch CPU loop: ``nn.Sequential`` of Linear/ReLU, softmax
+               cross-entropy, ``torch.optim.SGD`` (Nesterov momentum 0.9, weight decay),
+               over the same number of minibatches drawn with replacement;
+* ``sklearn``  ``MLPClassifier`` (sgd, relu, batch 64, Nesterov momentum, one epoch);
+* ``bound``    the matrix products alone (3 forward, 3 weight-gradient, 2 input-gradient
+               per minibatch, into preallocated outputs): what any of them must spend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+SIZES = (784, 800, 800, 10)
+MINIBATCH = 64
+LEARN_RATE = 0.1
+MOMENTUM = 0.9
+L2 = 1e-4
+
+
+def make_data(samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic inputs in [0, 1) and 10 labels, float32 like scaled image data."""
+    rng = np.random.default_rng(0)
+    X = rng.random((samples, SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, SIZES[-1], samples)
+    return X, y
+
+
+def dbn_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    from experiments.dbn import DBN
+
+    def run() -> None:
+        DBN([-1, *SIZES[1:-1], -1], epochs=1, random_state=0, device="numpy").fit(X, y)
+
+    return run
+
+
+def torch_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    import torch
+    from torch import nn
+
+    X_t = torch.from_numpy(X)
+    y_t = torch.from_numpy(y)
+    n_batches = len(X) // MINIBATCH
+
+    def run() -> None:
+        torch.manual_seed(0)
+        layers: list[nn.Module] = []
+        for n_in, n_out in itertools.pairwise(SIZES):
+            layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+        model = nn.Sequential(*layers[:-1])
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=LEARN_RATE, momentum=MOMENTUM, nesterov=True, weight_decay=L2
+        )
+        loss_fn = nn.CrossEntropyLoss()
+        order = torch.randint(0, len(X_t), (n_batches, MINIBATCH))
+        for idx in order:
+            optimizer.zero_grad()
+            loss = loss_fn(model(X_t[idx]), y_t[idx])
+            loss.backward()
+            optimizer.step()
+
+    return run
+
+
+def sklearn_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    def run() -> None:
+        clf = MLPClassifier(
+            hidden_layer_sizes=SIZES[1:-1],
+            activation="relu",
+            solver="sgd",
+            batch_size=MINIBATCH,
+            learning_rate_init=LEARN_RATE,
+            momentum=MOMENTUM,
+            nesterovs_momentum=True,
+            alpha=L2,
+            max_iter=1,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+
+    return run
+
+
+def bound_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """The eight matrix products of each minibatch, nothing else."""
+    rng = np.random.default_rng(0)
+    pairs = list(itertools.pairwise(SIZES))
+    W = [rng.standard_normal(shape, dtype=np.float32) for shape in pairs]
+    acts = [rng.random((MINIBATCH, n), dtype=np.float32) for n in SIZES]
+    deltas = [rng.random((MINIBATCH, n), dtype=np.float32) for n in SIZES]
+    grads = [np.empty(shape, np.float32) for shape in pairs]
+    fwd = [np.empty((MINIBATCH, n), np.float32) for n in SIZES[1:]]
+    back = [np.empty((MINIBATCH, n), np.float32) for n in SIZES]
+    n_batches = len(X) // MINIBATCH
+
+    def run() -> None:
+        for _ in range(n_batches):
+            for i in range(3):
+                np.matmul(acts[i], W[i], out=fwd[i])
+            for i in range(3):
+                np.matmul(acts[i].T, deltas[i + 1], out=grads[i])
+            for i in (2, 1):
+                np.matmul(deltas[i + 1], W[i].T, out=back[i])
+
+    return run
+
+
+def blas_and_threads() -> list[str]:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    lines = [
+        f"{info.get('user_api')}: {info.get('internal_api')} {info.get('version')} "
+        f"kernel={info.get('architecture')} threads={info.get('num_threads')} "
+        f"({info.get('filepath', '').rsplit('/', 1)[-1]})"
+        for info in threadpool_info()
+    ]
+    lines.append(f"torch {torch.__version__}: {torch.get_num_threads()} threads")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=46_900, help="training rows")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
+    args = parser.parse_args(argv)
+
+    X, y = make_data(args.samples)
+    contenders = {
+        "dbn": dbn_epoch(X, y),
+        "torch": torch_epoch(X, y),
+        "sklearn": sklearn_epoch(X, y),
+        "bound": bound_epoch(X, y),
+    }
+    warm_X, warm_y = make_data(4 * MINIBATCH)
+    for make in (dbn_epoch, torch_epoch, sklearn_epoch, bound_epoch):
+        make(warm_X, warm_y)()
+
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(args.repeats):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+
+    n_batches = args.samples // MINIBATCH
+    print(
+        f"one epoch of {'-'.join(map(str, SIZES))}, minibatch {MINIBATCH}, "
+        f"{args.samples} x {SIZES[0]} float32 ({n_batches} minibatches), "
+        f"median of {args.repeats} interleaved rounds"
+    )
+    median = {name: statistics.median(ts) for name, ts in times.items()}
+    for name, ts in times.items():
+        spread = ", ".join(f"{t:.2f}" for t in ts)
+        print(f"  {name:8s} {median[name]:7.2f} s   ({spread})")
+    print(f"  torch/DBN   {median['torch'] / median['dbn']:.2f}x")
+    print(f"  sklearn/DBN {median['sklearn'] / median['dbn']:.2f}x")
+    print(f"  DBN/bound   {median['dbn'] / median['bound']:.2f}x")
+    for line in blas_and_threads():
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()

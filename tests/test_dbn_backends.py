@@ -1,0 +1,128 @@
+"""The same DBN code on numpy, array-api-strict and torch-cpu gives the same results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from experiments.dbn import DBN
+from experiments.dbn.finetune import FineTuner
+from experiments.dbn.ops import Kernels
+from experiments.dbn.params import NetConfig
+from pytest_gpubench.devices import Device, get_device
+
+BACKENDS = ["numpy", "array-api-strict", "torch-cpu"]
+
+
+def usable(name: str) -> Device:
+    device = get_device(name)
+    if not device.available:
+        pytest.skip(f"{name}: {device.reason}")
+    return device
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    X, y = load_digits(return_X_y=True)
+    return (X[:400] / 16.0).astype(np.float32), y[:400]
+
+
+class HostDraws:
+    """numpy draws copied onto ``device``: the same random numbers on every back end."""
+
+    def __init__(self, device: Device, seed: int) -> None:
+        self.device = device
+        self.rng = np.random.default_rng(seed)
+
+    def uniform(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return self.device.asarray(self.rng.random(shape, dtype=np.float32))
+
+    def normal(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return self.device.asarray(self.rng.standard_normal(shape, dtype=np.float32))
+
+    def integers(self, high: int, size: int) -> Any:
+        return self.device.asarray(self.rng.integers(0, high, size=size))
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_one_epoch_gives_the_same_weights_on_every_backend(data, nesterov) -> None:
+    X, y = data
+    params = {
+        **DBN().get_params(),
+        "layer_sizes": [-1, 32, 24, -1],
+        "dropouts": [0.1, 0.2, 0.0],
+        "nesterov": nesterov,
+        "rms_lims": [None, 0.5, None],
+        "minibatches_per_epoch": 20,
+    }
+    cfg = NetConfig.from_params(params, len(X), X.shape[1], 10)
+    init = np.random.default_rng(0)
+    weights = [
+        init.normal(size=s).astype(np.float32) * 0.1
+        for s in zip(cfg.layer_sizes, cfg.layer_sizes[1:], strict=False)
+    ]
+    targets = np.eye(10, dtype=np.float32)[y]
+    results = {}
+    for name in BACKENDS:
+        device = usable(name)
+        X_dev = device.asarray(X)
+        kernels = Kernels(device.namespace(), X_dev)
+        tuner = FineTuner(
+            kernels,
+            HostDraws(device, 1),
+            cfg,
+            [device.asarray(W.copy()) for W in weights],
+            [kernels.zeros((n,)) for n in cfg.layer_sizes[1:]],
+        )
+        error, mistakes = tuner.epoch(
+            X_dev, device.asarray(targets), device.asarray(y), [0.1, 0.1, 0.1], lambda: None
+        )
+        results[name] = (
+            [device.to_numpy(s.weights()) for s in tuner.weights],
+            float(device.to_numpy(error)),
+            float(device.to_numpy(mistakes)),
+        )
+    reference = results["numpy"]
+    for name, (ws, error, mistakes) in results.items():
+        for W, W_ref in zip(ws, reference[0], strict=True):
+            np.testing.assert_allclose(W, W_ref, rtol=1e-3, atol=2e-5, err_msg=name)
+        assert error == pytest.approx(reference[1], rel=1e-4), name
+        assert mistakes == reference[2], name
+
+
+def test_the_estimator_is_identical_on_numpy_and_array_api_strict(data) -> None:
+    usable("array-api-strict")
+    X, y = data
+    params = {
+        "layer_sizes": [-1, 20, -1],
+        "epochs": 2,
+        "epochs_pretrain": 1,
+        "random_state": 3,
+        "learn_rates_pretrain": 0.01,
+        "dropouts": [0.1, 0.0],
+        "minibatches_per_epoch": 10,
+    }
+    on_numpy = DBN(device="numpy", **params).fit(X, y)
+    strict = DBN(device="array-api-strict", **params).fit(X, y)
+    for W, W_ref in zip(strict.coefs_, on_numpy.coefs_, strict=True):
+        np.testing.assert_allclose(W, W_ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(strict.predict_proba(X), on_numpy.predict_proba(X), atol=1e-5)
+
+
+def test_torch_cpu_learns_as_well_as_numpy(data) -> None:
+    usable("torch-cpu")
+    X, y = data
+    params = {
+        "layer_sizes": [-1, 32, -1],
+        "epochs": 5,
+        "random_state": 0,
+        "minibatches_per_epoch": 20,
+    }
+    on_torch = DBN(device="torch-cpu", **params).fit(X, y)
+    on_numpy = DBN(device="numpy", **params).fit(X, y)
+    assert on_torch.coefs_[0].dtype == np.float32
+    assert on_torch.score(X, y) > 0.9
+    assert abs(on_torch.score(X, y) - on_numpy.score(X, y)) < 0.05
