@@ -45,6 +45,9 @@ PROFILES: dict[str, TimingSettings] = {
     "seed": TimingSettings(warmup=1, min_rounds=3, max_rounds=10, max_time=30.0),
 }
 
+#: Shown (never failed on) when --gpubench-compare comes without --gpubench-compare-fail.
+REPORT_THRESHOLD = "speedup:10%"
+
 SKIP_WITHOUT = "gpubench benchmark: pass --gpubench to run it"
 SKIP_OTHERS = "not a gpubench benchmark (--gpubench runs only those)"
 
@@ -66,12 +69,15 @@ class GpubenchState:
     profile: str
     settings: TimingSettings
     thresholds: list[Any] = field(default_factory=list)
+    force: bool = False
     compare_path: Path | None = None
     compared: RunResults | None = None
     experiment_thresholds: dict[str, list[Any]] = field(default_factory=dict)
     comparison: Any = None
     compare_error: str | None = None
     written: list[str] = field(default_factory=list)
+    gate_failed: bool = False
+    _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
     _selected: tuple[str, list[Device]] | None = field(default=None, repr=False)
 
     def _select(self) -> tuple[str, list[Device]]:
@@ -89,6 +95,12 @@ class GpubenchState:
 
     def device(self, name: str) -> Device:
         return next(d for d in self.devices if d.name == name)
+
+    def rows(self, results: RunResults) -> list[Any]:
+        """Speedup rows of ``results`` (cached while no measurement is added)."""
+        if self._rows is None or self._rows[0] != len(results.measurements):
+            self._rows = (len(results.measurements), rows_of(results, self.baseline))
+        return self._rows[1]
 
 
 def select_devices(spec: str | Sequence[str]) -> list[Device]:
@@ -209,7 +221,10 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
     )
     state = GpubenchState(option.gpubench, names, option.gpubench_baseline, profile, settings)
     state.thresholds = [parse_threshold(expr) for expr in option.gpubench_compare_fail]
+    state.force = option.gpubench_compare_force
     if option.gpubench_compare is not None:
+        if not option.gpubench:
+            raise ValueError("--gpubench-compare compares benchmark runs; add --gpubench")
         from pytest_gpubench.baseline import resolve_baseline
         from pytest_gpubench.report import load_results
 
@@ -309,18 +324,33 @@ def write_reports(option: Any, results: RunResults, rows: list[Any], baseline: s
     return written
 
 
-def run_gate(state: GpubenchState, results: RunResults) -> None:
-    """Compare against the saved baseline; the outcome (or the reason it could not) is kept."""
+def run_gate(state: GpubenchState, results: RunResults) -> bool:
+    """Compare with the saved run; True when the gate fails the session.
+
+    Without ``--gpubench-compare-fail`` (or a marker's ``compare_fail=``) the comparison is
+    shown with :data:`REPORT_THRESHOLD` but fails nothing. The outcome, or why there is
+    none (e.g. other hardware), is kept on ``state``.
+    """
     if state.compared is None:
-        return
+        return False
     from pytest_gpubench import baseline as gate
 
+    gating = bool(state.thresholds or state.experiment_thresholds)
+    thresholds = state.thresholds or [gate.parse_compare_fail(REPORT_THRESHOLD)]
     try:
         state.comparison = gate.compare(
-            results, state.compared, state.thresholds, state.experiment_thresholds
+            results,
+            state.compared,
+            thresholds,
+            state.experiment_thresholds,
+            force=state.force,
+            baseline_device=state.baseline,
+            source=str(state.compare_path),
         )
     except ValueError as exc:
         state.compare_error = f"cannot compare with {state.compare_path}: {exc}"
+        return True
+    return gating and bool(state.comparison.failures)
 
 
 # --------------------------------------------------------------------------- hooks
@@ -425,8 +455,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="EXPR",
         action="append",
         default=[],
-        help="Fail the session when a speedup regresses by EXPR, e.g. speedup:10%% "
-        "(repeatable; needs --gpubench-compare).",
+        help="Fail the session when a speedup regresses by EXPR, e.g. speedup:10%% or "
+        "time:5%% (repeatable; needs --gpubench-compare). A row fails only when the loss "
+        "is beyond EXPR and significant.",
+    )
+    add(
+        "--gpubench-compare-force",
+        action="store_true",
+        default=False,
+        help="Compare with a run saved on different hardware (refused otherwise).",
     )
     parser.addini("gpubench_devices", f"gpubench devices (default {DEFAULT_DEVICES})", default="")
     parser.addini("gpubench_profile", "gpubench profile: quick or seed", default="")
@@ -574,9 +611,7 @@ def pytest_benchmark_update_json(
         return
     from pytest_gpubench.report import gpubench_section
 
-    output_json["gpubench"] = gpubench_section(
-        results, rows_of(results, state.baseline), state.baseline
-    )
+    output_json["gpubench"] = gpubench_section(results, state.rows(results), state.baseline)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -588,13 +623,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     _write_json_without_benchmarks(config, state, results)
     if not results.measurements:
         return
-    rows = rows_of(results, state.baseline)
-    state.written = write_reports(config.option, results, rows, state.baseline)
-    run_gate(state, results)
-    if state.compare_error:
-        session.exitstatus = pytest.ExitCode.USAGE_ERROR
-    elif state.comparison is not None and state.comparison.failures:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    state.written = write_reports(config.option, results, state.rows(results), state.baseline)
+    state.gate_failed = run_gate(state, results)
+    if state.gate_failed and session.exitstatus == pytest.ExitCode.OK:
+        lost = state.compare_error is None
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if lost else pytest.ExitCode.USAGE_ERROR
 
 
 def _write_json_without_benchmarks(
@@ -611,7 +644,7 @@ def _write_json_without_benchmarks(
         return
     from pytest_gpubench.report import write_json
 
-    write_json(path, results, rows_of(results, state.baseline), state.baseline)
+    write_json(path, results, state.rows(results), state.baseline)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -624,7 +657,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr = terminalreporter
     tr.write_sep("=", f"gpubench: speedup vs {state.baseline}")
     width = getattr(getattr(tr, "_tw", None), "fullwidth", 120)
-    text = render_terminal(results, rows_of(results, state.baseline), state.baseline, width=width)
+    text = render_terminal(results, state.rows(results), state.baseline, width=width)
     tr.write_line(text.rstrip("\n"))
     for path in state.written:
         tr.write_line(f"gpubench: wrote {path}")
@@ -632,7 +665,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_sep("!", "gpubench: regression gate not run", red=True)
         tr.write_line(state.compare_error)
     elif state.comparison is not None:
-        failed = bool(state.comparison.failures)
-        title = f"gpubench: compared with {state.compare_path}"
-        tr.write_sep("=" if not failed else "!", title, red=failed, green=not failed)
+        failed = state.gate_failed
+        verdict = "speedup lost" if failed else "compared"
+        title = f"gpubench: {verdict} vs {state.compare_path}"
+        tr.write_sep("!" if failed else "=", title, red=failed, green=not failed)
         tr.write_line(state.comparison.render().rstrip("\n"))

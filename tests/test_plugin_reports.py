@@ -1,0 +1,234 @@
+"""The plugin's outputs: pytest-benchmark JSON with the gpubench section (read back by
+``pytest-benchmark compare``), Markdown, PNG, github-action-benchmark JSON, saved runs and
+the regression gate on speedups really measured twice."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_gpubench.report import load_results
+
+# What the inner sessions import, loaded here once: pytester's in-process runs unload the
+# modules a run imported, and C extensions (numpy.fft under scipy) refuse a second load.
+for _module in (
+    "array_api_strict",
+    "array_api_compat.numpy",
+    "scipy.stats",
+    "rich.console",
+    "rich.table",
+    "matplotlib.figure",
+    "matplotlib.ticker",
+    "matplotlib.backends.backend_agg",
+    "pytest_gpubench.baseline",
+    "pytest_gpubench.report",
+    "pytest_gpubench.plot",
+):
+    importlib.import_module(_module)
+
+# The work of array-api-strict is scaled by $SLOWDOWN, so its speedup vs numpy really
+# drops when a run sets it: the same matmuls, more of them, timed.
+BENCH = """
+import os
+import numpy as np
+import pytest
+
+@pytest.mark.parametrize("n", [64], ids=["64"])
+def test_matmul(gpubench, device, n):
+    repeat = 20 * (int(os.environ.get("SLOWDOWN", "1")) if device.name != "numpy" else 1)
+    a = gpubench.transfer(np.ones((n, n)), "float32")
+
+    def work():
+        for _ in range(repeat):
+            b = a @ a
+        return b
+
+    gpubench(work, units="GFLOP", units_per_round=2 * n**3 * repeat / 1e9)
+    gpubench.metric("accuracy", 1.0)
+"""
+
+ROUNDS = ("--gpubench-min-rounds", "8", "--gpubench-max-rounds", "8")
+CPU2 = ("--gpubench-devices", "numpy,array-api-strict")
+HAS_CUPY = importlib.util.find_spec("cupy") is not None
+
+
+@pytest.fixture(autouse=True)
+def _lean_inner_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner sessions skip hypothesis' plugin (it re-imports hypothesis each run, ~1 s) and
+    py-cpuinfo's probe of machine_info (~1 s per saved file; not under test here)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    monkeypatch.setattr("pytest_benchmark.plugin.get_cpu_info", lambda: {"brand_raw": "test"})
+
+
+@pytest.fixture
+def bench(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_bench=BENCH)
+    return pytester
+
+
+def test_json_is_pytest_benchmarks_own_file_with_the_gpubench_section(
+    bench: pytest.Pytester,
+) -> None:
+    devices = "numpy,array-api-strict" + ("" if HAS_CUPY else ",cupy")
+    result = bench.runpytest(
+        "--gpubench", "--gpubench-devices", devices, *ROUNDS, "--gpubench-json", "out/run.json"
+    )
+    assert result.ret == 0
+    path = bench.path / "out" / "run.json"
+    document = json.loads(path.read_text())
+    assert {b["name"] for b in document["benchmarks"]} == {
+        "test_matmul[numpy-64]",
+        "test_matmul[array-api-strict-64]",
+    }
+    section = document["gpubench"]
+    assert section["baseline"] == "numpy"
+    by_device = {m["device"]: m for m in section["measurements"]}
+    numpy_rounds = next(b for b in document["benchmarks"] if "numpy" in b["name"])
+    assert by_device["numpy"]["rounds_s"] == numpy_rounds["stats"]["data"]
+    assert len(by_device["array-api-strict"]["rounds_s"]) == 8
+    assert by_device["numpy"]["metrics"] == {"accuracy": 1.0}
+    assert by_device["numpy"]["transfer_s"] is not None
+    if not HAS_CUPY:
+        assert by_device["cupy"]["rounds_s"] == []
+        assert "cupy is not installed" in by_device["cupy"]["reason"]
+    loaded = load_results(path)
+    assert len(loaded.measurements) == len(section["measurements"])
+
+    compare = shutil.which("pytest-benchmark") or shutil.which("py.test-benchmark")
+    command = [compare] if compare else [sys.executable, "-m", "pytest_benchmark.cli"]
+    listed = subprocess.run(
+        [*command, "compare", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "test_matmul[array-api-strict-64]" in listed.stdout
+
+
+def test_markdown_plot_and_github_files(bench: pytest.Pytester) -> None:
+    result = bench.runpytest(
+        "--gpubench",
+        *CPU2,
+        *ROUNDS,
+        "--gpubench-markdown",
+        "speedups.md",
+        "--gpubench-plot",
+        "speedups.png",
+        "--gpubench-github-json",
+        "gh.json",
+    )
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*gpubench: wrote speedups.md*", "*gpubench: wrote gh.json*"])
+    markdown = (bench.path / "speedups.md").read_text()
+    assert "matmul" in markdown and "array-api-strict" in markdown and "|" in markdown
+    assert (bench.path / "speedups.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (entry,) = json.loads((bench.path / "gh.json").read_text())
+    assert entry["name"] == "matmul 64 array-api-strict speedup"
+    assert entry["unit"] == "x" and entry["value"] > 0
+
+
+def save_then_compare(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, slowdown: int, *extra: str
+) -> pytest.RunResult:
+    saved = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-save", "before")
+    assert saved.ret == 0
+    (run,) = (bench.path / ".benchmarks").glob("*/0001_before.json")
+    assert load_results(run).measurements
+    monkeypatch.setenv("SLOWDOWN", str(slowdown))
+    return bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-compare", "0001", *extra)
+
+
+def test_gate_fails_the_session_when_a_speedup_is_really_lost(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = save_then_compare(bench, monkeypatch, 4, "--gpubench-compare-fail", "speedup:20%")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*gpubench: speedup lost vs *0001_before.json*",
+            "*FAILED*",
+            "Lost (beyond the limit and significant):",
+            "*matmul 64 array-api-strict speedup: * → * (-*%, limit speedup:20%, p=*)",
+        ]
+    )
+
+
+def test_gate_passes_on_noise_when_nothing_changed(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = save_then_compare(bench, monkeypatch, 1, "--gpubench-compare-fail", "speedup:20%")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["*gpubench: compared vs *0001_before.json*", "*: ok; *"])
+
+
+def test_marker_thresholds_gate_their_experiment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_bench=BENCH.replace(
+            '@pytest.mark.parametrize("n"',
+            '@pytest.mark.gpubench(compare_fail="speedup:20%")\n@pytest.mark.parametrize("n"',
+        )
+    )
+    result = save_then_compare(pytester, monkeypatch, 4)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*matmul 64 array-api-strict speedup:*limit speedup:20%*"])
+
+
+def test_compare_without_thresholds_shows_but_never_fails(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = save_then_compare(bench, monkeypatch, 4)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*gpubench: compared vs *", "*limit speedup:10%*"])
+
+
+def test_autosave_writes_a_run_with_the_section(bench: pytest.Pytester) -> None:
+    result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-autosave")
+    assert result.ret == 0
+    (run,) = (bench.path / ".benchmarks").glob("*/0001_*.json")
+    assert "gpubench" in json.loads(run.read_text())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--gpubench-compare-fail", "speed:10%"), "*cannot parse compare-fail expression*"),
+        (("--gpubench-compare-fail", "speedup:10%"), "*needs --gpubench-compare*"),
+        (("--gpubench-compare", "0007"), "*no saved run '0007'*"),
+        (("--gpubench-compare", "missing.json"), "*baseline file 'missing.json' does not exist*"),
+    ],
+)
+def test_bad_gate_options_are_usage_errors(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    result = pytester.runpytest("--gpubench", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_a_file_without_the_section_is_refused_early(pytester: pytest.Pytester) -> None:
+    Path(pytester.path / "plain.json").write_text(json.dumps({"benchmarks": []}))
+    result = pytester.runpytest("--gpubench", "--gpubench-compare", "plain.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*plain.json is a pytest-benchmark file without a 'gpubench'*"])
+
+
+def test_marker_with_a_bad_threshold_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.gpubench(compare_fail="fast:1")
+        def test_x(gpubench, device):
+            gpubench(lambda: None)
+        """
+    )
+    result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_x*gpubench(compare_fail=...): cannot parse*"])
