@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -74,8 +75,10 @@ def test_dry_run_lists_and_deletes_nothing(ec2) -> None:
 
 def test_sweep_cleans_up_after_a_client_that_died_mid_session(moto_aws: None) -> None:
     harness = Harness()
-    lifecycle = _Lifecycle(options(ttl_minutes=10), harness.hooks(), Path(tempfile.mkdtemp()))
+    scratch = Path(tempfile.mkdtemp())
+    lifecycle = _Lifecycle(options(ttl_minutes=10), harness.hooks(), scratch)
     live = lifecycle.up()  # ... and the client is killed: no teardown runs
+    shutil.rmtree(scratch)
     ec2 = harness.client("ec2")
     assert leftovers(ec2)["instances"] == [live.instance_id]
     assert sweep(ec2, datetime.now(timezone.utc)).deleted == []  # not expired yet

@@ -2,13 +2,13 @@
 
 The remote pytest writes the same measurement JSON as a local run
 (``--gpubench-json``); it is fetched into a local directory with everything else the run
-left in its output directory (the plot, when one was asked for).
+left in its output directory (the plot, when one was asked for). Reports, plots and the
+regression gate are then made locally from the merged measurements.
 """
 
 from __future__ import annotations
 
 import shlex
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +27,11 @@ class Job:
     """What to run remotely.
 
     ``node_ids`` are relative to ``workdir`` (pytest's rootdir, relative to the git root
-    ``project_root``). ``setup_override`` and ``bench_template`` replace the install
-    commands and the pytest command (tests use them); the template may use ``{project}``,
-    ``{workdir}``, ``{out}``, ``{results}``, ``{nodeids}`` and ``{python}``.
+    ``project_root``). The project and the venv go under ``remote_base`` (default: the
+    remote ``$HOME``). ``plot`` also writes the remote plot. ``setup_override`` and
+    ``bench_template`` replace the install commands and the pytest command (tests use
+    them); the template may use ``{project}``, ``{workdir}``, ``{out}``, ``{results}``,
+    ``{nodeids}`` and ``{python}``.
     """
 
     project_root: Path
@@ -38,7 +40,8 @@ class Job:
     pytest_args: tuple[str, ...] = ()
     extras: tuple[str, ...] = ("cuda", "torch")
     remote_dir: str = REMOTE_DIR
-    plot_to: Path | None = None
+    remote_base: str | None = None
+    plot: bool = False
     setup_override: tuple[str, ...] | None = None
     bench_template: str | None = None
 
@@ -62,8 +65,8 @@ class RemotePaths:
         return f"{self.venv}/bin/python"
 
 
-def remote_paths(home: str, job: Job) -> RemotePaths:
-    home = home.rstrip("/")
+def remote_paths(base: str, job: Job) -> RemotePaths:
+    home = base.rstrip("/")
     project = f"{home}/{job.remote_dir}"
     workdir = project if job.workdir in ("", ".") else f"{project}/{job.workdir}"
     return RemotePaths(project, workdir, f"{project}/{OUT_DIR}", f"{home}/.gpubench-venv")
@@ -99,7 +102,7 @@ def bench_command(job: Job, paths: RemotePaths) -> str:
             python=shlex.quote(paths.python),
         )
     args = ["--gpubench", "--gpubench-json", results, *job.pytest_args]
-    if job.plot_to is not None:
+    if job.plot:
         args += ["--gpubench-plot", f"{paths.out}/{PLOT_NAME}"]
     args.append(f"@{nodeids}")
     quoted = " ".join(shlex.quote(a) for a in args)
@@ -115,9 +118,9 @@ def run_job(
     step: Callable[[str], None] = lambda name: None,
 ) -> JobResult:
     """Upload, install, run (streamed), fetch; the exit code is the remote pytest's."""
-    home = remote.check('echo "$HOME"').strip().splitlines()[-1]
-    paths = remote_paths(home, job)
-    upload_project(remote, job.project_root, job.remote_dir, scratch)
+    base = job.remote_base or remote.check('echo "$HOME"').strip().splitlines()[-1]
+    paths = remote_paths(base, job)
+    upload_project(remote, job.project_root, paths.project, scratch)
     remote.check(f"mkdir -p {shlex.quote(paths.out)}")
     nodeids = scratch / NODEIDS_NAME
     nodeids.write_text("".join(f"{n}\n" for n in job.node_ids))
@@ -135,9 +138,6 @@ def run_job(
             continue
         remote.get(f"{paths.out}/{name}", local_out / name)
         files.append(local_out / name)
-    if job.plot_to is not None and (local_out / PLOT_NAME).exists():
-        job.plot_to.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local_out / PLOT_NAME, job.plot_to)
     step("fetched")
     results = local_out / RESULTS_NAME
     return JobResult(exit_code, results if results.exists() else None, tuple(files))

@@ -1,0 +1,306 @@
+"""The ``--gpubench-ec2`` pytest mode end to end: moto plays EC2, a local sshd the instance.
+
+The remote run is a real SSH session to 127.0.0.1 running a tiny real gpubench benchmark
+(the venv step is replaced by a link to this interpreter, where the package is installed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("moto")
+pytest.importorskip("paramiko")
+
+from pytest_gpubench.ec2.plugin import LOCAL_ONLY, forwarded_args
+from tests.ec2_support import AMI, Harness, leftovers
+from tests.sshd import Sshd
+
+# pytester's in-process runs unload what a run imported; C extensions refuse a reload.
+for _module in (
+    "array_api_strict",
+    "array_api_compat.numpy",
+    "scipy.stats",
+    "rich.console",
+    "rich.table",
+    "pytest_gpubench.report",
+    "pytest_gpubench.baseline",
+    "pytest_gpubench.ec2.session",
+    "pytest_gpubench.ec2.job",
+    "pytest_gpubench.ec2.remote",
+    "tests.sshd",
+):
+    importlib.import_module(_module)
+
+BENCH = """
+import numpy as np
+import pytest
+
+@pytest.mark.parametrize("n", [8, 16], ids=["8", "16"])
+def test_matmul(gpubench, device, n):
+    a = gpubench.transfer(np.ones((n, n)), "float32")
+    gpubench(lambda: a @ a, units="GFLOP", units_per_round=2 * n**3 / 1e9)
+"""
+
+
+CONFTEST = """
+import os
+import sys
+
+def pytest_configure(config):
+    if not config.getoption("gpubench_ec2", default=None):
+        return  # the remote run loads this conftest too
+    from pytest_gpubench.ec2.plugin import HOOKS_KEY, JOB_OVERRIDES_KEY
+    from pytest_gpubench.ec2.remote import Target
+    from pytest_gpubench.ec2.session import Hooks
+    from tests.ec2_support import Harness
+    from tests.sshd import public_key_of
+
+    def target(instance, key_path, options):
+        # The "instance" accepts the session's new key pair, as cloud-init would install it.
+        with open({authorized!r}, "a") as handle:
+            handle.write(public_key_of(key_path) + "\\n")
+        return Target("127.0.0.1", {port}, {user!r})
+
+    config.stash[HOOKS_KEY] = Hooks(
+        client=Harness().client,
+        target=target,
+        sleep=lambda seconds: None,
+        waiter_delay_s=0,
+        ssh_auth_retries=0,
+        ssh_timeout_s=20,
+    )
+    venv = {base!r} + "/.gpubench-venv/bin"
+    config.stash[JOB_OVERRIDES_KEY] = {{
+        "remote_base": {base!r},
+        "setup_override": (f"mkdir -p {{venv}} && ln -sf {{sys.executable}} {{venv}}/python",),
+    }}
+    if os.environ.get("GPUBENCH_TEST_BENCH"):  # a prepared remote command instead of pytest
+        config.stash[JOB_OVERRIDES_KEY]["bench_template"] = os.environ["GPUBENCH_TEST_BENCH"]
+"""
+
+FAST = ("--gpubench-max-time", "0.002", "--gpubench-min-rounds", "2", "--gpubench-max-rounds", "3")
+EC2 = (
+    "--gpubench-ec2",
+    "g4dn.xlarge",
+    "--gpubench-ec2-ssh-cidr",
+    "127.0.0.1/32",
+    "--gpubench-ec2-ami",
+    AMI,
+)
+
+
+def git_commit_all(root: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "bench")
+
+
+@pytest.fixture
+def project(
+    pytester: pytest.Pytester, sshd: Sshd, moto_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    base = pytester.path.parent / "remote-home"
+    conftest = CONFTEST.format(
+        authorized=str(sshd.authorized_keys), port=sshd.port, user=sshd.user, base=str(base)
+    )
+    pytester.makeconftest(conftest)
+    return pytester
+
+
+def ledger_entries(ledger: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in ledger.glob("*.json")]
+
+
+def test_whole_suite_runs_on_the_instance_and_reports_where_and_cost(
+    project: pytest.Pytester, aws_env: Path
+) -> None:
+    project.makepyfile(test_bench=BENCH)
+    git_commit_all(project.path)
+
+    result = project.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST, *EC2)
+
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*gpubench-ec2: running 2 tests on root@127.0.0.1:*",
+            "test_bench.py .. *[[]100%[]]",  # streamed live from the remote pytest
+            "*2 passed*",
+            "*gpubench: speedup vs numpy*",
+        ]
+    )
+    text = " ".join(result.stdout.lines)  # the report wraps its lines at the terminal width
+    assert re.search(
+        r"Ran on EC2 g4dn\.xlarge i-\w+ in us-east-1a \(on-demand\), held \d+ s: "
+        r"\$\d\.\d{4} at \$0\.5260/h \(on-demand table us-east-1",
+        text,
+    ), text
+    [entry] = ledger_entries(aws_env)
+    assert entry["status"] == "done"
+    fetched = project.path / ".gpubench" / "ec2" / entry["session"] / "results.json"
+    assert json.loads(fetched.read_text())["gpubench"]["measurements"]
+    assert leftovers(Harness().client("ec2")) == {}
+
+
+def test_a_remote_failure_fails_the_session_and_still_tears_down(
+    project: pytest.Pytester, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared = "cd {workdir} && echo 'broken on the instance'; exit 1"
+    monkeypatch.setenv("GPUBENCH_TEST_BENCH", prepared)
+    project.makepyfile(test_bench=BENCH)
+    git_commit_all(project.path)
+
+    result = project.runpytest("--gpubench", "--gpubench-devices", "numpy", *EC2)
+
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*broken on the instance*",
+            "*gpubench-ec2: the remote run wrote no results JSON*",
+            "*gpubench-ec2: remote pytest exited 1*",
+            "*gpubench ec2*",
+            "ran on g4dn.xlarge i-* (us-east-1a, on-demand), held *$0.526/h = $*",
+        ]
+    )
+    assert [e["status"] for e in ledger_entries(aws_env)] == ["done"]
+    assert leftovers(Harness().client("ec2")) == {}
+
+
+def test_quota_error_stops_with_what_to_request_and_leaves_nothing(
+    pytester: pytest.Pytester, moto_aws: None, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    pytester.makeconftest(
+        """
+        def pytest_configure(config):
+            from pytest_gpubench.ec2.plugin import HOOKS_KEY
+            from pytest_gpubench.ec2.session import Hooks
+            from tests.ec2_support import Fault, Harness
+
+            harness = Harness(faults=[Fault("RunInstances", "VcpuLimitExceeded")])
+            config.stash[HOOKS_KEY] = Hooks(client=harness.client, waiter_delay_s=0)
+        """
+    )
+    pytester.makepyfile(test_bench=BENCH)
+    git_commit_all(pytester.path)
+
+    result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy", *EC2)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*VcpuLimitExceeded*Running On-Demand G and VT*L-DB2E81BA*"])
+    assert leftovers(Harness().client("ec2")) == {}
+
+
+def test_fixture_gives_tests_a_live_instance(project: pytest.Pytester, aws_env: Path) -> None:
+    project.makepyfile(
+        """
+        def test_on_the_instance(ec2_gpu_session):
+            status, output = ec2_gpu_session.run("echo hello from $(hostname)")
+            assert status == 0 and output.startswith("hello from")
+            assert ec2_gpu_session.instance_id.startswith("i-")
+            assert ec2_gpu_session.price_per_hour == 0.526
+        """
+    )
+    result = project.runpytest("--gpubench-devices", "numpy", *EC2)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*gpubench ec2*", "ran on g4dn.xlarge i-*"])
+    assert leftovers(Harness().client("ec2")) == {}
+    assert [e["status"] for e in ledger_entries(aws_env)] == ["done"]
+
+
+def test_fixture_skips_without_the_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(ec2_gpu_session):\n    pass\n")
+    result = pytester.runpytest("-rs", "-p", "no:hypothesispytest")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*ec2_gpu_session needs --gpubench-ec2 INSTANCE_TYPE*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gpubench-ec2", "tests/"], "*'tests/' is not an instance type like g4dn.xlarge*"),
+        (["--gpubench-ec2=g4dn.xlarge", "--gpubench-ec2-ssh-cidr", "0.0.0.0/0"], "*refusing*"),
+        (["--gpubench-ec2", "--gpubench-ec2-ttl", "0"], "*--gpubench-ec2-ttl must be*got 0*"),
+        (["--gpubench-ec2", "--gpubench-ec2-spot-fallback"], "*only applies with*-spot*"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    result = pytester.runpytest("-p", "no:hypothesispytest", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_forwarded_args_keep_measurement_options_only() -> None:
+    arity = {
+        "--gpubench": "flag",
+        "--gpubench-devices": "value",
+        "--gpubench-json": "value",
+        "--gpubench-compare": "optional",
+        "--gpubench-ec2": "optional",
+        "--gpubench-ec2-spot": "flag",
+        "--gpubench-max-time": "value",
+    }
+    args = [
+        "-x",
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy,cupy",
+        "--gpubench-ec2",
+        "g5.xlarge",
+        "--gpubench-ec2-spot",
+        "--gpubench-json",
+        "out.json",
+        "--gpubench-compare",
+        "tests/",
+        "--gpubench-max-time=2",
+    ]
+    assert forwarded_args(args, arity) == [
+        "--gpubench-devices",
+        "numpy,cupy",
+        "--gpubench-max-time=2",
+    ]
+    assert "--gpubench-plot" in LOCAL_ONLY
+
+
+def test_plugin_imports_without_the_ec2_extra() -> None:
+    code = (
+        "import sys\n"
+        "for name in ('boto3', 'botocore', 'paramiko'):\n"
+        "    sys.modules[name] = None\n"
+        "import pytest_gpubench.ec2.plugin, pytest_gpubench.ec2.session\n"
+        "from pytest_gpubench.ec2.plugin import _require_extras\n"
+        "try:\n"
+        "    _require_extras()\n"
+        "except Exception as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'pytest-gpubench[ec2]'" in out.stdout
+
+
+def test_readme_snippet_of_the_remote_command() -> None:
+    from pytest_gpubench.ec2.job import Job, bench_command, remote_paths, setup_commands
+
+    job = Job(Path("/p"), ("t.py::a",), pytest_args=("--gpubench-devices", "numpy,cupy"))
+    paths = remote_paths("/home/ubuntu", job)
+    command = bench_command(job, paths)
+    assert command == textwrap.dedent(
+        """\
+        cd /home/ubuntu/gpubench-project && /home/ubuntu/.gpubench-venv/bin/python -m pytest \
+--gpubench --gpubench-json /home/ubuntu/gpubench-project/.gpubench-ec2-out/results.json \
+--gpubench-devices numpy,cupy @/home/ubuntu/gpubench-project/.gpubench-ec2-out/nodeids.txt"""
+    )
+    assert setup_commands(job, paths)[-1].endswith("pip install -q -e '.[cuda,torch]'")
