@@ -11,7 +11,8 @@ import logging
 import os
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -93,6 +94,33 @@ def detect_public_ip(fetch: Callable[[], str] | None = None) -> str:
     return f"{address}/{address.max_prefixlen}"
 
 
+class _DropSecrets(logging.Filter):
+    """Drops log records that carry private key material (botocore logs response bodies)."""
+
+    MARKERS = ("PRIVATE KEY", "KeyMaterial")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return False
+        return not any(marker in text for marker in self.MARKERS)
+
+
+@contextmanager
+def secrets_kept_out_of_logs() -> Iterator[None]:
+    """While active, botocore's DEBUG dump of a response body cannot leak a private key."""
+    secret_filter = _DropSecrets()
+    loggers = [logging.getLogger(name) for name in ("botocore.parsers", "botocore.endpoint")]
+    for logger in loggers:
+        logger.addFilter(secret_filter)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(secret_filter)
+
+
 @dataclass(frozen=True)
 class KeyFile:
     name: str
@@ -101,12 +129,13 @@ class KeyFile:
 
 def create_key_pair(ec2: Any, name: str, tags: dict[str, str], key_dir: Path) -> KeyFile:
     """An ed25519 key pair; the private key goes to ``key_dir/<name>`` with mode 0600 only."""
-    response = ec2.create_key_pair(
-        KeyName=name,
-        KeyType="ed25519",
-        KeyFormat="pem",
-        TagSpecifications=tag_specifications(tags, "key-pair"),
-    )
+    with secrets_kept_out_of_logs():
+        response = ec2.create_key_pair(
+            KeyName=name,
+            KeyType="ed25519",
+            KeyFormat="pem",
+            TagSpecifications=tag_specifications(tags, "key-pair"),
+        )
     path = key_dir / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -1,0 +1,222 @@
+"""Small pieces of the EC2 layer: CIDR rule, AMI lookup, prices, ledger, backoff, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("moto")
+
+from pytest_gpubench.ec2 import prices
+from pytest_gpubench.ec2.ami import NAME_PATTERN, SSM_PARAMETER, resolve_ami
+from pytest_gpubench.ec2.faults import Backoff, Ec2ConfigError, Ec2Error, quota_help
+from pytest_gpubench.ec2.ledger import Ledger
+from pytest_gpubench.ec2.pricing import (
+    ENV_PRICE,
+    ENV_PRICE_FILE,
+    PriceQuote,
+    format_summary,
+    quote,
+)
+from pytest_gpubench.ec2.resources import check_ssh_cidr, create_key_pair, session_tags
+from tests.ec2_support import REGION, Harness, error_response
+
+ACCOUNT = "123456789012"
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("203.0.113.7/32", "203.0.113.7/32"),
+        ("203.0.113.7", "203.0.113.7/32"),
+        ("2001:db8::1", "2001:db8::1/128"),
+    ],
+)
+def test_one_address_is_allowed(given: str, kept: str) -> None:
+    assert check_ssh_cidr(given) == kept
+
+
+def test_cidr_errors_name_the_value_and_the_fix() -> None:
+    with pytest.raises(Ec2ConfigError, match=r"'nonsense' is not a CIDR.*203\.0\.113\.7/32"):
+        check_ssh_cidr("nonsense")
+    with pytest.raises(
+        Ec2ConfigError, match=r"refusing SSH from 0\.0\.0\.0/0 \(the whole internet\)"
+    ):
+        check_ssh_cidr("0.0.0.0/0")
+    assert check_ssh_cidr("10.0.0.0/8", allow_world=True) == "10.0.0.0/8"
+
+
+def seed_ssm(value: str) -> None:
+    from moto.ssm.models import Parameter, ssm_backends
+
+    backend = ssm_backends[ACCOUNT][REGION]
+    backend._parameters[SSM_PARAMETER].append(
+        Parameter(
+            account_id=ACCOUNT,
+            name=SSM_PARAMETER,
+            value=value,
+            parameter_type="String",
+            description=None,
+            allowed_pattern=None,
+            keyid=None,
+            last_modified_date=datetime.now(timezone.utc),
+            version=1,
+            data_type="aws:ec2:image",
+        )
+    )
+
+
+def register_amazon_image(ec2, name: str, created: str) -> str:
+    from moto.ec2.models import ec2_backends
+
+    image_id = ec2.register_image(Name=name, RootDeviceName="/dev/sda1", Architecture="x86_64")[
+        "ImageId"
+    ]
+    image = ec2_backends[ACCOUNT][REGION].amis[image_id]
+    image.owner_alias = "amazon"
+    image.architecture = "x86_64"  # moto's register_image leaves it unset
+    image.creation_date = datetime.fromisoformat(created)
+    return image_id
+
+
+def test_ami_from_the_public_ssm_parameter(moto_aws: None) -> None:
+    h = Harness()
+    seed_ssm("ami-0ddeeb0b0b0b0b0b0")
+    ami = resolve_ami(h.client("ssm"), h.client("ec2"))
+    assert ami.image_id == "ami-0ddeeb0b0b0b0b0b0"
+    assert SSM_PARAMETER in ami.source
+
+
+def test_ami_falls_back_to_the_newest_image_by_name(moto_aws: None) -> None:
+    h = Harness()
+    ec2 = h.client("ec2")
+    prefix = NAME_PATTERN.rstrip("*")
+    register_amazon_image(ec2, f"{prefix} 20240101", "2024-01-01T00:00:00+00:00")
+    newest = register_amazon_image(ec2, f"{prefix} 20250301", "2025-03-01T00:00:00+00:00")
+    ec2.register_image(Name=f"{prefix} 20990101", RootDeviceName="/dev/sda1")  # not amazon's
+    assert resolve_ami(h.client("ssm"), ec2).image_id == newest
+
+
+def test_ami_explicit_or_a_clear_error(moto_aws: None) -> None:
+    h = Harness()
+    assert resolve_ami(None, None, "ami-12345678").source == "--gpubench-ec2-ami"
+    with pytest.raises(Ec2Error, match="must be an AMI id"):
+        resolve_ami(None, None, "ubuntu")
+    with pytest.raises(Ec2Error, match="pass --gpubench-ec2-ami"):
+        resolve_ami(h.client("ssm"), h.client("ec2"))
+
+
+def test_prices_precedence_and_sources(tmp_path: Path) -> None:
+    table = quote("g5.xlarge", "us-east-1", market="on-demand", env={})
+    assert table == PriceQuote(1.006, f"on-demand table us-east-1 {prices.AS_OF}")
+    assert (
+        "eu-west-1 may differ" in quote("g5.xlarge", "eu-west-1", market="on-demand", env={}).source
+    )
+    price_file = tmp_path / "prices.json"
+    price_file.write_text(json.dumps({"g5.xlarge": 1.2}))
+    env = {ENV_PRICE_FILE: str(price_file)}
+    assert quote("g5.xlarge", "us-east-1", market="on-demand", env=env).usd_per_hour == 1.2
+    env[ENV_PRICE] = "0.9"
+    assert quote("g5.xlarge", "us-east-1", market="on-demand", env=env).usd_per_hour == 0.9
+    explicit = quote("g5.xlarge", "us-east-1", market="on-demand", env=env, explicit=0.7)
+    assert explicit == PriceQuote(0.7, "--gpubench-ec2-price")
+    unknown = quote("x9.huge", "us-east-1", market="on-demand", env={})
+    assert unknown.usd_per_hour is None and ENV_PRICE in unknown.source
+    with pytest.raises(Ec2ConfigError, match="must be a positive number, got 'cheap'"):
+        quote("g5.xlarge", "us-east-1", market="on-demand", env={ENV_PRICE: "cheap"})
+    assert PriceQuote(0.526, "t").cost(3600 * 2) == pytest.approx(1.052)
+    assert PriceQuote(None, "t").cost(10) is None
+    assert set(prices.ON_DEMAND_USD_PER_HOUR) >= {
+        "g4dn.xlarge",
+        "g5.xlarge",
+        "g6.xlarge",
+        "p3.2xlarge",
+        "g2.2xlarge",
+    }
+
+
+def test_spot_without_history_is_priced_at_the_on_demand_bound() -> None:
+    class NoHistory:
+        def describe_spot_price_history(self, **kwargs):
+            return {"SpotPriceHistory": []}
+
+    q = quote("g4dn.xlarge", "us-east-1", market="spot", zone="us-east-1a", ec2=NoHistory(), env={})
+    assert q.usd_per_hour == 0.526 and "upper bound" in q.source
+
+
+def test_summary_line() -> None:
+    info = {
+        "instance_type": "g4dn.xlarge",
+        "instance_id": "i-1",
+        "region": "us-east-1",
+        "zone": "us-east-1b",
+        "market": "spot",
+        "price_per_hour": 0.2,
+        "seconds_held": 3723,
+        "cost_usd": 0.2068,
+        "price_source": "spot price history",
+    }
+    assert format_summary(info) == (
+        "ran on g4dn.xlarge i-1 (us-east-1b, spot), held 1h02m03s at $0.2/h = $0.2068 "
+        "(spot price history)"
+    )
+
+
+def test_ledger_merges_and_lists_open_sessions(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l")
+    ledger.record("s1", status="starting", client_tokens=["s1-0"])
+    ledger.record("s1", client_tokens=["s1-1", "s1-0"], instance_id="i-1")
+    ledger.record("s2", status="done")
+    assert ledger.read("s1")["client_tokens"] == ["s1-0", "s1-1"]
+    assert [e["session"] for e in ledger.open_entries()] == ["s1"]
+    assert not list((tmp_path / "l").glob(".tmp-*"))
+
+
+def test_quota_help_by_family() -> None:
+    assert "L-417A185B" in quota_help("VcpuLimitExceeded", "p3.2xlarge", "us-west-2", spot=False)
+    assert "L-3819A6DF" in quota_help("VcpuLimitExceeded", "g5.xlarge", "us-west-2", spot=True)
+
+
+def test_backoff_retries_throttling_only_with_bounded_jitter() -> None:
+    from botocore.exceptions import ClientError
+
+    sleeps: list[float] = []
+    backoff = Backoff(attempts=8, base_s=1, cap_s=4, sleep=sleeps.append, rng=random.Random(1))
+    calls = []
+
+    def throttled() -> str:
+        calls.append(1)
+        if len(calls) < 8:
+            raise ClientError(error_response("RequestLimitExceeded")[1], "RunInstances")
+        return "ok"
+
+    assert backoff.call(throttled) == "ok"
+    assert len(sleeps) == 7 and all(0 <= s <= 4 for s in sleeps) and len(set(sleeps)) == 7
+
+    def denied() -> None:
+        calls.append(1)
+        raise ClientError(error_response("UnauthorizedOperation")[1], "RunInstances")
+
+    calls.clear()
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        backoff.call(denied)
+    assert len(calls) == 1
+
+
+def test_private_key_never_reaches_the_logs(
+    moto_aws: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ec2 = Harness().client("ec2")
+    tags = session_tags("s", "arn", datetime(2030, 1, 1, tzinfo=timezone.utc))
+    with caplog.at_level(logging.DEBUG, logger="botocore"):
+        key = create_key_pair(ec2, "k", tags, tmp_path)
+        ec2.describe_key_pairs()
+    assert "Response body" in caplog.text  # botocore does dump bodies at DEBUG
+    assert "PRIVATE KEY" not in caplog.text
+    assert "PRIVATE KEY" in key.path.read_text()
+    assert key.path.stat().st_mode & 0o777 == 0o600
