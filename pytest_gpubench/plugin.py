@@ -574,7 +574,7 @@ def device(request: pytest.FixtureRequest) -> Device:
     return chosen
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def gpubench_profile(request: pytest.FixtureRequest) -> str:
     """The experiment scale chosen with ``--gpubench-profile``: ``quick`` or ``seed``."""
     state = state_of(request.config)

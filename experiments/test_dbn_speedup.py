@@ -1,0 +1,134 @@
+"""DBN fine-tuning speedup, network sizes tiny → large × devices, and the data set's
+host→device transfer measured apart (the overhead the classic experiment warned about).
+
+Run with ``pytest --gpubench`` (skipped otherwise). Profiles (``--gpubench-profile``):
+
+- ``quick`` (default): scikit-learn's digits (1797×64), 1200 samples for training, the
+  rest for accuracy; layers ``64-<hidden>-10``; 1 epoch.
+- ``seed``: the classic scale: 46,900 training samples of the best available 784-feature
+  data set (MNIST, else Fashion-MNIST, else random data that is timed but not scored),
+  layers ``784-<hidden>-10``, 10 epochs.
+
+``DBN.fit`` validates ``X`` on the host (scikit-learn) and copies it to the device once per
+fit, so every timed fit includes one copy; ``dbn-transfer`` shows how long that copy takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from experiments.datasets import Dataset, best_available, load_dataset, load_synthetic
+from experiments.dbn import DBN
+from pytest_gpubench.plugin import state_of
+
+#: Hidden layers, tiny → large; the ids are the sizes in the report.
+HIDDEN: dict[str, tuple[int, ...]] = {
+    "300": (300,),
+    "800-800": (800, 800),
+    "2000-2000": (2000, 2000),
+    "4000-4000": (4000, 4000),
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a profile trains on: how many samples, with how many features, for how long."""
+
+    train_size: int
+    n_features: int
+    epochs: int
+
+
+PROFILES = {
+    "quick": Profile(train_size=1200, n_features=64, epochs=1),
+    "seed": Profile(train_size=46_900, n_features=784, epochs=10),
+}
+MINIBATCH_SIZE = 64
+LEARN_RATES = 0.1
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The training and held-out data of one profile, as float32 host arrays."""
+
+    dataset: Dataset
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    epochs: int
+
+    @property
+    def shape(self) -> str:
+        return f"{self.X_train.shape[0]}x{self.X_train.shape[1]}"
+
+
+def load_workload(profile: str) -> Workload:
+    """The profile's data set, split into ``train_size`` training samples and the rest."""
+    spec = PROFILES[profile]
+    if profile == "quick":
+        dataset = load_dataset("digits")
+    else:
+        dataset = best_available()
+        if dataset.n_features != spec.n_features:
+            dataset = load_synthetic(n_samples=70_000, n_features=spec.n_features)
+    X_train, X_test, y_train, y_test = train_test_split(
+        dataset.X, dataset.y, train_size=spec.train_size, random_state=0, stratify=dataset.y
+    )
+    return Workload(dataset, X_train, y_train, X_test, y_test, spec.epochs)
+
+
+def _profile(config: pytest.Config) -> str:
+    state = state_of(config)
+    return state.profile if state else "quick"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The transfer benchmark's size is the training data's shape under the chosen profile."""
+    if "data_shape" in metafunc.fixturenames:
+        spec = PROFILES[_profile(metafunc.config)]
+        shape = f"{spec.train_size}x{spec.n_features}"
+        metafunc.parametrize("data_shape", [shape], ids=[shape])
+
+
+@pytest.fixture(scope="module")
+def workload(gpubench_profile: str) -> Workload:
+    return load_workload(gpubench_profile)
+
+
+@pytest.mark.gpubench(experiment="dbn-fit")
+@pytest.mark.parametrize("hidden", list(HIDDEN.values()), ids=list(HIDDEN))
+def test_dbn_fit(gpubench: Any, device: Any, workload: Workload, hidden: tuple[int, ...]) -> None:
+    """Fine-tuning time, throughput in samples/s, and held-out accuracy of the last fit."""
+    layers = [workload.X_train.shape[1], *hidden, len(np.unique(workload.y_train))]
+
+    def fit() -> DBN:
+        model = DBN(
+            layers,
+            learn_rates=LEARN_RATES,
+            epochs=workload.epochs,
+            minibatch_size=MINIBATCH_SIZE,
+            random_state=0,
+            device=device.name,
+        )
+        return model.fit(workload.X_train, workload.y_train)
+
+    gpubench.transfer(workload.X_train, "float32")
+    samples = workload.X_train.shape[0] * workload.epochs
+    model = gpubench(fit, units="samples", units_per_round=samples)
+    if not workload.dataset.timing_only:
+        gpubench.metric("accuracy", model.score(workload.X_test, workload.y_test))
+
+
+@pytest.mark.gpubench(experiment="dbn-transfer")
+def test_dbn_transfer(gpubench: Any, device: Any, workload: Workload, data_shape: str) -> None:
+    """Host→device copy of the training data: a fresh full copy each round."""
+    assert workload.shape == data_shape
+    X = workload.X_train
+    copied = gpubench(device.asarray, X, "float32", units="MB", units_per_round=X.nbytes / 1e6)
+    assert tuple(copied.shape) == X.shape
