@@ -200,6 +200,9 @@ def connect(
                 look_for_keys=False,
                 allow_agent=False,
             )
+            transport = client.get_transport()
+            if transport is not None:
+                transport.set_keepalive(30)  # notice an instance that went away mid-run
             return Remote(client, target)
         except paramiko.BadHostKeyException as exc:
             client.close()
