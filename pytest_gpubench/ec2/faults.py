@@ -19,6 +19,10 @@ SPOT_ZONE_CODES = frozenset({"InsufficientInstanceCapacity", "SpotMaxPriceTooLow
 #: Spot refusals that no other zone will change.
 SPOT_ACCOUNT_CODES = frozenset({"MaxSpotInstanceCountExceeded"})
 THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException"})
+#: Server-side hiccups worth another try (our clients have botocore's retries off).
+TRANSIENT_CODES = frozenset(
+    {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"}
+)
 QUOTA_CODES = frozenset({"VcpuLimitExceeded", "InstanceLimitExceeded"})
 CREDENTIAL_CODES = frozenset(
     {
@@ -111,7 +115,7 @@ def credentials_error(detail: str) -> CredentialsError:
 
 
 class Backoff:
-    """Retry a call on throttling with full-jitter exponential backoff.
+    """Retry a call on throttling (and 5xx hiccups) with full-jitter exponential backoff.
 
     ``sleep`` and ``rng`` are injectable so tests can record the delays.
     """
@@ -142,9 +146,11 @@ class Backoff:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                if error_code(exc) not in THROTTLE_CODES or attempt == self.attempts - 1:
+                code = error_code(exc)
+                retryable = code in THROTTLE_CODES or code in TRANSIENT_CODES
+                if not retryable or attempt == self.attempts - 1:
                     raise
                 wait = self.delay(attempt)
-                log.info("EC2 throttled (%s); retrying in %.1f s", error_code(exc), wait)
+                log.info("EC2 answered %s; retrying in %.1f s", code, wait)
                 self.sleep(wait)
         raise AssertionError("unreachable")
