@@ -624,6 +624,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not results.measurements:
         return
     state.written = write_reports(config.option, results, state.rows(results), state.baseline)
+    if config.option.gpubench_json:
+        state.written.insert(0, str(config.option.gpubench_json))
     state.gate_failed = run_gate(state, results)
     if state.gate_failed and session.exitstatus == pytest.ExitCode.OK:
         lost = state.compare_error is None
