@@ -254,6 +254,12 @@ def test_a_diverging_fit_stops_with_the_epoch_and_a_hint(small) -> None:
         clf.predict(X)
 
 
+def test_an_exploding_but_finite_loss_also_stops_the_fit(small) -> None:
+    X, y = small
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1: the mean training loss is \d"):
+        tiny(learn_rates=1.0, scales=1.0).fit(X * 1000, y)
+
+
 def test_a_failed_refit_does_not_keep_the_previous_model(small) -> None:
     X, y = small
     clf = tiny().fit(X, y)

@@ -32,6 +32,10 @@ __all__ = ["DBN", "TrainingDivergedError"]
 #: Rows per forward pass in ``predict_proba`` (nolearn predicted one row at a time).
 PREDICT_BATCH_SIZE = 4096
 
+#: A mean training loss per case above this has diverged even if it is still finite: with
+#: ReLUs the units then die and the fit would end, silently, at chance level.
+EXPLODED_LOSS = 1e6
+
 _LEARNED = (
     "classes_",
     "n_features_in_",
@@ -227,10 +231,10 @@ class DBN(ClassifierMixin, BaseEstimator):
             close()
             loss = float(device.to_numpy(error_sum)) / cases
             err = float(device.to_numpy(mistakes) if cfg.loss_funct is None else mistakes) / cases
-            if not math.isfinite(loss):
+            if not math.isfinite(loss) or loss > EXPLODED_LOSS:
                 raise TrainingDivergedError(
-                    f"fine-tuning diverged in epoch {epoch}: the training loss is {loss}; "
-                    f"lower learn_rates (now {self.learn_rates_}) or raise l2_costs"
+                    f"fine-tuning diverged in epoch {epoch}: the mean training loss is "
+                    f"{loss:.4g}; lower learn_rates (now {self.learn_rates_})"
                 )
             self.losses_fine_tune_.append(loss)
             self.errors_fine_tune_.append(err)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
-from .layers import output_activation, output_error_sum
+from .layers import output_forward
 from .ops import Kernels
 from .optim import BiasState, WeightState
 from .params import NetConfig
@@ -61,19 +61,19 @@ class FineTuner:
             idx = order[j * m : (j + 1) * m]
             xb = xp.take(X, idx, axis=0)
             tb = xp.take(targets, idx, axis=0)
-            z = self.step(xb, tb, learn_rates)
-            error = error + output_error_sum(xp, cfg.output, z, tb)
+            outputs, batch_error = self.step(xb, tb, learn_rates)
+            error = error + batch_error
             if loss_funct is None:
-                wrong = xp.argmax(z, axis=1) != xp.take(labels, idx, axis=0)
+                wrong = xp.argmax(outputs, axis=1) != xp.take(labels, idx, axis=0)
                 mistakes = mistakes + xp.sum(xp.astype(wrong, X.dtype))
             else:
-                outputs = output_activation(xp, cfg.output, z)
                 mistakes += float(loss_funct(to_host(tb), to_host(outputs)))
             tick()
         return error, mistakes
 
-    def step(self, xb: Any, tb: Any, learn_rates: Sequence[float]) -> Any:
-        """One minibatch: forward, backward, update. Returns the output net input."""
+    def step(self, xb: Any, tb: Any, learn_rates: Sequence[float]) -> tuple[Any, Any]:
+        """One minibatch: forward, backward, update. Returns the output activations and the
+        summed training error, both before the update."""
         k, xp, cfg = self.k, self.k.xp, self.cfg
         step = cfg.fine_tune
         m = xb.shape[0]
@@ -90,8 +90,8 @@ class FineTuner:
                 z *= scale
             z += self.biases[i].forward(step.momentum)
             acts = z if i == n_layers - 1 else self._hidden(z)
-        z_out = acts
-        delta = tb - output_activation(xp, cfg.output, z_out)  # minus dError/dNetInput
+        outputs, error = output_forward(xp, cfg.output, acts, tb)
+        delta = tb - outputs  # minus dError/dNetInput
         for i in reversed(range(n_layers)):
             state = self.weights[i]
             W, scale = state.forward
@@ -105,7 +105,7 @@ class FineTuner:
             self.biases[i].step(xp.sum(delta, axis=0), lr, m, step.momentum, step.nest_compare)
             if i > 0:
                 delta = self._hidden_backward(back, inputs[i], masks[i], cfg.dropouts[i])
-        return z_out
+        return outputs, error
 
     def _hidden(self, z: Any) -> Any:
         return self.k.relu_(z) if self.cfg.use_re_lu else self.k.sigmoid(z)

@@ -15,7 +15,7 @@ from .ops import Kernels
 __all__ = [
     "init_weights",
     "output_activation",
-    "output_error_sum",
+    "output_forward",
     "predict_batches",
 ]
 
@@ -55,17 +55,19 @@ def output_activation(xp: ModuleType, name: str, z: Any) -> Any:
     return z
 
 
-def output_error_sum(xp: ModuleType, name: str, z: Any, targets: Any) -> Any:
-    """gdbn's summed training error of net input ``z``: cross-entropy, or squared error/2."""
+def output_forward(xp: ModuleType, name: str, z: Any, targets: Any) -> tuple[Any, Any]:
+    """The output activations and gdbn's summed error for net input ``z``, sharing work."""
     if name == "softmax":
         shifted = z - xp.max(z, axis=1, keepdims=True)
-        log_norm = xp.log(xp.sum(xp.exp(shifted), axis=1))
-        return xp.sum(log_norm) - xp.sum(targets * shifted)
+        e = xp.exp(shifted)
+        norm = xp.sum(e, axis=1, keepdims=True)
+        error = xp.sum(xp.log(norm)) - xp.sum(targets * shifted)
+        return e / norm, error
     if name == "sigmoid":  # log(1 + e^z) - t z, computed without overflow
         softplus = xp.maximum(z, xp.zeros_like(z)) + xp.log(1.0 + xp.exp(-xp.abs(z)))
-        return xp.sum(softplus - targets * z)
+        return 1.0 / (1.0 + xp.exp(-z)), xp.sum(softplus - targets * z)
     diff = targets - z
-    return 0.5 * xp.sum(diff * diff)
+    return z, 0.5 * xp.sum(diff * diff)
 
 
 def predict_batches(
