@@ -38,6 +38,10 @@ class FineTuner:
         m = config.minibatch_size
         sizes = config.layer_sizes
         self._z = [kernels.empty((m, n)) for n in sizes[1:]]
+        # error signals at each hidden layer's output (none needed at the input)
+        self._back = [None] + [kernels.empty((m, n)) for n in sizes[1:-1]]
+        self._to_back = [kernels.empty((m, n)) for n in sizes[1:]]  # scaled error signals
+        self._to_grad = [kernels.empty((m, n)) for n in sizes[1:]]
         self._grad = [kernels.empty((n_in, n_out)) for n_in, n_out in pairwise(sizes)]
 
     def epoch(
@@ -96,11 +100,12 @@ class FineTuner:
             state = self.weights[i]
             W, scale = state.forward
             if i > 0:  # propagate through the weights before they change
-                back = delta if isinstance(scale, float) and scale == 1.0 else delta * scale
-                back = xp.matmul(back, xp.matrix_transpose(W))
+                back = k.multiply(delta, scale, out=self._to_back[i])
+                back = k.matmul(back, xp.matrix_transpose(W), out=self._back[i])
             lr, l2 = learn_rates[i], step.l2_costs[i]
             g_scale = state.gradient_scale(lr, m, step.momentum, l2, step.nest_compare)
-            grad = k.matmul(xp.matrix_transpose(inputs[i]), delta * g_scale, out=self._grad[i])
+            signal = k.multiply(delta, g_scale, out=self._to_grad[i])
+            grad = k.matmul(xp.matrix_transpose(inputs[i]), signal, out=self._grad[i])
             state.step(grad, lr, step.momentum, l2, step.nest_compare, cfg.rms_lims[i])
             self.biases[i].step(xp.sum(delta, axis=0), lr, m, step.momentum, step.nest_compare)
             if i > 0:
@@ -124,7 +129,7 @@ class FineTuner:
     def _hidden_backward(self, back: Any, layer_input: Any, mask: Any, p: float) -> Any:
         """Error signal at a hidden layer's net input from the one at its output."""
         if self.cfg.use_re_lu:  # dropped and inactive units both have layer_input == 0
-            delta = self.k.mask(layer_input > 0, back)
+            delta = self.k.mask_(layer_input > 0, back)
             return delta if mask is None else delta * (1.0 / (1.0 - p))
         # sigmoid: layer_input = h * mask, so h(1-h) * mask = layer_input * (1 - h)
         if mask is None:

@@ -57,6 +57,18 @@ class Kernels:
             return self.xp.maximum(z, self._zero, out=z)
         return self.xp.where(z > 0, z, self._zero)
 
+    def multiply(self, a: Any, b: Any, out: Any = None) -> Any:
+        """``a * b``, into ``out`` where supported (always use the returned array)."""
+        if self.has_out and out is not None:
+            return self.xp.multiply(a, b, out=out)
+        return a * b
+
+    def mask_(self, keep: Any, values: Any) -> Any:
+        """``values`` where ``keep`` is true, else 0, in place where supported."""
+        if self.has_out:
+            return self.xp.multiply(values, keep, out=values)
+        return self.xp.where(keep, values, self._zero)
+
     def mask(self, keep: Any, values: Any) -> Any:
         """``values`` where ``keep`` is true, else 0 (a new array)."""
         return self.xp.where(keep, values, self._zero)
