@@ -12,6 +12,9 @@ The seed network is 784-800-800-10 with minibatches of 64 on float32 data (46,90
 * ``sklearn``  ``MLPClassifier`` (sgd, relu, batch 64, Nesterov momentum, one epoch);
 * ``bound``    the matrix products alone (3 forward, 3 weight-gradient, 2 input-gradient
                per minibatch, into preallocated outputs): what any of them must spend.
+
+Each round also shows CPU time / wall time: well under the thread count means something
+else on the machine took the cores during that round, so prefer quiet rounds (``min``).
 """
 
 from __future__ import annotations
@@ -157,11 +160,13 @@ def main(argv: list[str] | None = None) -> None:
         make(warm_X, warm_y)()
 
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    busy: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(args.repeats):
         for name, run in contenders.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             run()
             times[name].append(time.perf_counter() - start)
+            busy[name].append((time.process_time() - cpu) / times[name][-1])
 
     n_batches = args.samples // MINIBATCH
     print(
@@ -171,9 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     median = {name: statistics.median(ts) for name, ts in times.items()}
     best = {name: min(ts) for name, ts in times.items()}
-    print(f"  {'':8s} {'median':>7s}   {'min':>5s}   (every round, s)")
+    print(f"  {'':8s} {'median':>7s}   {'min':>5s}   (every round, s; CPU time / wall time)")
     for name, ts in times.items():
-        spread = ", ".join(f"{t:.2f}" for t in ts)
+        spread = ", ".join(f"{t:.2f}/{u:.1f}" for t, u in zip(ts, busy[name], strict=True))
         print(f"  {name:8s} {median[name]:7.2f} s {best[name]:5.2f} s   ({spread})")
     for label, top, bottom in (
         ("torch/DBN", "torch", "dbn"),
