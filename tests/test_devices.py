@@ -17,7 +17,8 @@ from pytest_gpubench.devices import (
     resolve_names,
 )
 
-CPU_BACKENDS = ["numpy", "array-api-strict", "torch-cpu"]
+#: Every built-in back end; those unusable here are skipped with their reason.
+BACKENDS = ["numpy", "array-api-strict", "torch-cpu", "cupy", "torch-cuda"]
 
 
 def usable(name: str) -> Device:
@@ -67,8 +68,8 @@ def test_gpu_devices_without_a_gpu_say_what_to_install() -> None:
         assert device.describe()["status"].startswith("n/a (")
 
 
-@pytest.mark.parametrize("name", CPU_BACKENDS)
-def test_roundtrip_matmul_and_rng_on_each_cpu_backend(name: str) -> None:
+@pytest.mark.parametrize("name", BACKENDS)
+def test_roundtrip_matmul_and_rng_on_each_backend(name: str) -> None:
     device = usable(name)
     xp = device.namespace()
     host = np.arange(6, dtype=np.float64).reshape(2, 3)
@@ -87,7 +88,7 @@ def test_roundtrip_matmul_and_rng_on_each_cpu_backend(name: str) -> None:
     assert set(np.unique(picks)) == {0, 1, 2, 3, 4}
 
 
-@pytest.mark.parametrize("name", CPU_BACKENDS)
+@pytest.mark.parametrize("name", BACKENDS)
 def test_same_seed_same_draws(name: str) -> None:
     device = usable(name)
     xp = device.namespace()
@@ -139,3 +140,19 @@ def test_register_rejects_bad_kind_and_alias_names() -> None:
         register_device("x", "tpu", "x", devices._probe_numpy)
     with pytest.raises(ValueError, match="reserved as an alias"):
         register_device("cuda", "gpu", "x", devices._probe_numpy)
+
+
+@pytest.mark.parametrize("name", ["cupy", "torch-cuda"])
+def test_gpu_devices_time_with_cuda_events_and_name_the_card(name: str) -> None:
+    device = usable(name)
+    xp = device.namespace()
+    a = device.random(0).normal((2048, 2048), xp.float32)
+    timer = device.event_timer()
+    assert timer is not None
+    timer.start()
+    for _ in range(5):
+        a = xp.matmul(a, a) / 2048
+    timer.stop()
+    assert 0 < timer.elapsed_s() < 10
+    facts = device.describe()
+    assert facts["gpu"] and facts["memory"].endswith("GiB") and facts["cuda"]
