@@ -14,9 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
 
@@ -38,6 +35,9 @@ def free_port() -> int:
 
 def write_ed25519_key(path: Path) -> str:
     """Write an OpenSSH private key (0600) to ``path``; return its public key line."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -54,6 +54,8 @@ def write_ed25519_key(path: Path) -> str:
 
 
 def public_key_of(private_key_path: Path) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     key = serialization.load_ssh_private_key(private_key_path.read_bytes(), password=None)
     return (
         key.public_key()
