@@ -13,8 +13,10 @@ The seed network is 784-800-800-10 with minibatches of 64 on float32 data (46,90
 * ``bound``    the matrix products alone (3 forward, 3 weight-gradient, 2 input-gradient
                per minibatch, into preallocated outputs): what any of them must spend.
 
+Each measurement runs in a fresh interpreter (after a short warm-up there), because a
+contender's leftovers (heap state, idle thread pools) measurably slow the next one down.
 Each round also shows CPU time / wall time: well under the thread count means something
-else on the machine took the cores during that round, so prefer quiet rounds (``min``).
+else on the machine took the cores during that round; prefer quiet rounds (``min``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -142,41 +146,64 @@ def blas_and_threads() -> list[str]:
     return lines
 
 
+CONTENDERS: dict[str, Callable[[np.ndarray, np.ndarray], Callable[[], None]]] = {
+    "dbn": dbn_epoch,
+    "torch": torch_epoch,
+    "sklearn": sklearn_epoch,
+    "bound": bound_epoch,
+}
+
+
+def time_one(name: str, samples: int) -> tuple[float, float]:
+    """Warm ``name`` up on a few minibatches, then time one epoch: (wall s, CPU/wall)."""
+    make = CONTENDERS[name]
+    make(*make_data(4 * MINIBATCH))()
+    run = make(*make_data(samples))
+    start, cpu = time.perf_counter(), time.process_time()
+    run()
+    wall = time.perf_counter() - start
+    return wall, (time.process_time() - cpu) / wall
+
+
+def time_in_subprocess(name: str, samples: int) -> tuple[float, float]:
+    """:func:`time_one` in a fresh interpreter, so no contender inherits another's heap,
+    thread pools or caches."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peer_epoch", "--one", name, "--samples", str(samples)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return float(out[-2]), float(out[-1])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=46_900, help="training rows")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--one", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one:  # the child process of time_in_subprocess
+        print(*time_one(args.one, args.samples))
+        return
 
-    X, y = make_data(args.samples)
-    contenders = {
-        "dbn": dbn_epoch(X, y),
-        "torch": torch_epoch(X, y),
-        "sklearn": sklearn_epoch(X, y),
-        "bound": bound_epoch(X, y),
-    }
-    warm_X, warm_y = make_data(4 * MINIBATCH)
-    for make in (dbn_epoch, torch_epoch, sklearn_epoch, bound_epoch):
-        make(warm_X, warm_y)()
-
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    busy: dict[str, list[float]] = {name: [] for name in contenders}
+    times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    busy: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     for _ in range(args.repeats):
-        for name, run in contenders.items():
-            start, cpu = time.perf_counter(), time.process_time()
-            run()
-            times[name].append(time.perf_counter() - start)
-            busy[name].append((time.process_time() - cpu) / times[name][-1])
+        for name in CONTENDERS:
+            wall, utilisation = time_in_subprocess(name, args.samples)
+            times[name].append(wall)
+            busy[name].append(utilisation)
 
     n_batches = args.samples // MINIBATCH
     print(
         f"one epoch of {'-'.join(map(str, SIZES))}, minibatch {MINIBATCH}, "
         f"{args.samples} x {SIZES[0]} float32 ({n_batches} minibatches), "
-        f"median of {args.repeats} interleaved rounds"
+        f"median of {args.repeats} interleaved rounds, each in a fresh process"
     )
     median = {name: statistics.median(ts) for name, ts in times.items()}
     best = {name: min(ts) for name, ts in times.items()}
-    print(f"  {'':8s} {'median':>7s}   {'min':>5s}   (every round, s; CPU time / wall time)")
+    print(f"  {'':8s} {'median':>7s}   {'min':>5s}   (every round, s/CPU time per wall time)")
     for name, ts in times.items():
         spread = ", ".join(f"{t:.2f}/{u:.1f}" for t, u in zip(ts, busy[name], strict=True))
         print(f"  {name:8s} {median[name]:7.2f} s {best[name]:5.2f} s   ({spread})")
