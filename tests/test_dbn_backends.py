@@ -130,3 +130,31 @@ def test_other_backends_learn_as_well_as_numpy(data, name) -> None:
     assert on_other.coefs_[0].dtype == np.float32
     assert on_other.score(X, y) > 0.9
     assert abs(on_other.score(X, y) - on_numpy.score(X, y)) < 0.05
+
+
+@pytest.mark.parametrize("name", ["array-api-strict", "torch-cpu", "cupy", "torch-cuda"])
+def test_data_already_on_the_device_fits_like_host_data(data, name) -> None:
+    device = usable(name)
+    X, y = data
+    params = {"layer_sizes": [-1, 16, -1], "epochs": 2, "random_state": 1}
+    from_host = DBN(device=name, **params).fit(X, y)
+    from_device = DBN(device=name, **params).fit(device.asarray(X.astype(np.float64)), y)
+    assert from_device.n_features_in_ == X.shape[1]
+    for W, W_ref in zip(from_device.coefs_, from_host.coefs_, strict=True):
+        assert W.dtype == np.float32
+        np.testing.assert_allclose(W, W_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("make_X", "y_len", "message"),
+    [
+        (lambda X: X[:, :, None], None, r"non-empty 2-D array .* shape \(400, 64, 1\)"),
+        (lambda X: X * np.float32("nan"), None, "NaN or infinity"),
+        (lambda X: X, 5, "X has 400 samples, y has 5"),
+    ],
+)
+def test_bad_data_on_the_device_is_refused_with_the_reason(data, make_X, y_len, message) -> None:
+    device = usable("torch-cpu")
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        DBN([-1, 8, -1], device="torch-cpu").fit(device.asarray(make_X(X)), y[:y_len])
