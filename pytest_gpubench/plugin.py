@@ -497,7 +497,7 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
             raise pytest.UsageError("give --gpubench-json or --benchmark-json, not both")
         path = Path(option.gpubench_json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        option.benchmark_json = path.open("wb")
+        option.benchmark_json = _benchmark_json_target(path)
     if option.gpubench_save:
         try:
             option.benchmark_save = parse_save(option.gpubench_save)
@@ -505,6 +505,14 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--gpubench-save {option.gpubench_save!r}: {exc}") from None
     if option.gpubench_autosave and not getattr(option, "benchmark_autosave", None):
         option.benchmark_autosave = get_tag()
+
+
+def _benchmark_json_target(path: Path) -> Any:
+    """What pytest-benchmark's ``--benchmark-json`` holds: a path from 5.3 on, else an open file."""
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("pytest-benchmark").split(".")[:2])
+    return path if (major, minor) >= (5, 3) else path.open("wb")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -639,7 +647,7 @@ def _write_json_without_benchmarks(
     if not config.option.gpubench_json:
         return
     handle = config.option.benchmark_json
-    if handle is not None and not handle.closed:
+    if hasattr(handle, "closed") and not handle.closed:
         handle.close()
     path = Path(config.option.gpubench_json)
     if path.exists() and path.stat().st_size:
