@@ -184,8 +184,15 @@ def crossover_line(rows: Sequence[SpeedupRow], device: str, baseline: str) -> st
     if start is None:
         return f"{device}: not faster than {baseline} at the largest size measured"
     if start == known[0].size:
-        return f"{device}: faster than {baseline} at every size measured (from {start})"
-    return f"{device}: faster than {baseline} from size {start} on"
+        line = f"{device}: faster than {baseline} at every size measured (from {start})"
+    else:
+        line = f"{device}: faster than {baseline} from size {start} on"
+    sure = crossover(rows, device, confident=True)
+    if sure is None:
+        return f"{line}, but not significantly (the 95% interval reaches 1)"
+    if sure != start:
+        return f"{line}; with the 95% interval above 1 from {sure} on"
+    return line
 
 
 # --------------------------------------------------------------------------- tables

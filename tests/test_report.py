@@ -315,3 +315,26 @@ def test_a_device_that_never_ran_gets_one_line_not_a_column(results):
     markdown = render_markdown(results, rows, "numpy")
     assert "torch-cpu time" not in markdown
     assert f"- torch-cpu: n/a ({reason})" in markdown
+
+
+def _fit_rows(cpu_gpu_rounds: dict[str, tuple[tuple[float, ...], tuple[float, ...]]]) -> list:
+    run = RunResults()
+    for value, (size, (cpu, gpu)) in enumerate(cpu_gpu_rounds.items(), start=1):
+        run.add(Measurement("fit", size, "numpy", cpu, size_value=float(value)))
+        run.add(Measurement("fit", size, "cupy", gpu, size_value=float(value)))
+    return build_rows(run.measurements, "numpy")
+
+
+def test_crossover_line_says_when_the_win_is_not_significant():
+    from pytest_gpubench.report import crossover_line
+
+    clear = _fit_rows({"s": (spread(1.0), spread(2.0)), "l": (spread(4.0), spread(1.0))})
+    assert crossover_line(clear, "cupy", "numpy") == "cupy: faster than numpy from size l on"
+    # A 3 % win inside 30 % noise: faster by the medians, but the interval reaches 1.
+    noisy = _fit_rows({"s": (spread(1.0), spread(2.0)), "l": (spread(1.0), spread(0.97, rel=0.3))})
+    line = crossover_line(noisy, "cupy", "numpy")
+    assert line.startswith("cupy: faster than numpy from size l on, but not significantly")
+    never = _fit_rows({"s": (spread(1.0), spread(2.0))})
+    assert crossover_line(never, "cupy", "numpy") == (
+        "cupy: not faster than numpy at the largest size measured"
+    )
