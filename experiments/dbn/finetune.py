@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import Any
 
 from .layers import output_forward
-from .ops import Kernels
+from .ops import Kernels, Product
 from .optim import BiasState, WeightState
 from .params import NetConfig
 
@@ -42,7 +42,10 @@ class FineTuner:
         self._back = [None] + [kernels.empty((m, n)) for n in sizes[1:-1]]
         self._to_back = [kernels.empty((m, n)) for n in sizes[1:]]  # scaled error signals
         self._to_grad = [kernels.empty((m, n)) for n in sizes[1:]]
-        self._grad = [kernels.empty((n_in, n_out)) for n_in, n_out in pairwise(sizes)]
+        self._grad = [
+            None if kernels.adds_products_in_place else kernels.empty((n_in, n_out))
+            for n_in, n_out in pairwise(sizes)
+        ]
 
     def epoch(
         self,
@@ -105,7 +108,7 @@ class FineTuner:
             lr, l2 = learn_rates[i], step.l2_costs[i]
             g_scale = state.gradient_scale(lr, m, step.momentum, l2, step.nest_compare)
             signal = k.multiply(delta, g_scale, out=self._to_grad[i])
-            grad = k.matmul(xp.matrix_transpose(inputs[i]), signal, out=self._grad[i])
+            grad = Product(xp.matrix_transpose(inputs[i]), signal, out=self._grad[i])
             state.step(grad, lr, step.momentum, l2, step.nest_compare, cfg.rms_lims[i])
             self.biases[i].step(xp.sum(delta, axis=0), lr, m, step.momentum, step.nest_compare)
             if i > 0:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ops import Kernels
+from .ops import Kernels, Product
 
 __all__ = ["RENORMALIZE_EVERY", "BiasState", "WeightState"]
 
@@ -73,14 +73,15 @@ class WeightState:
 
     def step(
         self,
-        grad: Any,
+        grad: Any | Product,
         learn_rate: float,
         momentum: float,
         l2: float,
         nest_compare: bool,
         rms_lim: float | None,
     ) -> None:
-        """Apply one update; ``grad`` is the product scaled by :meth:`gradient_scale`."""
+        """Apply one update; ``grad`` is the product scaled by :meth:`gradient_scale` (an
+        array, or a :class:`Product` that is added into the stored matrix without a temporary)."""
         c = learn_rate * l2
         if self.nesterov:
             self._step_nesterov(grad, c, momentum, rms_lim)
@@ -103,7 +104,7 @@ class WeightState:
     def _step_nesterov(self, grad: Any, c: float, mu: float, rms_lim: float | None) -> None:
         theta, w = self.a, self.b
         unconstrained_scale = (1.0 - c) * self.a_scale
-        theta += grad  # now W'ᵤ / unconstrained_scale
+        self.k.add_(theta, grad)  # now W'ᵤ / unconstrained_scale
         r = self._rms_factor(theta, unconstrained_scale, rms_lim)
         lookahead_scale = (r + mu) * unconstrained_scale
         w *= (-mu * self.b_scale) / lookahead_scale
@@ -116,7 +117,7 @@ class WeightState:
         s = (1.0 + mu - fc) * self.a_scale
         P *= (-mu * self.b_scale) / s
         P += W
-        P += grad  # now W'ᵤ / s
+        self.k.add_(P, grad)  # now W'ᵤ / s
         r = self._rms_factor(P, s, rms_lim)
         if rms_lim is not None:  # P' = W + (r - 1) W'ᵤ
             if self._tmp is None:
