@@ -44,6 +44,15 @@ def _blas_gemm(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
     return get_blas_funcs("gemm", dtype=like.dtype)
 
 
+def _blas_axpy(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
+    """SciPy's BLAS ``axpy`` (``y += a * x`` in one pass) for numpy float arrays, else None."""
+    if not array_api_compat.is_numpy_namespace(xp):
+        return None
+    from scipy.linalg import get_blas_funcs
+
+    return get_blas_funcs("axpy", dtype=like.dtype)
+
+
 def _fortran_operand(x: Any) -> tuple[Any, int] | None:
     """``x`` as a column-major BLAS operand: (array, transpose flag), or None if strided."""
     if x.flags.f_contiguous:
@@ -73,6 +82,7 @@ class Kernels:
         self.device = array_api_compat.device(like)
         self.has_out = _accepts_out(xp, like)
         self._gemm = _blas_gemm(xp, like)
+        self._axpy = _blas_axpy(xp, like) if self._gemm is not None else None
         #: whether :meth:`add_` adds a :class:`Product` without a scratch buffer
         self.adds_products_in_place = self._gemm is not None
         self._zero = xp.zeros((), dtype=self.dtype, device=self.device)
@@ -119,9 +129,15 @@ class Kernels:
         return 1.0 / (1.0 + self.xp.exp(-z))
 
     def add_scaled_(self, dst: Any, src: Any, alpha: Any, tmp: Any = None) -> Any:
-        """``dst += alpha * src`` in place (``tmp``, if given, holds the product)."""
-        if isinstance(alpha, (int, float)) and alpha == 1.0:
+        """``dst += alpha * src`` in place: one BLAS ``axpy`` pass on numpy for a scalar
+        ``alpha``; elsewhere ``tmp``, if given, holds the product."""
+        scalar = isinstance(alpha, (int, float))
+        if scalar and alpha == 1.0:
             dst += src
+        elif scalar and self._axpy_fits(dst, src):
+            result = self._axpy(src.reshape(-1), dst.reshape(-1), a=alpha)
+            if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write it back
+                dst[...] = result.reshape(dst.shape)
         elif self.has_out and tmp is not None:
             dst += self.xp.multiply(src, alpha, out=tmp)
         else:
@@ -154,3 +170,17 @@ class Kernels:
         if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write the result back
             dst[...] = result.T
         return True
+
+    @property
+    def fast_axpy(self) -> bool:
+        """Whether :meth:`add_scaled_` makes a single pass for a scalar ``alpha``."""
+        return self._axpy is not None
+
+    def _axpy_fits(self, dst: Any, src: Any) -> bool:
+        return (
+            self._axpy is not None
+            and dst.flags.c_contiguous
+            and src.flags.c_contiguous
+            and dst.dtype == src.dtype == self.dtype
+            and dst.shape == src.shape
+        )

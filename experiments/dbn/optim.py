@@ -22,7 +22,8 @@ float, or a device vector once ``rms_lims`` rescales columns):
   ``P' = W' - v' = W + (r-1)W'ᵤ``.
 
 Folding the scales into the small operands of the matrix products (the error signal, the
-layer outputs), a step is then three in-place passes (``B *= k; B += A; A += G``), and the
+layer outputs), a step is then three in-place passes (``B *= k; B += A; A += G``); on numpy,
+``A += G`` happens inside the BLAS product and ``B = k(B + A/k)`` is one ``axpy``. The
 scales are multiplied back into the matrices every :data:`RENORMALIZE_EVERY` steps so they
 never overflow.
 """
@@ -107,8 +108,14 @@ class WeightState:
         self.k.add_(theta, grad)  # now W'ᵤ / unconstrained_scale
         r = self._rms_factor(theta, unconstrained_scale, rms_lim)
         lookahead_scale = (r + mu) * unconstrained_scale
-        w *= (-mu * self.b_scale) / lookahead_scale
-        w += theta  # now Θ' / lookahead_scale
+        k = (-mu * self.b_scale) / lookahead_scale
+        if isinstance(k, float) and k != 0.0 and self.k.fast_axpy:
+            # Θ'/lookahead_scale = k·w + θ = k·(w + θ/k): one axpy pass instead of two
+            self.k.add_scaled_(w, theta, 1.0 / k)
+            lookahead_scale = lookahead_scale * k
+        else:
+            w *= k
+            w += theta  # now Θ' / lookahead_scale
         self.a, self.a_scale = w, lookahead_scale
         self.b, self.b_scale = theta, r * unconstrained_scale
 
