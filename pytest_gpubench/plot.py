@@ -47,6 +47,15 @@ def _mark_missing(
             )
 
 
+def _set_x_range(axes: Any, values: Sequence[float]) -> None:
+    """Pad the x range; a single size gets a range around it (a log axis can't pad zero)."""
+    low, high = min(values, default=1.0), max(values, default=1.0)
+    if axes.get_xscale() == "log":
+        axes.set_xlim(low / 1.5, high * 1.5) if low == high else axes.margins(x=0.1)
+    else:
+        axes.set_xlim(low - 1, high + 1) if low == high else axes.margins(x=0.1)
+
+
 def plot_speedups(
     rows: Sequence[SpeedupRow],
     path: str | Path,
@@ -101,7 +110,7 @@ def plot_speedups(
             _mark_missing(axes, group, device, line[0].get_color(), slot)
         axes.set_xticks([r.size_value for r in group], [r.size for r in group])
         axes.minorticks_off()
-        axes.margins(x=0.1)
+        _set_x_range(axes, [r.size_value for r in group])
         axes.set_title(experiment, fontsize=10)
         axes.set_xlabel("size")
         axes.set_ylabel(f"speedup vs {baseline} (×)")
@@ -111,6 +120,7 @@ def plot_speedups(
             axes.set_yscale("log")
             axes.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
             axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            axes.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axes.legend(fontsize=8, title=f"error bars: {CONFIDENCE:.0%} interval", title_fontsize=8)
         axes.grid(True, which="major", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)

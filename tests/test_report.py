@@ -304,6 +304,24 @@ def test_plot_copes_with_no_rows_and_without_descriptions(rows, tmp_path):
     assert _png_size(plot_speedups(rows, tmp_path / "bare.png", "numpy"))[0] > 0
 
 
+def test_plot_of_a_single_size_frames_it_on_the_log_axis(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    limits = []
+    save = Figure.savefig
+
+    def record_then_save(figure, *args, **kwargs):
+        limits.extend(axes.get_xlim() for axes in figure.axes)
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record_then_save)
+    rows = _fit_rows({"800-800": (spread(20.0), spread(7.0))})
+    plot_speedups(rows, tmp_path / "one.png", "numpy")
+    (low, high), value = limits[0], rows[0].size_value
+    assert low < value < high and high / low < 10
+
+
 def test_a_device_that_never_ran_gets_one_line_not_a_column(results):
     reason = "cupy is not installed (pip install 'pytest-gpubench[cuda]')"
     for size, value in (("1k", 1e3), ("4k", 4e3)):
