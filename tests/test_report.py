@@ -316,7 +316,10 @@ def test_plot_of_a_single_size_frames_it_on_the_log_axis(tmp_path, monkeypatch):
         return save(figure, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", record_then_save)
-    rows = _fit_rows({"800-800": (spread(20.0), spread(7.0))})
+    run = RunResults()
+    run.add(Measurement("fit", "800-800", "numpy", spread(20.0), size_value=1600.0))
+    run.add(Measurement("fit", "800-800", "cupy", spread(7.0), size_value=1600.0))
+    rows = build_rows(run.measurements, "numpy")
     plot_speedups(rows, tmp_path / "one.png", "numpy")
     (low, high), value = limits[0], rows[0].size_value
     assert low < value < high and high / low < 10
