@@ -230,6 +230,10 @@ def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, 
             columns.append((f"{device} {units or 'units'}/s", device, "throughput"))
         if device != baseline:
             columns.append((f"{device} speedup", device, "speedup"))
+        if any(device in r.cells and r.cells[device].transfer_s for r in rows):
+            columns.append((f"{device} copy", device, "copy"))
+        names = dict.fromkeys(m for r in rows if device in r.cells for m in r.cells[device].metrics)
+        columns.extend((f"{device} {name}", device, f"metric:{name}") for name in names)
     return columns
 
 
@@ -241,11 +245,17 @@ def _cell_text(row: SpeedupRow, device: str, what: str) -> str:
         return format_time(cell)
     if what == "throughput":
         return _si(cell.throughput) if cell.throughput is not None else ""
+    if what == "copy":
+        return format_seconds(cell.transfer_s) if cell.transfer_s else ""
+    if what.startswith("metric:"):
+        value = cell.metrics.get(what.removeprefix("metric:"))
+        return "" if value is None else f"{value:.4g}"
     return format_speedup(cell)
 
 
 def _stacked_cell(row: SpeedupRow, device: str, baseline: str) -> str:
-    """Time, throughput and speedup of one device, one per line (keeps tables narrow)."""
+    """Time, throughput, speedup, host→device copy and metrics of one device, one per line
+    (keeps tables narrow)."""
     cell = row.cells.get(device)
     if cell is None:
         return "n/a (not measured)"
@@ -256,6 +266,9 @@ def _stacked_cell(row: SpeedupRow, device: str, baseline: str) -> str:
         lines.append(format_throughput(cell.throughput, cell.units))
     if device != baseline:
         lines.append(format_speedup(cell))
+    if cell.transfer_s:
+        lines.append(f"copy {format_seconds(cell.transfer_s)}")
+    lines.extend(f"{name} {value:.4g}" for name, value in cell.metrics.items())
     return "\n".join(lines)
 
 

@@ -66,6 +66,7 @@ class Cell:
     hardware: str = ""
     reason: str | None = None
     speedup_reason: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def ran(self) -> bool:
@@ -78,7 +79,9 @@ class Cell:
         return self.q3_s - self.q1_s
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["metrics"] = dict(self.metrics)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Cell:
@@ -197,6 +200,7 @@ def _time_cell(m: Measurement) -> Cell:
         units=m.units,
         transfer_s=m.transfer_s,
         hardware=hardware_summary(m.device_info),
+        metrics=dict(m.metrics),
     )
 
 

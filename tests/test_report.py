@@ -359,3 +359,27 @@ def test_crossover_line_says_when_the_win_is_not_significant():
     assert crossover_line(never, "cupy", "numpy") == (
         "cupy: not faster than numpy at the largest size measured"
     )
+
+
+def test_cells_show_the_host_to_device_copy_and_metrics():
+    run = RunResults()
+    run.add(Measurement("fit", "800-800", "numpy", spread(20.0), size_value=1600.0))
+    run.add(
+        Measurement(
+            "fit",
+            "800-800",
+            "cupy",
+            spread(7.0),
+            size_value=1600.0,
+            transfer_s=0.0246,
+            metrics={"accuracy": 0.86242},
+        )
+    )
+    rows = build_rows(run.measurements, "numpy")
+    terminal = render_terminal(run, rows, "numpy")
+    assert "copy 24.6 ms" in terminal and "accuracy 0.8624" in terminal
+    markdown = render_markdown(run, rows, "numpy")
+    assert "| cupy copy | cupy accuracy |" in markdown
+    assert "| 24.6 ms | 0.8624 |" in markdown
+    section_rows = gpubench_section(run, rows, "numpy")["rows"]
+    assert section_rows[0]["cells"][1]["metrics"] == {"accuracy": 0.86242}
