@@ -1,13 +1,38 @@
-"""Fixtures of the EC2 tests: moto (in-process and as a server), a local sshd."""
+"""Test setup: modules pytester runs need preloaded, and the EC2 fixtures (moto in-process
+and as a server, a local sshd)."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.sshd import Sshd, make_sshd, unavailable_reason
+
+#: What pytester's inner sessions import, loaded once up front: its in-process runs unload the
+#: modules a run imported, and C extensions (numpy.fft under scipy) refuse a second load.
+PRELOADED = (
+    "array_api_strict",
+    "array_api_compat.numpy",
+    "scipy.stats",
+    "rich.console",
+    "rich.table",
+    "matplotlib.figure",
+    "matplotlib.ticker",
+    "matplotlib.backends.backend_agg",
+    "pytest_gpubench.baseline",
+    "pytest_gpubench.report",
+    "pytest_gpubench.plot",
+    "pytest_gpubench.ec2.session",
+    "pytest_gpubench.ec2.job",
+    "pytest_gpubench.ec2.remote",
+)
+for _module in PRELOADED:
+    with contextlib.suppress(ImportError):  # optional extras: their tests skip themselves
+        importlib.import_module(_module)
 
 REGION = "us-east-1"
 

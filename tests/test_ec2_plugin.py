@@ -6,7 +6,6 @@ The remote run is a real SSH session to 127.0.0.1 running a tiny real gpubench b
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import subprocess
@@ -22,22 +21,6 @@ pytest.importorskip("paramiko")
 from pytest_gpubench.ec2.plugin import LOCAL_ONLY, forwarded_args
 from tests.ec2_support import AMI, Harness, leftovers
 from tests.sshd import Sshd
-
-# pytester's in-process runs unload what a run imported; C extensions refuse a reload.
-for _module in (
-    "array_api_strict",
-    "array_api_compat.numpy",
-    "scipy.stats",
-    "rich.console",
-    "rich.table",
-    "pytest_gpubench.report",
-    "pytest_gpubench.baseline",
-    "pytest_gpubench.ec2.session",
-    "pytest_gpubench.ec2.job",
-    "pytest_gpubench.ec2.remote",
-    "tests.sshd",
-):
-    importlib.import_module(_module)
 
 BENCH = """
 import numpy as np

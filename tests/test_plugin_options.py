@@ -17,23 +17,6 @@ from pytest_gpubench.plugin import (
     timing_settings,
 )
 
-# What the inner sessions import, loaded here once: pytester's in-process runs unload the
-# modules a run imported, and C extensions (numpy.fft under scipy) refuse a second load.
-for _module in (
-    "array_api_strict",
-    "array_api_compat.numpy",
-    "scipy.stats",
-    "rich.console",
-    "rich.table",
-    "matplotlib.figure",
-    "matplotlib.ticker",
-    "matplotlib.backends.backend_agg",
-    "pytest_gpubench.baseline",
-    "pytest_gpubench.report",
-    "pytest_gpubench.plot",
-):
-    importlib.import_module(_module)
-
 BENCH = """
 import numpy as np
 import pytest

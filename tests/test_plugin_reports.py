@@ -15,23 +15,6 @@ import pytest
 
 from pytest_gpubench.report import load_results
 
-# What the inner sessions import, loaded here once: pytester's in-process runs unload the
-# modules a run imported, and C extensions (numpy.fft under scipy) refuse a second load.
-for _module in (
-    "array_api_strict",
-    "array_api_compat.numpy",
-    "scipy.stats",
-    "rich.console",
-    "rich.table",
-    "matplotlib.figure",
-    "matplotlib.ticker",
-    "matplotlib.backends.backend_agg",
-    "pytest_gpubench.baseline",
-    "pytest_gpubench.report",
-    "pytest_gpubench.plot",
-):
-    importlib.import_module(_module)
-
 # The work of array-api-strict is scaled by $SLOWDOWN, so its speedup vs numpy really
 # drops when a run sets it: the same matmuls, more of them, timed.
 BENCH = """
