@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pytest_benchmark.utils import time_unit
 
+from .plot import plot_speedups
 from .report_json import (
     SCHEMA_VERSION,
     benchmark_document,
@@ -379,15 +379,3 @@ def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: s
         lines += ["", f"_{_md(_legend(group))}_", ""]
         lines += [f"- {_md(line)}" for line in _summary_lines(group, baseline)]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def plot_speedups(
-    rows: Sequence[SpeedupRow],
-    path: str | Path,
-    baseline: str,
-    devices: Mapping[str, Mapping[str, str]] | None = None,
-) -> Path:
-    """Speedup vs size as a PNG (see :func:`pytest_gpubench.plot.plot_speedups`)."""
-    from .plot import plot_speedups as _plot
-
-    return _plot(rows, path, baseline, devices)
