@@ -314,7 +314,8 @@ def write_reports(option: Any, results: RunResults, rows: list[Any], baseline: s
         path.write_text(report.render_markdown(results, rows, baseline), encoding="utf-8")
         written.append(str(path))
     if option.gpubench_plot:
-        written.append(str(report.plot_speedups(rows, option.gpubench_plot, baseline)))
+        plot = report.plot_speedups(rows, option.gpubench_plot, baseline, results.devices)
+        written.append(str(plot))
     if option.gpubench_github_json:
         path = Path(option.gpubench_github_json)
         path.parent.mkdir(parents=True, exist_ok=True)
