@@ -92,8 +92,10 @@ class FineTuner:
             inputs.append(acts)
             masks.append(mask)
             W, scale = self.weights[i].forward
-            z = k.matmul(acts, W, out=self._z[i])
-            if not isinstance(scale, float) or scale != 1.0:
+            if isinstance(scale, float):
+                z = k.matmul(acts, W, out=self._z[i], alpha=scale)
+            else:  # per-column scales (rms_lims)
+                z = k.matmul(acts, W, out=self._z[i])
                 z *= scale
             z += self.biases[i].forward(step.momentum)
             acts = z if i == n_layers - 1 else self._hidden(z)
@@ -103,17 +105,26 @@ class FineTuner:
             state = self.weights[i]
             W, scale = state.forward
             if i > 0:  # propagate through the weights before they change
-                back = k.multiply(delta, scale, out=self._to_back[i])
-                back = k.matmul(back, xp.matrix_transpose(W), out=self._back[i])
+                back = self._scaled_product(delta, scale, xp.matrix_transpose(W), i)
             lr, l2 = learn_rates[i], step.l2_costs[i]
             g_scale = state.gradient_scale(lr, m, step.momentum, l2, step.nest_compare)
-            signal = k.multiply(delta, g_scale, out=self._to_grad[i])
-            grad = Product(xp.matrix_transpose(inputs[i]), signal, out=self._grad[i])
+            if isinstance(g_scale, float):  # scaled for free inside the product
+                grad = Product(xp.matrix_transpose(inputs[i]), delta, self._grad[i], g_scale)
+            else:
+                signal = k.multiply(delta, g_scale, out=self._to_grad[i])
+                grad = Product(xp.matrix_transpose(inputs[i]), signal, out=self._grad[i])
             state.step(grad, lr, step.momentum, l2, step.nest_compare, cfg.rms_lims[i])
             self.biases[i].step(xp.sum(delta, axis=0), lr, m, step.momentum, step.nest_compare)
             if i > 0:
                 delta = self._hidden_backward(back, inputs[i], masks[i], cfg.dropouts[i])
         return outputs, error
+
+    def _scaled_product(self, delta: Any, scale: Any, W_t: Any, i: int) -> Any:
+        """``(delta * scale) @ W_t`` for a scalar or per-column ``scale``."""
+        if isinstance(scale, float):
+            return self.k.matmul(delta, W_t, out=self._back[i], alpha=scale)
+        scaled = self.k.multiply(delta, scale, out=self._to_back[i])
+        return self.k.matmul(scaled, W_t, out=self._back[i])
 
     def _hidden(self, z: Any) -> Any:
         return self.k.relu_(z) if self.cfg.use_re_lu else self.k.sigmoid(z)

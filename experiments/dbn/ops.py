@@ -14,6 +14,7 @@ buffer and add it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -23,14 +24,19 @@ import array_api_compat
 
 __all__ = ["Kernels", "Product"]
 
+#: Largest array (elements) for which :meth:`Kernels.relu_` keeps a same-shaped zero block.
+_MAX_CACHED_ZEROS = 1 << 20
+
 
 @dataclass(frozen=True)
 class Product:
-    """``a @ b``, not yet computed; ``out`` is scratch where it can't be added in place."""
+    """``alpha * (a @ b)``, not yet computed; ``out`` is scratch where it can't be added in
+    place."""
 
     a: Any
     b: Any
     out: Any = None
+    alpha: float = 1.0
 
 
 def _blas_gemm(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
@@ -86,6 +92,7 @@ class Kernels:
         #: whether :meth:`add_` adds a :class:`Product` without a scratch buffer
         self.adds_products_in_place = self._gemm is not None
         self._zero = xp.zeros((), dtype=self.dtype, device=self.device)
+        self._zeros: dict[tuple[int, ...], Any] = {}
 
     def empty(self, shape: tuple[int, ...]) -> Any:
         """A scratch buffer on the device."""
@@ -94,19 +101,38 @@ class Kernels:
     def zeros(self, shape: tuple[int, ...]) -> Any:
         return self.xp.zeros(shape, dtype=self.dtype, device=self.device)
 
-    def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
-        """``a @ b``, into ``out`` where supported (always use the returned array)."""
-        if out is not None and self._gemm_into(out, a, b, beta=0.0):
+    def matmul(self, a: Any, b: Any, out: Any = None, alpha: float = 1.0) -> Any:
+        """``alpha * (a @ b)``, into ``out`` where supported (always use the returned array).
+
+        On numpy the scale is BLAS's ``alpha``, free; elsewhere it is one more pass.
+        """
+        if out is not None and self._gemm_into(out, a, b, alpha=alpha, beta=0.0):
             return out
         if self.has_out and out is not None:
-            return self.xp.matmul(a, b, out=out)
-        return self.xp.matmul(a, b)
+            result = self.xp.matmul(a, b, out=out)
+        else:
+            result = self.xp.matmul(a, b)
+        if alpha != 1.0:
+            result *= alpha
+        return result
 
     def relu_(self, z: Any) -> Any:
         """``max(z, 0)``, in place where supported (always use the returned array)."""
         if self.has_out:
-            return self.xp.maximum(z, self._zero, out=z)
+            return self.xp.maximum(z, self._zeros_shaped(z), out=z)
         return self.xp.where(z > 0, z, self._zero)
+
+    def _zeros_shaped(self, like: Any) -> Any:
+        """Zeros of ``like``'s shape for a minibatch-sized ``like``, else the 0-d zero.
+
+        numpy's ``maximum`` against a broadcast scalar runs 4x slower than against a
+        same-shaped array (measured: 20 vs 5 µs on a 64 x 800 block), and a ReLU runs on
+        every hidden layer of every minibatch.
+        """
+        shape = tuple(like.shape)
+        if shape not in self._zeros and math.prod(shape) <= _MAX_CACHED_ZEROS:
+            self._zeros[shape] = self.zeros(shape)
+        return self._zeros.get(shape, self._zero)
 
     def multiply(self, a: Any, b: Any, out: Any = None) -> Any:
         """``a * b``, into ``out`` where supported (always use the returned array)."""
@@ -149,12 +175,13 @@ class Kernels:
         if not isinstance(grad, Product):
             dst += grad
             return dst
-        if not self._gemm_into(dst, grad.a, grad.b, beta=1.0):
-            dst += self.matmul(grad.a, grad.b, out=grad.out)
+        if not self._gemm_into(dst, grad.a, grad.b, alpha=grad.alpha, beta=1.0):
+            dst += self.matmul(grad.a, grad.b, out=grad.out, alpha=grad.alpha)
         return dst
 
-    def _gemm_into(self, dst: Any, a: Any, b: Any, beta: float) -> bool:
-        """``dst = a @ b + beta * dst`` by one BLAS call where possible; False if not done.
+    def _gemm_into(self, dst: Any, a: Any, b: Any, alpha: float, beta: float) -> bool:
+        """``dst = alpha * a @ b + beta * dst`` by one BLAS call where possible; False if not
+        done.
 
         All products of a fit go through the same BLAS (SciPy's), so two libraries' thread
         pools never take turns spinning on the same cores.
@@ -166,7 +193,9 @@ class Kernels:
         if first is None or second is None:
             return False
         (fa, ta), (fb, tb) = first, second
-        result = self._gemm(1.0, fa, fb, beta=beta, c=dst.T, trans_a=ta, trans_b=tb, overwrite_c=1)
+        result = self._gemm(
+            alpha, fa, fb, beta=beta, c=dst.T, trans_a=ta, trans_b=tb, overwrite_c=1
+        )
         if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write the result back
             dst[...] = result.T
         return True
