@@ -114,7 +114,7 @@ class FineTuner:
                 signal = k.multiply(delta, g_scale, out=self._to_grad[i])
                 grad = Product(xp.matrix_transpose(inputs[i]), signal, out=self._grad[i])
             state.step(grad, lr, step.momentum, l2, step.nest_compare, cfg.rms_lims[i])
-            self.biases[i].step(xp.sum(delta, axis=0), lr, m, step.momentum, step.nest_compare)
+            self.biases[i].step(delta, lr, m, step.momentum, step.nest_compare)
             if i > 0:
                 delta = self._hidden_backward(back, inputs[i], masks[i], cfg.dropouts[i])
         return outputs, error

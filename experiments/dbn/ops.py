@@ -50,6 +50,15 @@ def _blas_gemm(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
     return get_blas_funcs("gemm", dtype=like.dtype)
 
 
+def _blas_gemv(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
+    """SciPy's BLAS ``gemv`` for numpy float arrays, else None."""
+    if not array_api_compat.is_numpy_namespace(xp):
+        return None
+    from scipy.linalg import get_blas_funcs
+
+    return get_blas_funcs("gemv", dtype=like.dtype)
+
+
 def _blas_axpy(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
     """SciPy's BLAS ``axpy`` (``y += a * x`` in one pass) for numpy float arrays, else None."""
     if not array_api_compat.is_numpy_namespace(xp):
@@ -89,6 +98,8 @@ class Kernels:
         self.has_out = _accepts_out(xp, like)
         self._gemm = _blas_gemm(xp, like)
         self._axpy = _blas_axpy(xp, like) if self._gemm is not None else None
+        self._gemv = _blas_gemv(xp, like) if self._gemm is not None else None
+        self._ones: Any = None
         #: whether :meth:`add_` adds a :class:`Product` without a scratch buffer
         self.adds_products_in_place = self._gemm is not None
         self._zero = xp.zeros((), dtype=self.dtype, device=self.device)
@@ -177,6 +188,26 @@ class Kernels:
             return dst
         if not self._gemm_into(dst, grad.a, grad.b, alpha=grad.alpha, beta=1.0):
             dst += self.matmul(grad.a, grad.b, out=grad.out, alpha=grad.alpha)
+        return dst
+
+    def add_column_sums_(self, dst: Any, src: Any, alpha: float, beta: float) -> Any:
+        """``dst = beta * dst + alpha * (src summed over its rows)``, in place.
+
+        On numpy that is one BLAS ``gemv`` against a vector of ones, instead of a sum, a
+        scaled copy and two in-place passes (a bias update, on every layer of every
+        minibatch).
+        """
+        rows = src.shape[0]
+        if self._gemv is not None and src.flags.c_contiguous and dst.flags.c_contiguous:
+            if self._ones is None or self._ones.shape[0] != rows:
+                self._ones = self.xp.ones((rows,), dtype=self.dtype)
+            result = self._gemv(alpha, src.T, self._ones, beta=beta, y=dst, overwrite_y=1)
+            if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write it back
+                dst[...] = result
+            return dst
+        if beta != 1.0:
+            dst *= beta
+        dst += self.xp.sum(src, axis=0) * alpha
         return dst
 
     def _gemm_into(self, dst: Any, a: Any, b: Any, alpha: float, beta: float) -> bool:

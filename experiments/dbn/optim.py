@@ -148,28 +148,40 @@ class WeightState:
 
 
 class BiasState:
-    """One bias vector under the same momentum rule (no L2, no lazy scales: it is small)."""
+    """One bias vector under the same momentum rule (no L2, no lazy scales: it is small).
+
+    Under Nesterov momentum the look-ahead ``b + μv`` the next forward pass uses is kept
+    up to date by :meth:`step`, so the forward pass only reads it.
+    """
 
     def __init__(self, kernels: Kernels, b: Any, nesterov: bool) -> None:
+        self.k = kernels
         self.nesterov = nesterov
         self.b = b
         self.v = kernels.zeros(b.shape)
+        self._lookahead = kernels.xp.asarray(b, copy=True)
+        self._lookahead_momentum = 0.0  # the μ it was computed with (v is 0 at first)
 
     def forward(self, momentum: float) -> Any:
         """The biases the forward pass uses (Nesterov: the look-ahead ``b + μv``)."""
         if not self.nesterov:
             return self.b
-        self.v *= momentum
-        return self.b + self.v
+        if momentum != self._lookahead_momentum:
+            self._update_lookahead(momentum)
+        return self._lookahead
 
     def step(
-        self, grad_sum: Any, learn_rate: float, minibatch: int, momentum: float, nest_compare: bool
+        self, delta: Any, learn_rate: float, minibatch: int, momentum: float, nest_compare: bool
     ) -> None:
-        """``grad_sum`` is the error signal summed over the minibatch."""
-        if self.nesterov:
-            self.v += grad_sum * (learn_rate / minibatch)
-        else:
-            f = 1.0 if nest_compare else 1.0 - momentum
-            self.v *= momentum
-            self.v += grad_sum * (f * learn_rate / minibatch)
+        """Apply one update; ``delta`` is the minibatch's error signal (rows × units)."""
+        f = 1.0 if self.nesterov or nest_compare else 1.0 - momentum
+        # v' = μv + f·lr/m·Σ delta
+        self.k.add_column_sums_(self.v, delta, f * learn_rate / minibatch, momentum)
         self.b += self.v
+        if self.nesterov:
+            self._update_lookahead(momentum)
+
+    def _update_lookahead(self, momentum: float) -> None:
+        self._lookahead = self.k.multiply(self.v, momentum, out=self._lookahead)
+        self._lookahead += self.b
+        self._lookahead_momentum = momentum
