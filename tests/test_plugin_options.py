@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_gpubench.devices import get_device
-from pytest_gpubench.plugin import (
+from pytest_gpubench.items import size_value_of
+from pytest_gpubench.settings import (
     choose_baseline,
     select_devices,
-    size_value_of,
     storage_path,
     timing_settings,
 )
@@ -265,7 +265,7 @@ def test_size_value_and_storage_path() -> None:
 
 
 def test_state_probes_devices_only_when_asked() -> None:
-    from pytest_gpubench.plugin import build_state
+    from pytest_gpubench.settings import build_state
 
     option = SimpleNamespace(
         gpubench=False,

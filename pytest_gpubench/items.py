@@ -1,0 +1,68 @@
+"""What a collected test is to gpubench: a benchmark or not, its experiment, its size, the
+regression thresholds its marker sets. Plain functions over pytest items."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "is_benchmark_item",
+    "item_experiment",
+    "item_size",
+    "marker_thresholds",
+    "size_value_of",
+]
+
+
+def is_benchmark_item(item: pytest.Item) -> bool:
+    """A gpubench benchmark: uses the ``gpubench`` fixture or carries the marker."""
+    names = getattr(item, "fixturenames", ())
+    return "gpubench" in names or item.get_closest_marker("gpubench") is not None
+
+
+def item_experiment(item: pytest.Item) -> str:
+    """The marker's ``experiment=``, else the test function's name without ``test_``."""
+    marker = item.get_closest_marker("gpubench")
+    if marker and marker.kwargs.get("experiment"):
+        return str(marker.kwargs["experiment"])
+    name = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+    return name.removeprefix("test_")
+
+
+def item_size(item: pytest.Item, device: str) -> str:
+    """The test's parameter ids without the device's: ``test_fit[800-800-numpy]`` → ``800-800``."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return "-"
+    ids = list(getattr(callspec, "_idlist", callspec.id.split("-")))
+    if device in ids:
+        ids.remove(device)
+    return "-".join(ids) or "-"
+
+
+def size_value_of(size: str) -> float:
+    """A number that orders sizes: the sum of the integers in the size (``800-800`` → 1600)."""
+    return float(sum(int(n) for n in re.findall(r"\d+", size)))
+
+
+def marker_thresholds(items: Sequence[pytest.Item], parse: Any) -> dict[str, list[Any]]:
+    """Per-experiment ``compare_fail=`` thresholds from the ``gpubench`` markers, parsed."""
+    found: dict[str, list[Any]] = {}
+    for item in items:
+        marker = item.get_closest_marker("gpubench")
+        spec = marker.kwargs.get("compare_fail") if marker else None
+        if not spec:
+            continue
+        exprs = [spec] if isinstance(spec, str) else list(spec)
+        experiment = item_experiment(item)
+        parsed = found.setdefault(experiment, [])
+        if not parsed:
+            try:
+                parsed.extend(parse(expr) for expr in exprs)
+            except ValueError as exc:
+                raise ValueError(f"{item.nodeid}: gpubench(compare_fail=...): {exc}") from exc
+    return found

@@ -1,0 +1,231 @@
+"""What the ``--gpubench*`` options decide for a session: devices and baseline, the timing
+profile, the saved run to compare with. Plain functions, so tests call them without a session;
+:mod:`.plugin` only reads the options and stores the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_gpubench.devices import ALIASES, Device, get_device, resolve_names
+from pytest_gpubench.results import RunResults
+from pytest_gpubench.timing import TimingSettings
+
+__all__ = [
+    "DEFAULT_DEVICES",
+    "PROFILES",
+    "REPORT_THRESHOLD",
+    "GpubenchState",
+    "build_state",
+    "choose_baseline",
+    "parse_threshold",
+    "rows_of",
+    "select_devices",
+    "storage_path",
+    "timing_settings",
+]
+
+DEFAULT_DEVICES = "numpy,torch-cpu,cuda"
+
+#: Timing defaults per profile; ``--gpubench-warmup`` etc. override them one by one.
+PROFILES: dict[str, TimingSettings] = {
+    "quick": TimingSettings(warmup=1, min_rounds=3, max_rounds=20, max_time=1.0),
+    "seed": TimingSettings(warmup=1, min_rounds=3, max_rounds=10, max_time=30.0),
+}
+
+#: Shown (never failed on) when --gpubench-compare comes without --gpubench-compare-fail.
+REPORT_THRESHOLD = "speedup:10%"
+
+
+@dataclass
+class GpubenchState:
+    """What the options decided for this session, plus what the session learns on the way.
+
+    Devices are probed on first use (importing torch takes a while), so a plain ``pytest``
+    run without ``--gpubench`` pays nothing for them.
+    """
+
+    enabled: bool
+    device_names: list[str]
+    baseline_spec: str | None
+    profile: str
+    settings: TimingSettings
+    thresholds: list[Any] = field(default_factory=list)
+    force: bool = False
+    compare_path: Path | None = None
+    compared: RunResults | None = None
+    experiment_thresholds: dict[str, list[Any]] = field(default_factory=dict)
+    comparison: Any = None
+    compare_error: str | None = None
+    written: list[str] = field(default_factory=list)
+    gate_failed: bool = False
+    _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
+    _selected: tuple[str, list[Device]] | None = field(default=None, repr=False)
+
+    def _select(self) -> tuple[str, list[Device]]:
+        if self._selected is None:
+            self._selected = choose_baseline(select_devices(self.device_names), self.baseline_spec)
+        return self._selected
+
+    @property
+    def devices(self) -> list[Device]:
+        return self._select()[1]
+
+    @property
+    def baseline(self) -> str:
+        return self._select()[0]
+
+    def device(self, name: str) -> Device:
+        return next(d for d in self.devices if d.name == name)
+
+    def rows(self, results: RunResults) -> list[Any]:
+        """Speedup rows of ``results`` (cached while no measurement is added)."""
+        if self._rows is None or self._rows[0] != len(results.measurements):
+            self._rows = (len(results.measurements), rows_of(results, self.baseline))
+        return self._rows[1]
+
+
+def select_devices(spec: str | Sequence[str]) -> list[Device]:
+    """The devices a comma-separated list names, probed, usable or not, without repeats.
+
+    An alias becomes the device it picks here; when it picks none, a device named as the
+    alias whose reason lists why each candidate is out. ``ValueError`` for unknown names.
+    """
+    devices: dict[str, Device] = {}
+    for name in resolve_names(spec):
+        device = get_device(name)
+        if name in ALIASES and not device.available:
+            why = "; ".join(f"{target}: {get_device(target).reason}" for target in ALIASES[name])
+            device = Device(name, device.kind, device.library, reason=f"none usable ({why})")
+        devices.setdefault(device.name, device)
+    return list(devices.values())
+
+
+def choose_baseline(devices: list[Device], spec: str | None) -> tuple[str, list[Device]]:
+    """The baseline device's name (given, else the first CPU device) and the device list,
+    with the baseline added in front when the list lacked it."""
+    if spec is None:
+        cpu = next((d for d in devices if not d.is_gpu), devices[0])
+        return cpu.name, devices
+    chosen = select_devices(spec)
+    if len(chosen) != 1:
+        raise ValueError(f"--gpubench-baseline takes one device name, got {spec!r}")
+    if all(d.name != chosen[0].name for d in devices):
+        devices = [chosen[0], *devices]
+    return chosen[0].name, devices
+
+
+def parse_threshold(expr: str) -> Any:
+    """A ``--gpubench-compare-fail`` expression parsed by :mod:`.baseline`."""
+    from pytest_gpubench.baseline import parse_compare_fail
+
+    return parse_compare_fail(expr)
+
+
+def _positive_int(value: Any, option: str, minimum: int) -> int:
+    if value is None:
+        raise ValueError(f"{option} needs a value")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < minimum or str(number) != str(value).strip():
+        raise ValueError(f"{option} takes an integer >= {minimum}, got {value!r}")
+    return number
+
+
+def timing_settings(
+    profile: str,
+    warmup: Any = None,
+    min_rounds: Any = None,
+    max_rounds: Any = None,
+    max_time: Any = None,
+) -> TimingSettings:
+    """The profile's timing settings with the given options replacing single values."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    base = PROFILES[profile]
+    values = {
+        "warmup": base.warmup if warmup is None else _positive_int(warmup, "--gpubench-warmup", 0),
+        "min_rounds": base.min_rounds
+        if min_rounds is None
+        else _positive_int(min_rounds, "--gpubench-min-rounds", 1),
+        "max_rounds": base.max_rounds
+        if max_rounds is None
+        else _positive_int(max_rounds, "--gpubench-max-rounds", 1),
+        "max_time": base.max_time,
+    }
+    if max_time is not None:
+        try:
+            values["max_time"] = float(max_time)
+        except ValueError:
+            raise ValueError(
+                f"--gpubench-max-time takes seconds (a number > 0), got {max_time!r}"
+            ) from None
+    if min_rounds is not None and max_rounds is None:
+        values["max_rounds"] = max(values["max_rounds"], values["min_rounds"])
+    if max_rounds is not None and min_rounds is None:
+        values["min_rounds"] = min(values["min_rounds"], values["max_rounds"])
+    return TimingSettings(**values)
+
+
+def storage_path(uri: str) -> Path:
+    """The directory of a pytest-benchmark ``--benchmark-storage`` URI (file storage only)."""
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :])
+    if "://" in uri:
+        raise ValueError(
+            f"--gpubench-compare needs a file storage (file://PATH), "
+            f"got --benchmark-storage {uri!r}"
+        )
+    return Path(uri)
+
+
+def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchState:
+    """Validate the ``--gpubench*`` options into a state; ``ValueError`` says what is accepted.
+
+    Device names are checked here; the devices themselves are probed on first use.
+    """
+    names = resolve_names(option.gpubench_devices or ini_devices or DEFAULT_DEVICES)
+    if option.gpubench_baseline is not None:
+        baseline = resolve_names(option.gpubench_baseline)
+        if len(baseline) != 1:
+            raise ValueError(
+                f"--gpubench-baseline takes one device name, got {option.gpubench_baseline!r}"
+            )
+    profile = option.gpubench_profile or ini_profile or "quick"
+    settings = timing_settings(
+        profile,
+        option.gpubench_warmup,
+        option.gpubench_min_rounds,
+        option.gpubench_max_rounds,
+        option.gpubench_max_time,
+    )
+    state = GpubenchState(option.gpubench, names, option.gpubench_baseline, profile, settings)
+    state.thresholds = [parse_threshold(expr) for expr in option.gpubench_compare_fail]
+    state.force = option.gpubench_compare_force
+    if option.gpubench_compare is not None:
+        if not option.gpubench:
+            raise ValueError("--gpubench-compare compares benchmark runs; add --gpubench")
+        from pytest_gpubench.baseline import resolve_baseline
+        from pytest_gpubench.report import load_results
+
+        spec = None if option.gpubench_compare is True else option.gpubench_compare
+        storage = storage_path(option.benchmark_storage)
+        state.compare_path = Path(resolve_baseline(spec, storage))
+        state.compared = load_results(state.compare_path)
+    elif state.thresholds:
+        raise ValueError(
+            "--gpubench-compare-fail needs --gpubench-compare [RUN|PATH] to compare against"
+        )
+    return state
+
+
+def rows_of(results: RunResults, baseline: str) -> list[Any]:
+    """One speedup row per (experiment, size) of ``results``."""
+    from pytest_gpubench.speedup import build_rows
+
+    return build_rows(results.measurements, baseline)
