@@ -33,15 +33,18 @@ class FineTuner:
         self.k = kernels
         self.rng = rng
         self.cfg = config
-        self.weights = [WeightState(kernels, W, config.nesterov) for W in weights]
+        # matrices in the layout the back end's products prefer (column-major on numpy)
+        self.weights = [
+            WeightState(kernels, kernels.as_matrix(W), config.nesterov) for W in weights
+        ]
         self.biases = [BiasState(kernels, b, config.nesterov) for b in biases]
         m = config.minibatch_size
         sizes = config.layer_sizes
-        self._z = [kernels.empty((m, n)) for n in sizes[1:]]
+        self._z = [kernels.matrix((m, n)) for n in sizes[1:]]
         # error signals at each hidden layer's output (none needed at the input)
-        self._back = [None] + [kernels.empty((m, n)) for n in sizes[1:-1]]
-        self._to_back = [kernels.empty((m, n)) for n in sizes[1:]]  # scaled error signals
-        self._to_grad = [kernels.empty((m, n)) for n in sizes[1:]]
+        self._back = [None] + [kernels.matrix((m, n)) for n in sizes[1:-1]]
+        self._to_back = [kernels.matrix((m, n)) for n in sizes[1:]]  # scaled error signals
+        self._to_grad = [kernels.matrix((m, n)) for n in sizes[1:]]
         self._grad = [
             None if kernels.adds_products_in_place else kernels.empty((n_in, n_out))
             for n_in, n_out in pairwise(sizes)

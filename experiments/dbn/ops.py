@@ -10,6 +10,11 @@ The weight update adds the gradient product straight into the stored matrix. On 
 is one BLAS ``gemm`` with ``beta=1`` (through SciPy), which saves writing a 2.5 MB gradient
 and reading it back on every minibatch; other back ends compute the product into a scratch
 buffer and add it.
+
+On numpy the training loop also keeps its matrices column-major (:meth:`Kernels.matrix`):
+OpenBLAS runs every product of a 64-row minibatch faster with a column-major result and
+weights (measured on this project's 2-core AVX-512 machine: the five large products of a
+784-800-800-10 step take about 5-10% less time than with row-major arrays).
 """
 
 from __future__ import annotations
@@ -77,6 +82,19 @@ def _fortran_operand(x: Any) -> tuple[Any, int] | None:
     return None
 
 
+def _flat(x: Any) -> Any:
+    """A 1-D view of a C- or Fortran-contiguous array, in memory order."""
+    return x.reshape(-1) if x.flags.c_contiguous else x.T.reshape(-1)
+
+
+def _layout(x: Any) -> str:
+    """ "C" or "F" for a contiguous numpy array; "" for anything else."""
+    flags = getattr(x, "flags", None)
+    if flags is None or not hasattr(flags, "c_contiguous"):
+        return ""
+    return "C" if flags.c_contiguous else "F" if flags.f_contiguous else ""
+
+
 def _accepts_out(xp: ModuleType, like: Any) -> bool:
     try:
         a = xp.ones((2, 2), dtype=like.dtype, device=array_api_compat.device(like))
@@ -102,8 +120,10 @@ class Kernels:
         self._ones: Any = None
         #: whether :meth:`add_` adds a :class:`Product` without a scratch buffer
         self.adds_products_in_place = self._gemm is not None
+        #: whether :meth:`matrix` gives column-major arrays (numpy with SciPy's BLAS)
+        self.column_major = self._gemm is not None
         self._zero = xp.zeros((), dtype=self.dtype, device=self.device)
-        self._zeros: dict[tuple[int, ...], Any] = {}
+        self._zeros: dict[tuple[tuple[int, ...], str], Any] = {}
 
     def empty(self, shape: tuple[int, ...]) -> Any:
         """A scratch buffer on the device."""
@@ -111,6 +131,21 @@ class Kernels:
 
     def zeros(self, shape: tuple[int, ...]) -> Any:
         return self.xp.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def matrix(self, shape: tuple[int, int]) -> Any:
+        """A scratch matrix in the layout the products here run fastest on (column-major
+        on numpy: the transpose of a row-major array, which every namespace can view)."""
+        if not self.column_major:
+            return self.empty(shape)
+        return self.xp.matrix_transpose(self.empty((shape[1], shape[0])))
+
+    def as_matrix(self, values: Any) -> Any:
+        """A copy of the 2-D array ``values`` laid out like :meth:`matrix`."""
+        if not self.column_major:
+            return self.xp.asarray(values, copy=True)
+        out = self.matrix(tuple(values.shape))
+        out[...] = values
+        return out
 
     def matmul(self, a: Any, b: Any, out: Any = None, alpha: float = 1.0) -> Any:
         """``alpha * (a @ b)``, into ``out`` where supported (always use the returned array).
@@ -141,9 +176,12 @@ class Kernels:
         every hidden layer of every minibatch.
         """
         shape = tuple(like.shape)
-        if shape not in self._zeros and math.prod(shape) <= _MAX_CACHED_ZEROS:
-            self._zeros[shape] = self.zeros(shape)
-        return self._zeros.get(shape, self._zero)
+        if math.prod(shape) > _MAX_CACHED_ZEROS:
+            return self._zero
+        key = (shape, _layout(like))
+        if key not in self._zeros:  # same layout as ``like``, or the loop runs strided
+            self._zeros[key] = self.xp.zeros_like(like)
+        return self._zeros[key]
 
     def multiply(self, a: Any, b: Any, out: Any = None) -> Any:
         """``a * b``, into ``out`` where supported (always use the returned array)."""
@@ -172,9 +210,9 @@ class Kernels:
         if scalar and alpha == 1.0:
             dst += src
         elif scalar and self._axpy_fits(dst, src):
-            result = self._axpy(src.reshape(-1), dst.reshape(-1), a=alpha)
+            result = self._axpy(_flat(src), _flat(dst), a=alpha)
             if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write it back
-                dst[...] = result.reshape(dst.shape)
+                _flat(dst)[...] = result
         elif self.has_out and tmp is not None:
             dst += self.xp.multiply(src, alpha, out=tmp)
         else:
@@ -198,10 +236,12 @@ class Kernels:
         minibatch).
         """
         rows = src.shape[0]
-        if self._gemv is not None and src.flags.c_contiguous and dst.flags.c_contiguous:
+        if self._gemv is not None and _layout(src) and dst.flags.c_contiguous:
             if self._ones is None or self._ones.shape[0] != rows:
                 self._ones = self.xp.ones((rows,), dtype=self.dtype)
-            result = self._gemv(alpha, src.T, self._ones, beta=beta, y=dst, overwrite_y=1)
+            # column-major src: ones @ src is srcᵀ·ones; row-major: src.T is column-major
+            a, trans = (src, 1) if _layout(src) == "F" else (src.T, 0)
+            result = self._gemv(alpha, a, self._ones, beta=beta, y=dst, overwrite_y=1, trans=trans)
             if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write it back
                 dst[...] = result
             return dst
@@ -217,18 +257,18 @@ class Kernels:
         All products of a fit go through the same BLAS (SciPy's), so two libraries' thread
         pools never take turns spinning on the same cores.
         """
-        if self._gemm is None or not dst.flags.c_contiguous or dst.dtype != self.dtype:
+        if self._gemm is None or not _layout(dst) or dst.dtype != self.dtype:
             return False
-        # Row-major dst = a @ b is column-major dstᵀ = bᵀ @ aᵀ.
-        first, second = _fortran_operand(b.T), _fortran_operand(a.T)
+        if dst.flags.c_contiguous:  # row-major dst = a @ b is column-major dstᵀ = bᵀ @ aᵀ
+            c, first, second = dst.T, _fortran_operand(b.T), _fortran_operand(a.T)
+        else:
+            c, first, second = dst, _fortran_operand(a), _fortran_operand(b)
         if first is None or second is None:
             return False
         (fa, ta), (fb, tb) = first, second
-        result = self._gemm(
-            alpha, fa, fb, beta=beta, c=dst.T, trans_a=ta, trans_b=tb, overwrite_c=1
-        )
+        result = self._gemm(alpha, fa, fb, beta=beta, c=c, trans_a=ta, trans_b=tb, overwrite_c=1)
         if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write the result back
-            dst[...] = result.T
+            c[...] = result
         return True
 
     @property
@@ -239,8 +279,8 @@ class Kernels:
     def _axpy_fits(self, dst: Any, src: Any) -> bool:
         return (
             self._axpy is not None
-            and dst.flags.c_contiguous
-            and src.flags.c_contiguous
+            and _layout(dst) != ""
+            and _layout(dst) == _layout(src)
             and dst.dtype == src.dtype == self.dtype
             and dst.shape == src.shape
         )
