@@ -11,8 +11,8 @@ The seed network is 784-800-800-10 with minibatches of 64 on float32 data (46,90
                over the same number of minibatches drawn with replacement;
 * ``sklearn``  ``MLPClassifier`` (sgd, relu, batch 64, Nesterov momentum, one epoch);
 * ``bound``    the matrix products alone (3 forward, 3 weight-gradient, 2 input-gradient
-               per minibatch, into preallocated outputs, through the same BLAS calls as
-               the DBN): what any of them must spend.
+               per minibatch, into preallocated outputs, through the same BLAS calls and
+               array layouts as the DBN): what any of them must spend.
 
 Each measurement runs in a fresh interpreter (after a short warm-up there), because a
 contender's leftovers (heap state, idle thread pools) measurably slow the next one down.
@@ -113,31 +113,35 @@ def sklearn_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
 
 def bound_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     """The eight matrix products of each minibatch, nothing else, through the same BLAS
-    calls the DBN makes (its ``Kernels.matmul``: SciPy's ``gemm`` on numpy)."""
+    calls, on the same layouts, as the DBN (its ``Kernels``: SciPy's ``gemm`` on numpy,
+    column-major matrices, weight gradients accumulated with ``beta=1``)."""
     import array_api_compat.numpy as xp
 
-    from experiments.dbn.ops import Kernels
+    from experiments.dbn.ops import Kernels, Product
 
     rng = np.random.default_rng(0)
+    k = Kernels(xp, X)
     pairs = list(itertools.pairwise(SIZES))
-    W = [rng.standard_normal(shape, dtype=np.float32) for shape in pairs]
-    acts = [rng.random((MINIBATCH, n), dtype=np.float32) for n in SIZES]
-    deltas = [rng.random((MINIBATCH, n), dtype=np.float32) for n in SIZES]
-    grads = [np.empty(shape, np.float32) for shape in pairs]
-    fwd = [np.empty((MINIBATCH, n), np.float32) for n in SIZES[1:]]
-    back = [np.empty((MINIBATCH, n), np.float32) for n in SIZES]
+    W = [k.as_matrix(rng.standard_normal(shape, dtype=np.float32)) for shape in pairs]
+    grads = [k.as_matrix(np.zeros(shape, np.float32)) for shape in pairs]
+    # layer inputs: gathered rows (row-major), then the hidden outputs (the loop's layout)
+    acts = [rng.random((MINIBATCH, SIZES[0]), dtype=np.float32)]
+    acts += [k.as_matrix(rng.random((MINIBATCH, n), dtype=np.float32)) for n in SIZES[1:]]
+    # error signals: the output's is row-major (targets - outputs), the hidden ones are not
+    deltas = [k.as_matrix(rng.random((MINIBATCH, n), dtype=np.float32)) for n in SIZES[:-1]]
+    deltas.append(rng.random((MINIBATCH, SIZES[-1]), dtype=np.float32))
+    fwd = [k.matrix((MINIBATCH, n)) for n in SIZES[1:]]
+    back = [k.matrix((MINIBATCH, n)) for n in SIZES]
     n_batches = len(X) // MINIBATCH
-
-    matmul = Kernels(xp, X).matmul
 
     def run() -> None:
         for _ in range(n_batches):
             for i in range(3):
-                matmul(acts[i], W[i], out=fwd[i])
+                k.matmul(acts[i], W[i], out=fwd[i])
             for i in range(3):
-                matmul(acts[i].T, deltas[i + 1], out=grads[i])
+                k.add_(grads[i], Product(xp.matrix_transpose(acts[i]), deltas[i + 1]))
             for i in (2, 1):
-                matmul(deltas[i + 1], W[i].T, out=back[i])
+                k.matmul(deltas[i + 1], xp.matrix_transpose(W[i]), out=back[i])
 
     return run
 
