@@ -75,3 +75,65 @@ def test_add_scaled_is_one_axpy_on_numpy_and_plain_elsewhere(device) -> None:
     out = kernels.add_scaled_(dst_dev, device.asarray(src), -2.5, tmp=kernels.empty((30, 20)))
     assert out is dst_dev
     np.testing.assert_allclose(device.to_numpy(dst_dev), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_matrix_is_column_major_on_numpy_and_plain_elsewhere(device) -> None:
+    xp = device.namespace()
+    kernels = Kernels(xp, device.asarray(np.zeros((2, 2), np.float32)))
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    copy = kernels.as_matrix(device.asarray(values))
+    assert tuple(kernels.matrix((3, 4)).shape) == (3, 4)
+    np.testing.assert_array_equal(device.to_numpy(copy), values)
+    assert kernels.column_major == (device.name == "numpy")
+    if kernels.column_major:
+        assert copy.flags.f_contiguous and not copy.flags.c_contiguous
+
+
+@pytest.mark.parametrize("layout", ["row-major", "column-major"])
+def test_products_scales_and_vector_updates_give_the_same_numbers_in_either_layout(
+    device, layout
+) -> None:
+    """alpha-scaled products into (and added to) matrices, bias rows added, column sums
+    accumulated: on numpy each is one BLAS call whatever the layout; elsewhere plain code."""
+    a, b, c = operands()
+    rng = np.random.default_rng(2)
+    row, v = rng.standard_normal(20).astype(np.float32), rng.standard_normal(20).astype(np.float32)
+    xp = device.namespace()
+    kernels = Kernels(xp, device.asarray(c))
+
+    def place(x):
+        x_dev = device.asarray(x.copy())  # numpy's asarray would share ``x``, which changes
+        return kernels.as_matrix(x_dev) if layout == "column-major" else x_dev
+
+    a_dev, b_dev, c_dev = place(a), place(b), place(c)
+    product = kernels.matmul(xp.matrix_transpose(a_dev), b_dev, kernels.matrix((30, 20)), 0.5)
+    np.testing.assert_allclose(device.to_numpy(product), 0.5 * a.T @ b, rtol=1e-5, atol=1e-5)
+    kernels.add_(c_dev, Product(xp.matrix_transpose(a_dev), b_dev, kernels.empty((30, 20)), -2.0))
+    np.testing.assert_allclose(device.to_numpy(c_dev), c - 2.0 * a.T @ b, rtol=1e-5, atol=1e-5)
+
+    with_row = kernels.add_to_rows_(b_dev, device.asarray(row))
+    np.testing.assert_allclose(device.to_numpy(with_row), b + row, rtol=1e-6)
+    v_dev = device.asarray(v.copy())
+    kernels.add_column_sums_(v_dev, with_row, 0.25, 0.9)
+    np.testing.assert_allclose(
+        device.to_numpy(v_dev), 0.9 * v + 0.25 * (b + row).sum(axis=0), rtol=1e-5, atol=1e-5
+    )
+
+    dst = place(c)
+    kernels.add_scaled_(dst, c_dev, 3.0, tmp=kernels.empty((30, 20)))
+    np.testing.assert_allclose(
+        device.to_numpy(dst), c + 3.0 * (c - 2.0 * a.T @ b), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_relu_keeps_its_zero_block_in_the_array_layout() -> None:
+    import array_api_compat.numpy as xp
+
+    z = np.asfortranarray(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+    kernels = Kernels(xp, z)
+    expected = np.maximum(z, 0)
+    out = kernels.relu_(z)
+    assert out is z
+    np.testing.assert_array_equal(z, expected)
+    (zeros,) = kernels._zeros.values()
+    assert zeros.flags.f_contiguous and not zeros.flags.c_contiguous

@@ -100,7 +100,7 @@ class FineTuner:
             else:  # per-column scales (rms_lims)
                 z = k.matmul(acts, W, out=self._z[i])
                 z *= scale
-            z += self.biases[i].forward(step.momentum)
+            z = k.add_to_rows_(z, self.biases[i].forward(step.momentum))
             acts = z if i == n_layers - 1 else self._hidden(z)
         outputs, error = output_forward(xp, cfg.output, acts, tb)
         delta = tb - outputs  # minus dError/dNetInput

@@ -44,33 +44,15 @@ class Product:
     alpha: float = 1.0
 
 
-def _blas_gemm(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
-    """SciPy's BLAS ``gemm`` for numpy float arrays, else None."""
+def _blas_func(name: str, xp: ModuleType, like: Any) -> Callable[..., Any] | None:
+    """SciPy's BLAS routine ``name`` for numpy float arrays, else None."""
     if not array_api_compat.is_numpy_namespace(xp):
         return None
     try:
         from scipy.linalg import get_blas_funcs
     except ImportError:
         return None
-    return get_blas_funcs("gemm", dtype=like.dtype)
-
-
-def _blas_gemv(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
-    """SciPy's BLAS ``gemv`` for numpy float arrays, else None."""
-    if not array_api_compat.is_numpy_namespace(xp):
-        return None
-    from scipy.linalg import get_blas_funcs
-
-    return get_blas_funcs("gemv", dtype=like.dtype)
-
-
-def _blas_axpy(xp: ModuleType, like: Any) -> Callable[..., Any] | None:
-    """SciPy's BLAS ``axpy`` (``y += a * x`` in one pass) for numpy float arrays, else None."""
-    if not array_api_compat.is_numpy_namespace(xp):
-        return None
-    from scipy.linalg import get_blas_funcs
-
-    return get_blas_funcs("axpy", dtype=like.dtype)
+    return get_blas_funcs(name, dtype=like.dtype)
 
 
 def _fortran_operand(x: Any) -> tuple[Any, int] | None:
@@ -88,7 +70,7 @@ def _flat(x: Any) -> Any:
 
 
 def _layout(x: Any) -> str:
-    """ "C" or "F" for a contiguous numpy array; "" for anything else."""
+    """The layout of a contiguous numpy array, "C" or "F"; "" for anything else."""
     flags = getattr(x, "flags", None)
     if flags is None or not hasattr(flags, "c_contiguous"):
         return ""
@@ -114,9 +96,10 @@ class Kernels:
         self.dtype = like.dtype
         self.device = array_api_compat.device(like)
         self.has_out = _accepts_out(xp, like)
-        self._gemm = _blas_gemm(xp, like)
-        self._axpy = _blas_axpy(xp, like) if self._gemm is not None else None
-        self._gemv = _blas_gemv(xp, like) if self._gemm is not None else None
+        self._gemm = _blas_func("gemm", xp, like)
+        self._axpy = _blas_func("axpy", xp, like) if self._gemm is not None else None
+        self._gemv = _blas_func("gemv", xp, like) if self._gemm is not None else None
+        self._ger = _blas_func("ger", xp, like) if self._gemm is not None else None
         self._ones: Any = None
         #: whether :meth:`add_` adds a :class:`Product` without a scratch buffer
         self.adds_products_in_place = self._gemm is not None
@@ -228,6 +211,30 @@ class Kernels:
             dst += self.matmul(grad.a, grad.b, out=grad.out, alpha=grad.alpha)
         return dst
 
+    def add_to_rows_(self, z: Any, row: Any) -> Any:
+        """``z += row`` (the vector added to every row of the matrix ``z``), in place.
+
+        On numpy that is one BLAS rank-1 update (``ger``) with a vector of ones: a
+        broadcast add over a column-major matrix runs about 3x slower (measured: 17.5 vs
+        5.9 µs on 64 x 800).
+        """
+        if self._ger is not None and _layout(z) and row.flags.c_contiguous:
+            ones = self._ones_of(z.shape[0])
+            if _layout(z) == "F":  # column-major z: z += ones ⊗ row
+                result, target = self._ger(1.0, ones, row, a=z, overwrite_a=1), z
+            else:  # row-major z: zᵀ is column-major, zᵀ += row ⊗ ones
+                result, target = self._ger(1.0, row, ones, a=z.T, overwrite_a=1), z.T
+            if result.ctypes.data != target.ctypes.data:  # f2py had to copy: write it back
+                target[...] = result
+            return z
+        z += row
+        return z
+
+    def _ones_of(self, n: int) -> Any:
+        if self._ones is None or self._ones.shape[0] != n:
+            self._ones = self.xp.ones((n,), dtype=self.dtype)
+        return self._ones
+
     def add_column_sums_(self, dst: Any, src: Any, alpha: float, beta: float) -> Any:
         """``dst = beta * dst + alpha * (src summed over its rows)``, in place.
 
@@ -237,11 +244,10 @@ class Kernels:
         """
         rows = src.shape[0]
         if self._gemv is not None and _layout(src) and dst.flags.c_contiguous:
-            if self._ones is None or self._ones.shape[0] != rows:
-                self._ones = self.xp.ones((rows,), dtype=self.dtype)
+            ones = self._ones_of(rows)
             # column-major src: ones @ src is srcᵀ·ones; row-major: src.T is column-major
             a, trans = (src, 1) if _layout(src) == "F" else (src.T, 0)
-            result = self._gemv(alpha, a, self._ones, beta=beta, y=dst, overwrite_y=1, trans=trans)
+            result = self._gemv(alpha, a, ones, beta=beta, y=dst, overwrite_y=1, trans=trans)
             if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write it back
                 dst[...] = result
             return dst
