@@ -141,10 +141,14 @@ def test_gate_fails_the_session_when_a_speedup_is_really_lost(
     )
 
 
-def test_gate_passes_on_noise_when_nothing_changed(
+def test_gate_passes_when_nothing_changed(
     bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = save_then_compare(bench, monkeypatch, 1, "--gpubench-compare-fail", "speedup:20%")
+    """End to end, with a limit no machine noise reaches (a 4x loss): two real runs on a
+    shared machine can differ by 20% or more, and a timed test must not fail on that. The
+    statistics that keep noise from failing a tight limit are pinned, deterministically, in
+    test_baseline.py (seeded noise from one distribution passes)."""
+    result = save_then_compare(bench, monkeypatch, 1, "--gpubench-compare-fail", "speedup:75%")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
     result.stdout.fnmatch_lines(["*gpubench: compared vs *0001_before.json*", "*: ok; *"])
 
