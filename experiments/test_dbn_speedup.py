@@ -127,7 +127,7 @@ def test_dbn_fit(gpubench: Any, device: Any, workload: Workload, hidden: tuple[i
         gpubench.metric("accuracy", model.score(workload.X_test, workload.y_test))
 
 
-@pytest.mark.gpubench(experiment="dbn-transfer")
+@pytest.mark.gpubench(experiment="dbn-transfer", speedup=False)
 def test_dbn_transfer(gpubench: Any, device: Any, workload: Workload, data_shape: str) -> None:
     """Host→device copy of the training data: a fresh full copy each round."""
     assert workload.shape == data_shape

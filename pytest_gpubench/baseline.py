@@ -464,7 +464,8 @@ def compare(
             continue
         if any(t.metric == "time" for t in limits):
             _time_checks(key, (old_m, new_m), limits, alpha, comparison)
-        if name != device and any(t.metric == "speedup" for t in limits):
+        raced = new_m.versus_baseline and old_m.versus_baseline
+        if name != device and raced and any(t.metric == "speedup" for t in limits):
             bases = (then.get((experiment, size, device)), now.get((experiment, size, device)))
             _speedup_checks(key, (old_m, new_m), bases, limits, alpha, comparison)
     return comparison

@@ -13,6 +13,7 @@ __all__ = [
     "is_benchmark_item",
     "item_experiment",
     "item_size",
+    "item_versus_baseline",
     "marker_thresholds",
     "size_value_of",
 ]
@@ -31,6 +32,16 @@ def item_experiment(item: pytest.Item) -> str:
         return str(marker.kwargs["experiment"])
     name = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
     return name.removeprefix("test_")
+
+
+def item_versus_baseline(item: pytest.Item) -> bool:
+    """The marker's ``speedup=`` (default True); False makes the benchmark a cost that each
+    device pays its own way (a host→device copy), shown without speedups."""
+    marker = item.get_closest_marker("gpubench")
+    value = marker.kwargs.get("speedup", True) if marker else True
+    if not isinstance(value, bool):
+        raise ValueError(f"{item.nodeid}: gpubench(speedup=...) takes True or False, got {value!r}")
+    return value
 
 
 def item_size(item: pytest.Item, device: str) -> str:

@@ -67,7 +67,7 @@ def plot_speedups(
     x is ``size_value`` on a log scale, ticked with the size labels; error bars span the
     bootstrap interval; a dashed line marks speedup 1 and a dotted one each crossover.
     ``devices`` (name → description) names the hardware in the title; without it the
-    hardware recorded in the rows is used.
+    hardware recorded in the rows is used. Cost-only experiments (no speedups) are left out.
     """
     try:
         import matplotlib.ticker
@@ -76,7 +76,11 @@ def plot_speedups(
         raise ImportError("plotting needs matplotlib: pip install 'pytest-gpubench[plot]'") from exc
 
     path = Path(path)
-    groups = by_experiment(rows)
+    groups = {
+        name: group
+        for name, group in by_experiment(rows).items()
+        if all(row.versus_baseline for row in group)
+    }
     figure = Figure(figsize=(8, 1.0 + 3.6 * max(1, len(groups))), layout="constrained")
     axes_list = figure.subplots(max(1, len(groups)), 1, squeeze=False)[:, 0]
     figure.suptitle(_title(rows, baseline, devices), fontsize=9)

@@ -10,6 +10,7 @@ gpubench is :mod:`.items`, the session's end (report files, regression gate) is
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from pytest_gpubench.items import (
     is_benchmark_item,
     item_experiment,
     item_size,
+    item_versus_baseline,
     marker_thresholds,
     size_value_of,
 )
@@ -167,8 +169,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "gpubench(experiment=None, compare_fail=None): a gpubench benchmark; experiment "
-        "names its table, compare_fail its own regression thresholds (e.g. 'speedup:10%').",
+        "gpubench(experiment=None, compare_fail=None, speedup=True): a gpubench benchmark; "
+        "experiment names its table, compare_fail its own regression thresholds (e.g. "
+        "'speedup:10%'), speedup=False makes it a cost each device pays (a host->device "
+        "copy), shown without speedups.",
     )
     option = config.option
     try:
@@ -245,6 +249,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
     try:
         state.experiment_thresholds = marker_thresholds(items, parse_threshold)
+        for item in items:  # a bad gpubench(speedup=...) stops the session before it runs
+            item_versus_baseline(item)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -270,6 +276,7 @@ def device(request: pytest.FixtureRequest) -> Device:
                     device_info=chosen.describe(),
                     test_id=request.node.nodeid,
                     reason=chosen.reason,
+                    versus_baseline=item_versus_baseline(request.node),
                 )
             )
         pytest.skip(f"{chosen.name}: {chosen.reason}")
@@ -301,7 +308,8 @@ def gpubench(request: pytest.FixtureRequest, device: Device, benchmark: Any) -> 
     yield bench
     measurement = bench.measurement()
     if measurement is not None:
-        results_of(request.config).add(measurement)
+        versus_baseline = item_versus_baseline(request.node)
+        results_of(request.config).add(replace(measurement, versus_baseline=versus_baseline))
 
 
 def pytest_benchmark_update_json(

@@ -218,9 +218,15 @@ def _absent_lines(rows: Sequence[SpeedupRow]) -> list[str]:
     return lines
 
 
+def _raced(rows: Sequence[SpeedupRow]) -> bool:
+    """Whether an experiment's rows compare devices (speedups) or only show a cost."""
+    return all(row.versus_baseline for row in rows)
+
+
 def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, str]]:
     """(header, device, what) for one experiment's table."""
     devices = _ran_devices(rows)
+    raced = _raced(rows)
     columns = []
     for device in devices:
         columns.append((f"{device} time", device, "time"))
@@ -228,7 +234,7 @@ def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, 
         has_rate = any(device in r.cells and r.cells[device].throughput for r in rows)
         if has_rate:
             columns.append((f"{device} {units or 'units'}/s", device, "throughput"))
-        if device != baseline:
+        if device != baseline and raced:
             columns.append((f"{device} speedup", device, "speedup"))
         if any(device in r.cells and r.cells[device].transfer_s for r in rows):
             columns.append((f"{device} copy", device, "copy"))
@@ -264,7 +270,7 @@ def _stacked_cell(row: SpeedupRow, device: str, baseline: str) -> str:
     lines = [format_time(cell)]
     if cell.throughput is not None:
         lines.append(format_throughput(cell.throughput, cell.units))
-    if device != baseline:
+    if device != baseline and row.versus_baseline:
         lines.append(format_speedup(cell))
     if cell.transfer_s:
         lines.append(f"copy {format_seconds(cell.transfer_s)}")
@@ -287,10 +293,10 @@ def _rounds_note(rows: Sequence[SpeedupRow]) -> str:
 
 
 def _legend(rows: Sequence[SpeedupRow]) -> str:
-    return (
-        f"time: median ± half the IQR over {_rounds_note(rows)}; "
-        f"speedup: ratio of medians [{CONFIDENCE:.0%} bootstrap interval]"
-    )
+    legend = f"time: median ± half the IQR over {_rounds_note(rows)}"
+    if not _raced(rows):
+        return legend
+    return f"{legend}; speedup: ratio of medians [{CONFIDENCE:.0%} bootstrap interval]"
 
 
 def render_terminal(
@@ -349,7 +355,11 @@ def render_terminal(
 
 
 def _summary_lines(rows: Sequence[SpeedupRow], baseline: str) -> list[str]:
-    """Under a table: a crossover line per non-baseline device that ran, then the n/a ones."""
+    """Under a table: a crossover line per non-baseline device that ran, then the n/a ones.
+    A cost-only experiment gets one line saying so instead of the crossovers."""
+    if not _raced(rows):
+        note = f"a cost each device pays, not raced against {baseline}: no speedups"
+        return [note, *_absent_lines(rows)]
     crossovers = [crossover_line(rows, d, baseline) for d in _ran_devices(rows) if d != baseline]
     return crossovers + _absent_lines(rows)
 

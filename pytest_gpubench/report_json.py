@@ -104,6 +104,7 @@ def gpubench_section(
             if device != baseline
         }
         for experiment, group in by_experiment(rows).items()
+        if all(row.versus_baseline for row in group)
     }
     extra = {k: v for k, v in results.extra.items() if k != "baseline_device"}
     return _jsonable(

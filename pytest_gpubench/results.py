@@ -41,6 +41,9 @@ class Measurement:
     device_info: Mapping[str, str] = field(default_factory=dict)
     test_id: str = ""
     reason: str | None = None
+    #: False for a cost every device pays its own way, not a race with the baseline device
+    #: (a host→device copy: numpy has none to make), so no speedup is taken from it.
+    versus_baseline: bool = True
 
     @property
     def ran(self) -> bool:

@@ -21,6 +21,7 @@ from .results import Measurement
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "CONFIDENCE",
+    "COST_ONLY",
     "NOT_MEASURED",
     "Cell",
     "SpeedupRow",
@@ -33,6 +34,8 @@ __all__ = [
 
 #: The reason of a cell for a device that has no measurement at that size.
 NOT_MEASURED = "not measured at this size"
+#: The speedup reason of every cell of a cost-only benchmark (``versus_baseline=False``).
+COST_ONLY = "a cost, not raced against the baseline"
 #: Two-sided coverage of the speedup interval.
 CONFIDENCE = 0.95
 #: Bootstrap resamples per interval: enough for stable 2.5/97.5 percentiles, fast on 2 cores.
@@ -114,6 +117,11 @@ class SpeedupRow:
 
     def speedup(self, device: str) -> float | None:
         return self.cells[device].speedup if device in self.cells else None
+
+    @property
+    def versus_baseline(self) -> bool:
+        """False for a cost-only row (see ``Measurement.versus_baseline``): no speedups."""
+        return all(cell.speedup_reason != COST_ONLY for cell in self.cells.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -207,6 +215,8 @@ def _time_cell(m: Measurement) -> Cell:
 def _with_speedup(cell: Cell, device: Measurement, base: Measurement | None, baseline: str) -> Cell:
     if not cell.ran:
         return cell
+    if not device.versus_baseline:
+        return replace(cell, speedup_reason=COST_ONLY)
     if device.device == baseline:
         return replace(cell, speedup=1.0)
     if base is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -267,3 +268,17 @@ def test_rounds_of_zero_seconds_are_skipped_not_divided_by():
     current.add(Measurement("fit", "1k", "cupy", (0.0, 0.1, 0.1), device_info=GPU))
     comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
     assert comparison.ok and "below the timer resolution" in comparison.skipped[0].why
+
+
+def test_a_cost_only_benchmark_is_gated_on_its_time_never_on_a_speedup():
+    def as_cost(results: RunResults) -> RunResults:
+        costs = RunResults()
+        for m in results.measurements:
+            costs.add(dataclasses.replace(m, versus_baseline=False))
+        return costs
+
+    current, saved = as_cost(run(2, gpu_s=0.2)), as_cost(run(1))  # the copy got 2x slower
+    by_speedup = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    assert by_speedup.ok and not by_speedup.checks
+    by_time = compare(current, saved, [parse_compare_fail("time:10%")], baseline_device="numpy")
+    assert [(f.device, f.threshold.metric) for f in by_time.failures] == [("cupy", "time")]

@@ -4,6 +4,7 @@ profiles and timing options, usage errors. Inner sessions are tiny (numpy back e
 from __future__ import annotations
 
 import importlib.util
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -115,7 +116,34 @@ def test_marker_names_the_experiment_and_is_registered(pytester: pytest.Pytester
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*tiny-sum*"])
     markers = pytester.runpytest("--markers")
-    markers.stdout.fnmatch_lines(["@pytest.mark.gpubench(experiment=None, compare_fail=None)*"])
+    markers.stdout.fnmatch_lines(
+        ["@pytest.mark.gpubench(experiment=None, compare_fail=None, speedup=True)*"]
+    )
+
+
+def test_a_cost_marker_records_times_without_speedups_and_a_bad_value_stops_the_session(
+    pytester: pytest.Pytester,
+) -> None:
+    test = """
+        import pytest
+
+        @pytest.mark.gpubench(experiment="copy", speedup={value})
+        def test_copy(gpubench, device):
+            gpubench(lambda: sum(range(100)))
+        """
+    pytester.makepyfile(test.format(value="False"))
+    args = ("--gpubench", "--gpubench-devices", "numpy,array-api-strict", *FAST)
+    result = pytester.runpytest(*args, "--gpubench-json", "run.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*not raced against numpy: no speedups*"])
+    section = json.loads((pytester.path / "run.json").read_text())["gpubench"]
+    assert [m["versus_baseline"] for m in section["measurements"]] == [False, False]
+    assert all(c["speedup"] is None for row in section["rows"] for c in row["cells"])
+
+    pytester.makepyfile(test.format(value='"no"'))
+    refused = pytester.runpytest(*args)
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*gpubench(speedup=...) takes True or False, got 'no'*"])
 
 
 def test_profile_reaches_the_experiments(pytester: pytest.Pytester) -> None:

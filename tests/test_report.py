@@ -383,3 +383,36 @@ def test_cells_show_the_host_to_device_copy_and_metrics():
     assert "| 24.6 ms | 0.8624 |" in markdown
     section_rows = gpubench_section(run, rows, "numpy")["rows"]
     assert section_rows[0]["cells"][1]["metrics"] == {"accuracy": 0.86242}
+
+
+@pytest.fixture
+def with_copy(results) -> RunResults:
+    """``results`` plus a host→device copy benchmark marked as a cost (no speedups)."""
+    for device, seconds in (("numpy", 1e-6), ("cupy", 0.02)):
+        results.add(
+            Measurement(
+                "dbn-transfer", "147MB", device, spread(seconds), size_value=1.0,
+                units="MB", units_per_round=147.0, versus_baseline=False,
+            )
+        )  # fmt: skip
+    return results
+
+
+def test_a_cost_only_experiment_shows_times_without_speedups(with_copy):
+    rows = build_rows(with_copy.measurements, "numpy")
+    markdown = render_markdown(with_copy, rows, "numpy")
+    copy_part = markdown.split("### dbn-transfer", 1)[1]
+    header = copy_part.strip().splitlines()[0]
+    assert "cupy time" in header and "speedup" not in header
+    assert "a cost each device pays, not raced against numpy: no speedups" in copy_part
+    assert "bootstrap" not in copy_part  # the legend speaks of times only
+    assert "cupy speedup" in markdown.split("### dbn-transfer", 1)[0]  # the raced one keeps it
+    terminal = render_terminal(with_copy, rows, "numpy", width=200)
+    assert "not raced against numpy" in terminal
+    section = gpubench_section(with_copy, rows, "numpy")
+    assert "dbn-transfer" not in section["crossovers"] and "dbn_fit" in section["crossovers"]
+    assert all("dbn-transfer" not in e["name"] for e in github_action_benchmark(rows))
+    loaded = load_results(json.loads(json.dumps(benchmark_document(with_copy, rows, "numpy"))))
+    assert {m.versus_baseline for m in loaded.measurements if m.experiment == "dbn-transfer"} == {
+        False
+    }

@@ -6,6 +6,7 @@ import pytest
 
 from pytest_gpubench.results import Measurement
 from pytest_gpubench.speedup import (
+    COST_ONLY,
     Cell,
     SpeedupRow,
     build_rows,
@@ -214,3 +215,17 @@ def test_a_zero_second_median_gives_no_speedup_instead_of_dividing_by_zero():
     cell = build_rows(ms, "numpy")[0].cell("cupy")
     assert cell.speedup is None and "below the timer resolution" in cell.speedup_reason
     assert speedup_interval(spread(1.0), (0.0, 1e-9, 2e-9)) is None
+
+
+def test_a_cost_only_benchmark_gets_no_speedups_not_even_for_the_baseline():
+    ms = [
+        measure("147MB", "numpy", spread(1e-6), 1.0, experiment="copy", versus_baseline=False),
+        measure("147MB", "cupy", spread(0.02), 1.0, experiment="copy", versus_baseline=False),
+    ]
+    (row,) = build_rows(ms, "numpy")
+    assert not row.versus_baseline
+    for cell in row.cells.values():
+        assert cell.speedup is None and cell.speedup_reason == COST_ONLY
+        assert cell.median_s is not None  # the times are still there
+    assert crossover([row], "cupy") is None
+    assert rows_for({"1k": 2.0})[0].versus_baseline
