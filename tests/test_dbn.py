@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import train_test_split
 
 from experiments.dbn import DBN, TrainingDivergedError
@@ -258,6 +259,18 @@ def test_an_exploding_but_finite_loss_also_stops_the_fit(small) -> None:
     X, y = small
     with pytest.raises(TrainingDivergedError, match=r"epoch 1: the mean training loss is \d"):
         tiny(learn_rates=1.0, scales=1.0).fit(X * 1000, y)
+
+
+def test_a_fit_that_ends_at_chance_warns_and_keeps_the_model(small) -> None:
+    """Blank inputs leave only the output biases to learn: the fit predicts one class, no
+    better than the majority class, and says so (the model is kept: nothing diverged)."""
+    X, y = small
+    with pytest.warns(ConvergenceWarning, match=r"after epoch 2 is 0\.\d+, no better than"):
+        clf = tiny().fit(np.zeros_like(X), y)
+    assert clf.errors_fine_tune_[-1] >= 1 - np.bincount(y).max() / len(y) - 0.05
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        tiny().fit(X, y)  # a fit that learns draws no warning
 
 
 def test_a_failed_refit_does_not_keep_the_previous_model(small) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -37,6 +39,10 @@ PREDICT_BATCH_SIZE = 4096
 #: ReLUs the units then die and the fit would end, silently, at chance level.
 EXPLODED_LOSS = 1e6
 
+#: A final training error at or above this fraction of the majority-class error is "at
+#: chance" and draws a ConvergenceWarning.
+AT_CHANCE = 0.95
+
 _LEARNED = (
     "classes_",
     "n_features_in_",
@@ -52,6 +58,26 @@ _LEARNED = (
 
 class TrainingDivergedError(FloatingPointError, ValueError):
     """The training loss became NaN or infinite; the fit was abandoned."""
+
+
+def _warn_if_at_chance(errors: list[float], y_index: np.ndarray, learn_rates: list) -> None:
+    """Warn when, after two epochs or more, the last epoch's training error is no better
+    than always predicting the most frequent class: the fit finished, but the network
+    learned nothing (with ReLUs, a too-large learn rate kills the hidden units while the
+    loss stays finite). One epoch is not judged: its error counts the first minibatches."""
+    if len(errors) < 2:
+        return
+    chance = 1.0 - float(np.bincount(y_index).max()) / len(y_index)
+    if errors[-1] >= AT_CHANCE * chance:
+        warnings.warn(
+            f"the training error after epoch {len(errors)} is {errors[-1]:.3f}, no better "
+            f"than always predicting the most frequent class ({chance:.3f}): the network "
+            f"learned nothing. If the labels can be learned at all, the learn rate was too "
+            f"large (with ReLUs, the hidden units die) or the updates too few; lower "
+            f"learn_rates (now {learn_rates}) or scales, or train longer",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
 
 def _device(name: Any) -> Device:
@@ -275,6 +301,8 @@ class DBN(ClassifierMixin, BaseEstimator):
                 cfg.fine_tune_callback(self, epoch)
 
         self._publish(device, [s.weights() for s in tuner.weights], [b.b for b in tuner.biases])
+        if cfg.loss_funct is None and cfg.output == "softmax":
+            _warn_if_at_chance(self.errors_fine_tune_, y_index, self.learn_rates_)
         return self
 
     def _validate_device_data(self, X_dev: Any, y: Any, device: Device) -> tuple[Any, np.ndarray]:
