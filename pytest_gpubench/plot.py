@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover, hardware_summary
+from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover, hardware_summary, raced
 
 __all__ = ["plot_speedups"]
 
@@ -76,11 +76,7 @@ def plot_speedups(
         raise ImportError("plotting needs matplotlib: pip install 'pytest-gpubench[plot]'") from exc
 
     path = Path(path)
-    groups = {
-        name: group
-        for name, group in by_experiment(rows).items()
-        if all(row.versus_baseline for row in group)
-    }
+    groups = {name: group for name, group in by_experiment(rows).items() if raced(group)}
     figure = Figure(figsize=(8, 1.0 + 3.6 * max(1, len(groups))), layout="constrained")
     axes_list = figure.subplots(max(1, len(groups)), 1, squeeze=False)[:, 0]
     figure.suptitle(_title(rows, baseline, devices), fontsize=9)

@@ -29,7 +29,15 @@ from .report_json import (
     write_json,
 )
 from .results import RunResults
-from .speedup import CONFIDENCE, NOT_MEASURED, Cell, SpeedupRow, by_experiment, crossover
+from .speedup import (
+    CONFIDENCE,
+    NOT_MEASURED,
+    Cell,
+    SpeedupRow,
+    by_experiment,
+    crossover,
+    raced,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -218,15 +226,10 @@ def _absent_lines(rows: Sequence[SpeedupRow]) -> list[str]:
     return lines
 
 
-def _raced(rows: Sequence[SpeedupRow]) -> bool:
-    """Whether an experiment's rows compare devices (speedups) or only show a cost."""
-    return all(row.versus_baseline for row in rows)
-
-
 def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, str]]:
     """(header, device, what) for one experiment's table."""
     devices = _ran_devices(rows)
-    raced = _raced(rows)
+    with_speedups = raced(rows)
     columns = []
     for device in devices:
         columns.append((f"{device} time", device, "time"))
@@ -234,7 +237,7 @@ def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, 
         has_rate = any(device in r.cells and r.cells[device].throughput for r in rows)
         if has_rate:
             columns.append((f"{device} {units or 'units'}/s", device, "throughput"))
-        if device != baseline and raced:
+        if device != baseline and with_speedups:
             columns.append((f"{device} speedup", device, "speedup"))
         if any(device in r.cells and r.cells[device].transfer_s for r in rows):
             columns.append((f"{device} copy", device, "copy"))
@@ -294,7 +297,7 @@ def _rounds_note(rows: Sequence[SpeedupRow]) -> str:
 
 def _legend(rows: Sequence[SpeedupRow]) -> str:
     legend = f"time: median ± half the IQR over {_rounds_note(rows)}"
-    if not _raced(rows):
+    if not raced(rows):
         return legend
     return f"{legend}; speedup: ratio of medians [{CONFIDENCE:.0%} bootstrap interval]"
 
@@ -357,7 +360,7 @@ def render_terminal(
 def _summary_lines(rows: Sequence[SpeedupRow], baseline: str) -> list[str]:
     """Under a table: a crossover line per non-baseline device that ran, then the n/a ones.
     A cost-only experiment gets one line saying so instead of the crossovers."""
-    if not _raced(rows):
+    if not raced(rows):
         note = f"a cost each device pays, not raced against {baseline}: no speedups"
         return [note, *_absent_lines(rows)]
     crossovers = [crossover_line(rows, d, baseline) for d in _ran_devices(rows) if d != baseline]

@@ -20,7 +20,7 @@ from typing import Any
 from pytest_benchmark.stats import Stats
 
 from .results import Measurement, RunResults
-from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover
+from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover, raced
 
 __all__ = [
     "HARDWARE_KEYS",
@@ -104,7 +104,7 @@ def gpubench_section(
             if device != baseline
         }
         for experiment, group in by_experiment(rows).items()
-        if all(row.versus_baseline for row in group)
+        if raced(group)
     }
     extra = {k: v for k, v in results.extra.items() if k != "baseline_device"}
     return _jsonable(

@@ -29,6 +29,7 @@ __all__ = [
     "by_experiment",
     "crossover",
     "hardware_summary",
+    "raced",
     "speedup_interval",
 ]
 
@@ -272,6 +273,11 @@ def build_rows(measurements: Sequence[Measurement], baseline: str) -> list[Speed
     order = {name: i for i, name in enumerate(devices_of)}
     rows.sort(key=lambda r: (order[r.experiment], r.size_value, r.size))
     return rows
+
+
+def raced(rows: Iterable[SpeedupRow]) -> bool:
+    """Whether one experiment's rows race devices (speedups) or only show a cost."""
+    return all(row.versus_baseline for row in rows)
 
 
 def by_experiment(rows: Iterable[SpeedupRow]) -> dict[str, list[SpeedupRow]]:
