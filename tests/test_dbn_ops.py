@@ -137,3 +137,21 @@ def test_relu_keeps_its_zero_block_in_the_array_layout() -> None:
     np.testing.assert_array_equal(z, expected)
     (zeros,) = kernels._zeros.values()
     assert zeros.flags.f_contiguous and not zeros.flags.c_contiguous
+
+
+def test_blas_results_that_f2py_had_to_copy_are_written_back() -> None:
+    """float64 arrays handed to the float32 routines: SciPy returns a converted copy, and
+    the kernels must still update the caller's arrays in place."""
+    import array_api_compat.numpy as xp
+
+    kernels = Kernels(xp, np.zeros((2, 2), np.float32))
+    rng = np.random.default_rng(3)
+    src = rng.standard_normal((6, 4))
+    v, row = rng.standard_normal(4), rng.standard_normal(4).astype(np.float32)
+    expected_v = 0.5 * v + 2.0 * src.sum(axis=0)
+    assert kernels.add_column_sums_(v, src, 2.0, 0.5) is v
+    np.testing.assert_allclose(v, expected_v, rtol=1e-5)
+    z = np.asfortranarray(rng.standard_normal((6, 4)))
+    expected_z = z + row
+    assert kernels.add_to_rows_(z, row) is z
+    np.testing.assert_allclose(z, expected_z, rtol=1e-5)

@@ -69,6 +69,13 @@ def _flat(x: Any) -> Any:
     return x.reshape(-1) if x.flags.c_contiguous else x.T.reshape(-1)
 
 
+def _keep(result: Any, target: Any) -> None:
+    """Make a SciPy BLAS call's ``result`` land in ``target``: f2py writes in place when the
+    array fits the routine, else it returns a copy, which is written back here."""
+    if result.ctypes.data != target.ctypes.data:
+        target[...] = result
+
+
 def _layout(x: Any) -> str:
     """The layout of a contiguous numpy array, "C" or "F"; "" for anything else."""
     flags = getattr(x, "flags", None)
@@ -193,9 +200,7 @@ class Kernels:
         if scalar and alpha == 1.0:
             dst += src
         elif scalar and self._axpy_fits(dst, src):
-            result = self._axpy(_flat(src), _flat(dst), a=alpha)
-            if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write it back
-                _flat(dst)[...] = result
+            _keep(self._axpy(_flat(src), _flat(dst), a=alpha), _flat(dst))
         elif self.has_out and tmp is not None:
             dst += self.xp.multiply(src, alpha, out=tmp)
         else:
@@ -221,11 +226,9 @@ class Kernels:
         if self._ger is not None and _layout(z) and row.flags.c_contiguous:
             ones = self._ones_of(z.shape[0])
             if _layout(z) == "F":  # column-major z: z += ones ⊗ row
-                result, target = self._ger(1.0, ones, row, a=z, overwrite_a=1), z
+                _keep(self._ger(1.0, ones, row, a=z, overwrite_a=1), z)
             else:  # row-major z: zᵀ is column-major, zᵀ += row ⊗ ones
-                result, target = self._ger(1.0, row, ones, a=z.T, overwrite_a=1), z.T
-            if result.ctypes.data != target.ctypes.data:  # f2py had to copy: write it back
-                target[...] = result
+                _keep(self._ger(1.0, row, ones, a=z.T, overwrite_a=1), z.T)
             return z
         z += row
         return z
@@ -247,9 +250,7 @@ class Kernels:
             ones = self._ones_of(rows)
             # column-major src: ones @ src is srcᵀ·ones; row-major: src.T is column-major
             a, trans = (src, 1) if _layout(src) == "F" else (src.T, 0)
-            result = self._gemv(alpha, a, ones, beta=beta, y=dst, overwrite_y=1, trans=trans)
-            if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write it back
-                dst[...] = result
+            _keep(self._gemv(alpha, a, ones, beta=beta, y=dst, overwrite_y=1, trans=trans), dst)
             return dst
         if beta != 1.0:
             dst *= beta
@@ -272,9 +273,7 @@ class Kernels:
         if first is None or second is None:
             return False
         (fa, ta), (fb, tb) = first, second
-        result = self._gemm(alpha, fa, fb, beta=beta, c=c, trans_a=ta, trans_b=tb, overwrite_c=1)
-        if result.ctypes.data != dst.ctypes.data:  # f2py had to copy: write the result back
-            c[...] = result
+        _keep(self._gemm(alpha, fa, fb, beta=beta, c=c, trans_a=ta, trans_b=tb, overwrite_c=1), c)
         return True
 
     @property

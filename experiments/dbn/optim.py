@@ -159,8 +159,9 @@ class BiasState:
         self.nesterov = nesterov
         self.b = b
         self.v = kernels.zeros(b.shape)
-        self._lookahead = kernels.xp.asarray(b, copy=True)
-        self._lookahead_momentum = 0.0  # the μ it was computed with (v is 0 at first)
+        # Nesterov's look-ahead and the μ it was computed with (v is 0 at first)
+        self._lookahead = kernels.xp.asarray(b, copy=True) if nesterov else None
+        self._lookahead_momentum = 0.0
 
     def forward(self, momentum: float) -> Any:
         """The biases the forward pass uses (Nesterov: the look-ahead ``b + μv``)."""
