@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.dbn.ops import Kernels, Product
+from experiments.dbn.ops import ColumnSums, Kernels, Product
 from pytest_gpubench.devices import get_device
 
 BACKENDS = ["numpy", "array-api-strict", "torch-cpu", "cupy", "torch-cuda"]
@@ -113,11 +113,15 @@ def test_products_scales_and_vector_updates_give_the_same_numbers_in_either_layo
 
     with_row = kernels.add_to_rows_(b_dev, device.asarray(row))
     np.testing.assert_allclose(device.to_numpy(with_row), b + row, rtol=1e-6)
+    with_row = kernels.add_to_rows_(b_dev, device.asarray(row), alpha=-0.5)
+    np.testing.assert_allclose(device.to_numpy(with_row), b + 0.5 * row, rtol=1e-5, atol=1e-6)
     v_dev = device.asarray(v.copy())
     kernels.add_column_sums_(v_dev, with_row, 0.25, 0.9)
-    np.testing.assert_allclose(
-        device.to_numpy(v_dev), 0.9 * v + 0.25 * (b + row).sum(axis=0), rtol=1e-5, atol=1e-5
-    )
+    expected_v = 0.9 * v + 0.25 * (b + 0.5 * row).sum(axis=0)
+    np.testing.assert_allclose(device.to_numpy(v_dev), expected_v, rtol=1e-5, atol=1e-5)
+    kernels.add_(v_dev, ColumnSums(with_row, -1.5))  # a bias gradient, added in place
+    expected_v = expected_v - 1.5 * (b + 0.5 * row).sum(axis=0)
+    np.testing.assert_allclose(device.to_numpy(v_dev), expected_v, rtol=1e-5, atol=1e-5)
 
     dst = place(c)
     kernels.add_scaled_(dst, c_dev, 3.0, tmp=kernels.empty((30, 20)))

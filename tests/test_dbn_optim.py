@@ -12,10 +12,10 @@ import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
 
-from experiments.dbn import DBN
+from experiments.dbn import DBN, optim
 from experiments.dbn.finetune import FineTuner
 from experiments.dbn.ops import Kernels
-from experiments.dbn.optim import RENORMALIZE_EVERY, WeightState
+from experiments.dbn.optim import RENORMALIZE_EVERY, ParameterState
 from experiments.dbn.params import NetConfig
 
 
@@ -41,7 +41,18 @@ def reference_step(W, v, neg_grad_at, lr, mu, l2, nesterov, nest_compare, lim):
 @pytest.mark.parametrize("nesterov", [True, False])
 @pytest.mark.parametrize("nest_compare", [True, False])
 @pytest.mark.parametrize("lim", [None, 0.3])
-def test_lazy_scaled_updates_match_gdbn(nesterov: bool, nest_compare: bool, lim) -> None:
+@pytest.mark.parametrize("scale_limit", [optim.SCALE_LIMIT, 2.0], ids=["default", "tight"])
+def test_lazy_scaled_updates_match_gdbn(
+    nesterov: bool, nest_compare: bool, lim, scale_limit: float, monkeypatch
+) -> None:
+    """Also with a scale limit so tight that the scales are folded back every step or two."""
+    monkeypatch.setattr(optim, "SCALE_LIMIT", scale_limit)
+    folds = []
+    monkeypatch.setattr(
+        ParameterState,
+        "renormalize",
+        lambda self, fold=ParameterState.renormalize: (folds.append(1), fold(self)),
+    )
     rng = np.random.default_rng(1)
     W0 = rng.normal(size=(6, 4)) * 0.5
     target = rng.normal(size=(6, 4))
@@ -51,7 +62,7 @@ def test_lazy_scaled_updates_match_gdbn(nesterov: bool, nest_compare: bool, lim)
         return (target - weights) * 2.0 + np.sin(weights)
 
     kernels = Kernels(xnp, W0)
-    state = WeightState(kernels, W0.copy(), nesterov)
+    state = ParameterState(kernels, W0.copy(), nesterov)
     W_ref, v_ref = W0.copy(), np.zeros_like(W0)
     for _ in range(3 * RENORMALIZE_EVERY + 5):
         matrix, scale = state.forward
@@ -61,16 +72,22 @@ def test_lazy_scaled_updates_match_gdbn(nesterov: bool, nest_compare: bool, lim)
             W_ref, v_ref, neg_grad_at, lr, mu, l2, nesterov, nest_compare, lim
         )
         np.testing.assert_allclose(state.weights(), W_ref, rtol=1e-9, atol=1e-10)
+    if scale_limit == 2.0 or lim is not None or not nesterov:
+        assert folds  # the folding ran, and the weights stayed right across it
     if lim is not None:
         assert np.all(np.sqrt(np.mean(W_ref**2, axis=0)) <= lim + 1e-9)
 
 
-def reference_backprop_step(Ws, bs, vWs, vbs, x, t, lr, mu, l2, relu):
-    """One gdbn ``stepNesterov`` of a softmax network (float64, explicit velocities)."""
+def reference_backprop_step(Ws, bs, vWs, vbs, x, t, lr, mu, l2, relu, nesterov=True, f=1.0):
+    """One gdbn ``stepNesterov`` (or, without ``nesterov``, ``step`` with factor ``f``) of
+    a softmax network (float64, explicit velocities)."""
     vWs = [mu * v for v in vWs]
     vbs = [mu * v for v in vbs]
-    la_W = [W + v for W, v in zip(Ws, vWs, strict=True)]
-    la_b = [b + v for b, v in zip(bs, vbs, strict=True)]
+    if nesterov:
+        la_W = [W + v for W, v in zip(Ws, vWs, strict=True)]
+        la_b = [b + v for b, v in zip(bs, vbs, strict=True)]
+    else:
+        la_W, la_b, lr = Ws, bs, lr * f
     acts = [x]
     for W, b in zip(la_W[:-1], la_b[:-1], strict=True):
         z = acts[-1] @ W + b
@@ -97,8 +114,11 @@ def reference_backprop_step(Ws, bs, vWs, vbs, x, t, lr, mu, l2, relu):
     )
 
 
-@pytest.mark.parametrize("relu", [True, False])
-def test_fine_tune_steps_match_gdbn_backprop(relu: bool) -> None:
+@pytest.mark.parametrize(
+    ("relu", "nesterov", "nest_compare"),
+    [(True, True, True), (False, True, True), (True, False, True), (True, False, False)],
+)
+def test_fine_tune_steps_match_gdbn_backprop(relu: bool, nesterov: bool, nest_compare) -> None:
     rng = np.random.default_rng(2)
     sizes = [5, 7, 6, 3]
     params = {
@@ -108,6 +128,8 @@ def test_fine_tune_steps_match_gdbn_backprop(relu: bool) -> None:
         "use_re_lu": relu,
         "learn_rates": 0.2,
         "l2_costs": 0.01,
+        "nesterov": nesterov,
+        "nest_compare": nest_compare,
     }
     cfg = NetConfig.from_params(params, n_samples=64, n_features=5, n_classes=3)
     Ws = [rng.normal(size=(a, b)) * 0.5 for a, b in itertools.pairwise(sizes)]
@@ -120,8 +142,11 @@ def test_fine_tune_steps_match_gdbn_backprop(relu: bool) -> None:
         x = rng.random((8, 5))
         t = np.eye(3)[rng.integers(0, 3, 8)]
         tuner.step(x, t, [0.2, 0.2, 0.2])
-        Ws, bs, vWs, vbs = reference_backprop_step(Ws, bs, vWs, vbs, x, t, 0.2, 0.9, 0.01, relu)
+        f = 1.0 if nest_compare else 0.1
+        Ws, bs, vWs, vbs = reference_backprop_step(
+            Ws, bs, vWs, vbs, x, t, 0.2, 0.9, 0.01, relu, nesterov, f
+        )
     for state, W in zip(tuner.weights, Ws, strict=True):
         np.testing.assert_allclose(state.weights(), W, rtol=1e-8, atol=1e-10)
     for state, b in zip(tuner.biases, bs, strict=True):
-        np.testing.assert_allclose(state.b, b, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(state.weights(), b, rtol=1e-8, atol=1e-10)

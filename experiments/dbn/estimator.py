@@ -295,12 +295,10 @@ class DBN(ClassifierMixin, BaseEstimator):
             log.learn_rates(self.learn_rates_)
             log.fine_tune_epoch(epoch, loss, err)
             if cfg.fine_tune_callback is not None:
-                self._publish(
-                    device, [s.weights() for s in tuner.weights], [b.b for b in tuner.biases]
-                )
+                self._publish(device, *tuner.parameters())
                 cfg.fine_tune_callback(self, epoch)
 
-        self._publish(device, [s.weights() for s in tuner.weights], [b.b for b in tuner.biases])
+        self._publish(device, *tuner.parameters())
         if cfg.loss_funct is None and cfg.output == "softmax":
             _warn_if_at_chance(self.errors_fine_tune_, y_index, self.learn_rates_)
         return self

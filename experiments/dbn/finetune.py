@@ -12,8 +12,8 @@ from itertools import pairwise
 from typing import Any
 
 from .layers import output_forward
-from .ops import Kernels, Product
-from .optim import BiasState, WeightState
+from .ops import ColumnSums, Kernels, Product
+from .optim import ParameterState
 from .params import NetConfig
 
 __all__ = ["FineTuner"]
@@ -35,9 +35,9 @@ class FineTuner:
         self.cfg = config
         # matrices in the layout the back end's products prefer (column-major on numpy)
         self.weights = [
-            WeightState(kernels, kernels.as_matrix(W), config.nesterov) for W in weights
+            ParameterState(kernels, kernels.as_matrix(W), config.nesterov) for W in weights
         ]
-        self.biases = [BiasState(kernels, b, config.nesterov) for b in biases]
+        self.biases = [ParameterState(kernels, b, config.nesterov) for b in biases]
         m = config.minibatch_size
         sizes = config.layer_sizes
         self._z = [kernels.matrix((m, n)) for n in sizes[1:]]
@@ -49,6 +49,10 @@ class FineTuner:
             None if kernels.adds_products_in_place else kernels.empty((n_in, n_out))
             for n_in, n_out in pairwise(sizes)
         ]
+
+    def parameters(self) -> tuple[list[Any], list[Any]]:
+        """The current weights and biases (not the look-ahead), as new arrays."""
+        return [s.weights() for s in self.weights], [s.weights() for s in self.biases]
 
     def epoch(
         self,
@@ -66,20 +70,25 @@ class FineTuner:
         m = cfg.minibatch_size
         order = self.rng.integers(X.shape[0], cfg.minibatches_per_epoch * m)
         error = xp.zeros((), dtype=X.dtype, device=self.k.device)
-        mistakes = 0.0 if loss_funct is not None else xp.zeros_like(error)
+        # each minibatch's predicted classes; compared with the labels once, at the end
+        predicted = None if loss_funct is not None else xp.empty_like(order)
+        mistakes = 0.0
         for j in range(cfg.minibatches_per_epoch):
-            idx = order[j * m : (j + 1) * m]
+            rows = slice(j * m, (j + 1) * m)
+            idx = order[rows]
             xb = xp.take(X, idx, axis=0)
             tb = xp.take(targets, idx, axis=0)
             outputs, batch_error = self.step(xb, tb, learn_rates)
             error = error + batch_error
-            if loss_funct is None:
-                wrong = xp.argmax(outputs, axis=1) != xp.take(labels, idx, axis=0)
-                mistakes = mistakes + xp.sum(xp.astype(wrong, X.dtype))
+            if predicted is not None:
+                predicted[rows] = xp.argmax(outputs, axis=1)
             else:
                 mistakes += float(loss_funct(to_host(tb), to_host(outputs)))
             tick()
-        return error, mistakes
+        if predicted is None:
+            return error, mistakes
+        wrong = predicted != xp.take(labels, order, axis=0)
+        return error, xp.sum(xp.astype(wrong, X.dtype))
 
     def step(self, xb: Any, tb: Any, learn_rates: Sequence[float]) -> tuple[Any, Any]:
         """One minibatch: forward, backward, update. Returns the output activations and the
@@ -100,7 +109,7 @@ class FineTuner:
             else:  # per-column scales (rms_lims)
                 z = k.matmul(acts, W, out=self._z[i])
                 z *= scale
-            z = k.add_to_rows_(z, self.biases[i].forward(step.momentum))
+            z = k.add_to_rows_(z, *self.biases[i].forward)
             acts = z if i == n_layers - 1 else self._hidden(z)
         outputs, error = output_forward(xp, cfg.output, acts, tb)
         delta = tb - outputs  # minus dError/dNetInput
@@ -117,7 +126,10 @@ class FineTuner:
                 signal = k.multiply(delta, g_scale, out=self._to_grad[i])
                 grad = Product(xp.matrix_transpose(inputs[i]), signal, out=self._grad[i])
             state.step(grad, lr, step.momentum, l2, step.nest_compare, cfg.rms_lims[i])
-            self.biases[i].step(delta, lr, m, step.momentum, step.nest_compare)
+            bias = self.biases[i]
+            b_scale = bias.gradient_scale(lr, m, step.momentum, 0.0, step.nest_compare)
+            sums = ColumnSums(delta, b_scale)
+            bias.step(sums, lr, step.momentum, 0.0, step.nest_compare, None)
             if i > 0:
                 delta = self._hidden_backward(back, inputs[i], masks[i], cfg.dropouts[i])
         return outputs, error

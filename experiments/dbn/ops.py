@@ -27,7 +27,7 @@ from typing import Any
 
 import array_api_compat
 
-__all__ = ["Kernels", "Product"]
+__all__ = ["ColumnSums", "Kernels", "Product"]
 
 #: Largest array (elements) for which :meth:`Kernels.relu_` keeps a same-shaped zero block.
 _MAX_CACHED_ZEROS = 1 << 20
@@ -41,6 +41,14 @@ class Product:
     a: Any
     b: Any
     out: Any = None
+    alpha: float = 1.0
+
+
+@dataclass(frozen=True)
+class ColumnSums:
+    """``alpha * (src summed over its rows)``, not yet computed (a bias gradient)."""
+
+    src: Any
     alpha: float = 1.0
 
 
@@ -71,8 +79,9 @@ def _flat(x: Any) -> Any:
 
 def _keep(result: Any, target: Any) -> None:
     """Make a SciPy BLAS call's ``result`` land in ``target``: f2py writes in place when the
-    array fits the routine, else it returns a copy, which is written back here."""
-    if result.ctypes.data != target.ctypes.data:
+    array fits the routine (and then returns that same object), else it returns a copy,
+    which is written back here."""
+    if result is not target and result.ctypes.data != target.ctypes.data:
         target[...] = result
 
 
@@ -208,7 +217,10 @@ class Kernels:
         return dst
 
     def add_(self, dst: Any, grad: Any) -> Any:
-        """``dst += grad`` in place, where ``grad`` is an array or a :class:`Product`."""
+        """``dst += grad`` in place, where ``grad`` is an array, a :class:`Product` or
+        :class:`ColumnSums`."""
+        if isinstance(grad, ColumnSums):
+            return self.add_column_sums_(dst, grad.src, grad.alpha, 1.0)
         if not isinstance(grad, Product):
             dst += grad
             return dst
@@ -216,8 +228,8 @@ class Kernels:
             dst += self.matmul(grad.a, grad.b, out=grad.out, alpha=grad.alpha)
         return dst
 
-    def add_to_rows_(self, z: Any, row: Any) -> Any:
-        """``z += row`` (the vector added to every row of the matrix ``z``), in place.
+    def add_to_rows_(self, z: Any, row: Any, alpha: float = 1.0) -> Any:
+        """``z += alpha * row`` (the vector added to every row of the matrix ``z``), in place.
 
         On numpy that is one BLAS rank-1 update (``ger``) with a vector of ones: a
         broadcast add over a column-major matrix runs about 3x slower (measured: 17.5 vs
@@ -226,11 +238,11 @@ class Kernels:
         if self._ger is not None and _layout(z) and row.flags.c_contiguous:
             ones = self._ones_of(z.shape[0])
             if _layout(z) == "F":  # column-major z: z += ones ⊗ row
-                _keep(self._ger(1.0, ones, row, a=z, overwrite_a=1), z)
+                _keep(self._ger(alpha, ones, row, a=z, overwrite_a=1), z)
             else:  # row-major z: zᵀ is column-major, zᵀ += row ⊗ ones
-                _keep(self._ger(1.0, row, ones, a=z.T, overwrite_a=1), z.T)
+                _keep(self._ger(alpha, row, ones, a=z.T, overwrite_a=1), z.T)
             return z
-        z += row
+        z += row if alpha == 1.0 else row * alpha
         return z
 
     def _ones_of(self, n: int) -> Any:

@@ -1,4 +1,4 @@
-"""gdbn's momentum updates of one weight matrix, with as few passes over memory as possible.
+"""gdbn's momentum updates of a weight matrix or bias vector, in few passes over memory.
 
 gdbn keeps the weights ``W`` and a velocity ``v``. Per minibatch, with ``G`` the learn-rate
 scaled negative gradient (``lr/m * A.T @ d``) and ``c = lr * l2``:
@@ -24,19 +24,30 @@ float, or a device vector once ``rms_lims`` rescales columns):
 Folding the scales into the small operands of the matrix products (the error signal, the
 layer outputs), a step is then three in-place passes (``B *= k; B += A; A += G``); on numpy,
 ``A += G`` happens inside the BLAS product and ``B = k(B + A/k)`` is one ``axpy``. The
-scales are multiplied back into the matrices every :data:`RENORMALIZE_EVERY` steps so they
-never overflow.
+scales are multiplied back into the matrices before they can overflow: once a scalar scale
+leaves ``[1/SCALE_LIMIT, SCALE_LIMIT]`` (with Nesterov momentum, every few hundred steps),
+and every :data:`RENORMALIZE_EVERY` steps for per-column scales.
+
+Biases follow the same rule without L2 or RMS limit (``c = 0``, ``r = 1``), so they are
+kept the same way: the column sums of the error signal are added by one ``gemv`` and the
+forward pass adds the scaled look-ahead by one ``ger``, two BLAS calls per layer and step.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .ops import Kernels, Product
+from .ops import ColumnSums, Kernels, Product
 
-__all__ = ["RENORMALIZE_EVERY", "BiasState", "WeightState"]
+__all__ = ["RENORMALIZE_EVERY", "SCALE_LIMIT", "ParameterState"]
 
-#: Steps between folding the lazy scales back into the matrices (growth ≤ 2× per step).
+#: A scalar lazy scale is folded back into its matrix once its magnitude leaves
+#: ``[1/SCALE_LIMIT, SCALE_LIMIT]``. Floats keep their relative precision at any scale, so
+#: only the range matters; scales change by at most 2x per step, far from float32's 2**127.
+SCALE_LIMIT = 2.0**20
+
+#: Steps between folding per-column scales (device vectors, which the host can't check for
+#: free) back into the matrices.
 RENORMALIZE_EVERY = 16
 
 
@@ -44,8 +55,9 @@ def _is_one(scale: Any) -> bool:
     return isinstance(scale, float) and scale == 1.0
 
 
-class WeightState:
-    """One weight matrix under gdbn's Nesterov or classic momentum, updated in place."""
+class ParameterState:
+    """One weight matrix or bias vector under gdbn's Nesterov or classic momentum, updated
+    in place (biases: with ``l2 = 0`` and no ``rms_lim``, as gdbn updates them)."""
 
     def __init__(self, kernels: Kernels, W: Any, nesterov: bool) -> None:
         self.k = kernels
@@ -58,14 +70,14 @@ class WeightState:
 
     @property
     def forward(self) -> tuple[Any, Any]:
-        """The matrix the forward pass uses and its per-column scale."""
+        """The array the forward pass uses and its scale (per column with ``rms_lims``)."""
         return self.a, self.a_scale
 
     def gradient_scale(
         self, learn_rate: float, minibatch: int, momentum: float, l2: float, nest_compare: bool
     ) -> Any:
-        """What to multiply the error signal by so the weight-gradient product comes out
-        ready to add (unit coefficient) into the stored matrix."""
+        """What to multiply the error signal by so the gradient (the weight product, or the
+        bias column sums) comes out ready to add (unit coefficient) into the stored array."""
         c = learn_rate * l2
         if self.nesterov:
             return learn_rate / (minibatch * (1.0 - c) * self.a_scale)
@@ -74,15 +86,16 @@ class WeightState:
 
     def step(
         self,
-        grad: Any | Product,
+        grad: Any | Product | ColumnSums,
         learn_rate: float,
         momentum: float,
         l2: float,
         nest_compare: bool,
         rms_lim: float | None,
     ) -> None:
-        """Apply one update; ``grad`` is the product scaled by :meth:`gradient_scale` (an
-        array, or a :class:`Product` that is added into the stored matrix without a temporary)."""
+        """Apply one update; ``grad`` is the gradient scaled by :meth:`gradient_scale` (an
+        array, or a :class:`Product` or :class:`ColumnSums` that is added into the stored
+        array without a temporary)."""
         c = learn_rate * l2
         if self.nesterov:
             self._step_nesterov(grad, c, momentum, rms_lim)
@@ -90,8 +103,14 @@ class WeightState:
             f = 1.0 if nest_compare else 1.0 - momentum
             self._step_classic(grad, c * f, momentum, rms_lim)
         self._steps += 1
-        if self._steps % RENORMALIZE_EVERY == 0:
+        if self._scales_drifted():
             self.renormalize()
+
+    def _scales_drifted(self) -> bool:
+        scales = (self.a_scale, self.b_scale)
+        if isinstance(scales[0], float) and isinstance(scales[1], float):
+            return not all(1.0 / SCALE_LIMIT <= abs(s) <= SCALE_LIMIT for s in scales)
+        return self._steps % RENORMALIZE_EVERY == 0
 
     def _rms_factor(self, matrix: Any, scale: Any, rms_lim: float | None) -> Any:
         if rms_lim is None:
@@ -142,47 +161,6 @@ class WeightState:
             self.b_scale = 1.0
 
     def weights(self) -> Any:
-        """The current weights ``W`` (not the look-ahead), as a new array."""
+        """The current parameters ``W`` (not the look-ahead), as a new array."""
         matrix, scale = (self.b, self.b_scale) if self.nesterov else (self.a, self.a_scale)
         return matrix * scale
-
-
-class BiasState:
-    """One bias vector under the same momentum rule (no L2, no lazy scales: it is small).
-
-    Under Nesterov momentum the look-ahead ``b + μv`` the next forward pass uses is kept
-    up to date by :meth:`step`, so the forward pass only reads it.
-    """
-
-    def __init__(self, kernels: Kernels, b: Any, nesterov: bool) -> None:
-        self.k = kernels
-        self.nesterov = nesterov
-        self.b = b
-        self.v = kernels.zeros(b.shape)
-        # Nesterov's look-ahead and the μ it was computed with (v is 0 at first)
-        self._lookahead = kernels.xp.asarray(b, copy=True) if nesterov else None
-        self._lookahead_momentum = 0.0
-
-    def forward(self, momentum: float) -> Any:
-        """The biases the forward pass uses (Nesterov: the look-ahead ``b + μv``)."""
-        if not self.nesterov:
-            return self.b
-        if momentum != self._lookahead_momentum:
-            self._update_lookahead(momentum)
-        return self._lookahead
-
-    def step(
-        self, delta: Any, learn_rate: float, minibatch: int, momentum: float, nest_compare: bool
-    ) -> None:
-        """Apply one update; ``delta`` is the minibatch's error signal (rows × units)."""
-        f = 1.0 if self.nesterov or nest_compare else 1.0 - momentum
-        # v' = μv + f·lr/m·Σ delta
-        self.k.add_column_sums_(self.v, delta, f * learn_rate / minibatch, momentum)
-        self.b += self.v
-        if self.nesterov:
-            self._update_lookahead(momentum)
-
-    def _update_lookahead(self, momentum: float) -> None:
-        self._lookahead = self.k.multiply(self.v, momentum, out=self._lookahead)
-        self._lookahead += self.b
-        self._lookahead_momentum = momentum
