@@ -132,6 +132,10 @@ def test_other_backends_learn_as_well_as_numpy(data, name) -> None:
     assert abs(on_other.score(X, y) - on_numpy.score(X, y)) < 0.05
 
 
+# Two short epochs of 400 samples: whether a seed's fit has learned anything yet varies
+# with the device's generator (it warned on torch-cuda, seed 1, on an H100). This test is
+# about where the data lies, not about learning, so that warning is not its business.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("name", ["array-api-strict", "torch-cpu", "cupy", "torch-cuda"])
 def test_data_already_on_the_device_fits_like_host_data(data, name) -> None:
     device = usable(name)
