@@ -8,8 +8,8 @@ fall back to plain standard code that allocates.
 
 The weight update adds the gradient product straight into the stored matrix. On numpy that
 is one BLAS ``gemm`` with ``beta=1`` (through SciPy), which saves writing a 2.5 MB gradient
-and reading it back on every minibatch; other back ends compute the product into a scratch
-buffer and add it.
+and reading it back on every minibatch. torch and CuPy do the same through their own
+one-call updates (:mod:`.fused`); array-api-strict computes the product and adds it.
 
 On numpy the training loop also keeps its matrices column-major (:meth:`Kernels.matrix`):
 OpenBLAS runs every product of a 64-row minibatch faster with a column-major result and
@@ -26,6 +26,8 @@ from types import ModuleType
 from typing import Any
 
 import array_api_compat
+
+from .fused import fused_ops
 
 __all__ = ["ColumnSums", "Kernels", "Product"]
 
@@ -117,8 +119,10 @@ class Kernels:
         self._gemv = _blas_func("gemv", xp, like) if self._gemm is not None else None
         self._ger = _blas_func("ger", xp, like) if self._gemm is not None else None
         self._ones: Any = None
+        #: torch's and CuPy's one-call updates (None on numpy, which has SciPy's BLAS)
+        self._fused = fused_ops(xp, like)
         #: whether :meth:`add_` adds a :class:`Product` without a scratch buffer
-        self.adds_products_in_place = self._gemm is not None
+        self.adds_products_in_place = self._gemm is not None or self._fused is not None
         #: whether :meth:`matrix` gives column-major arrays (numpy with SciPy's BLAS)
         self.column_major = self._gemm is not None
         self._zero = xp.zeros((), dtype=self.dtype, device=self.device)
@@ -149,7 +153,8 @@ class Kernels:
     def matmul(self, a: Any, b: Any, out: Any = None, alpha: float = 1.0) -> Any:
         """``alpha * (a @ b)``, into ``out`` where supported (always use the returned array).
 
-        On numpy the scale is BLAS's ``alpha``, free; elsewhere it is one more pass.
+        On numpy, torch and CuPy the scale is BLAS's ``alpha``, free; elsewhere it is one
+        more pass.
         """
         if out is not None and self._gemm_into(out, a, b, alpha=alpha, beta=0.0):
             return out
@@ -210,6 +215,8 @@ class Kernels:
             dst += src
         elif scalar and self._axpy_fits(dst, src):
             _keep(self._axpy(_flat(src), _flat(dst), a=alpha), _flat(dst))
+        elif scalar and self._fused is not None and self._fused.axpy(dst, src, float(alpha)):
+            pass
         elif self.has_out and tmp is not None:
             dst += self.xp.multiply(src, alpha, out=tmp)
         else:
@@ -242,6 +249,8 @@ class Kernels:
             else:  # row-major z: zᵀ is column-major, zᵀ += row ⊗ ones
                 _keep(self._ger(alpha, row, ones, a=z.T, overwrite_a=1), z.T)
             return z
+        if self._fused is not None and self._fused.add_rows(z, row, alpha):
+            return z
         z += row if alpha == 1.0 else row * alpha
         return z
 
@@ -264,6 +273,8 @@ class Kernels:
             a, trans = (src, 1) if _layout(src) == "F" else (src.T, 0)
             _keep(self._gemv(alpha, a, ones, beta=beta, y=dst, overwrite_y=1, trans=trans), dst)
             return dst
+        if self._fused is not None and self._fused.column_sums(dst, src, alpha, beta):
+            return dst
         if beta != 1.0:
             dst *= beta
         dst += self.xp.sum(src, axis=0) * alpha
@@ -276,6 +287,8 @@ class Kernels:
         All products of a fit go through the same BLAS (SciPy's), so two libraries' thread
         pools never take turns spinning on the same cores.
         """
+        if self._fused is not None:
+            return self._fused.gemm(dst, a, b, alpha, beta)
         if self._gemm is None or not _layout(dst) or dst.dtype != self.dtype:
             return False
         if dst.flags.c_contiguous:  # row-major dst = a @ b is column-major dstᵀ = bᵀ @ aᵀ
@@ -291,7 +304,7 @@ class Kernels:
     @property
     def fast_axpy(self) -> bool:
         """Whether :meth:`add_scaled_` makes a single pass for a scalar ``alpha``."""
-        return self._axpy is not None
+        return self._axpy is not None or self._fused is not None
 
     def _axpy_fits(self, dst: Any, src: Any) -> bool:
         return (
