@@ -159,3 +159,12 @@ def test_blas_results_that_f2py_had_to_copy_are_written_back() -> None:
     expected_z = z + row
     assert kernels.add_to_rows_(z, row) is z
     np.testing.assert_allclose(z, expected_z, rtol=1e-5)
+
+
+def test_take_rows_gathers_minibatch_rows_with_repeats(device) -> None:
+    values = np.arange(24, dtype=np.float32).reshape(6, 4)
+    rows = np.array([5, 0, 5, 2])
+    xp = device.namespace()
+    kernels = Kernels(xp, device.asarray(values))
+    taken = kernels.take_rows(device.asarray(values), device.asarray(rows))
+    np.testing.assert_array_equal(device.to_numpy(taken), values[rows])

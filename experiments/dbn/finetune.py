@@ -1,7 +1,7 @@
 """Fine-tuning by backpropagation: one epoch of minibatch steps, all on the device.
 
 Minibatch indices for an epoch are drawn at once (with replacement, as nolearn did),
-minibatches are gathered with ``xp.take``, and the epoch's summed loss and mistakes stay on
+minibatches are gathered by row index, and the epoch's summed loss and mistakes stay on
 the device until the epoch ends, so nothing crosses the bus per minibatch.
 """
 
@@ -76,8 +76,8 @@ class FineTuner:
         for j in range(cfg.minibatches_per_epoch):
             rows = slice(j * m, (j + 1) * m)
             idx = order[rows]
-            xb = xp.take(X, idx, axis=0)
-            tb = xp.take(targets, idx, axis=0)
+            xb = self.k.take_rows(X, idx)
+            tb = self.k.take_rows(targets, idx)
             outputs, batch_error = self.step(xb, tb, learn_rates)
             error = error + batch_error
             if predicted is not None:
@@ -87,7 +87,7 @@ class FineTuner:
             tick()
         if predicted is None:
             return error, mistakes
-        wrong = predicted != xp.take(labels, order, axis=0)
+        wrong = predicted != self.k.take_rows(labels, order)
         return error, xp.sum(xp.astype(wrong, X.dtype))
 
     def step(self, xb: Any, tb: Any, learn_rates: Sequence[float]) -> tuple[Any, Any]:

@@ -54,6 +54,10 @@ class FusedOps:
         """``dst += alpha * src`` for arrays of one shape."""
         raise NotImplementedError
 
+    def take_rows(self, x: Any, rows: Any) -> Any:
+        """``x[rows]`` for non-negative integer ``rows``; None where ``xp.take`` is as good."""
+        return None
+
 
 def _same_dtype(*arrays: Any) -> bool:
     return all(x.dtype == arrays[0].dtype for x in arrays)
@@ -90,6 +94,11 @@ class TorchFusedOps(FusedOps):
             return False
         dst.add_(src, alpha=alpha)
         return True
+
+    def take_rows(self, x: Any, rows: Any) -> Any:
+        # array-api-compat's take also maps negative indices (two more kernels); the
+        # minibatch rows drawn here never are
+        return x.index_select(0, rows)
 
 
 def _memory_order(x: Any) -> str:

@@ -166,6 +166,14 @@ class Kernels:
             result *= alpha
         return result
 
+    def take_rows(self, x: Any, rows: Any) -> Any:
+        """``x``'s rows at the non-negative indices ``rows`` (a new array)."""
+        if self._fused is not None:
+            taken = self._fused.take_rows(x, rows)
+            if taken is not None:
+                return taken
+        return self.xp.take(x, rows, axis=0)
+
     def relu_(self, z: Any) -> Any:
         """``max(z, 0)``, in place where supported (always use the returned array)."""
         if self.has_out:

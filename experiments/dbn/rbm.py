@@ -106,7 +106,7 @@ class RBMTrainer:
         order = self.rng.integers(X.shape[0], n_minibatches * minibatch_size)
         total = xp.zeros((), dtype=X.dtype, device=self.k.device)
         for j in range(n_minibatches):
-            rows = xp.take(X, order[j * minibatch_size : (j + 1) * minibatch_size], axis=0)
+            rows = self.k.take_rows(X, order[j * minibatch_size : (j + 1) * minibatch_size])
             total = total + self.step(visible_of(rows), learn_rate, step, l2)
             tick()
         return total / (n_minibatches * minibatch_size)
