@@ -35,7 +35,8 @@ $PY -c "import numpy, threadpoolctl; print(numpy.__version__, threadpoolctl.thre
 if [ "$STAGE" != seed ]; then
 log tests on GPU back ends
 timeout 150 $PY -m pytest -q -p no:cacheprovider -rs \
-    tests/test_devices.py tests/test_dbn_backends.py tests/test_timing.py 2>&1 \
+    tests/test_devices.py tests/test_dbn_backends.py tests/test_dbn_ops.py \
+    tests/test_dbn_fused.py tests/test_timing.py 2>&1 \
     | tail -25 | tee "$OUT/tests.txt"
 
 log seed script

@@ -108,3 +108,13 @@ def test_torch_gemm_ignores_an_uninitialised_buffer_when_beta_is_zero() -> None:
     assert TorchFusedOps().gemm(out, a, b, alpha=2.0, beta=0.0)
     np.testing.assert_allclose(out.numpy(), 2.0 * (a @ b).numpy(), rtol=1e-6)
     assert not TorchFusedOps().gemm(out, a.double(), b.double(), 1.0, 0.0)
+
+
+def test_cupy_gets_the_cublas_updates_where_a_gpu_is_usable() -> None:
+    from pytest_gpubench.devices import get_device
+
+    device = get_device("cupy")
+    if not device.available:
+        pytest.skip(f"cupy: {device.reason}")
+    ops = fused_ops(device.namespace(), device.asarray(np.zeros(2, np.float32)))
+    assert isinstance(ops, CupyFusedOps)  # not silently the plain path
