@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "ALIASES",
     "Backend",
+    "CudaEventTimer",
     "Device",
     "DeviceUnavailableError",
     "EventTimer",
@@ -245,11 +246,13 @@ class _TorchRandom:
         )
 
 
-class _TorchEventTimer:
-    def __init__(self, torch: ModuleType) -> None:
-        self._torch = torch
-        self._start = torch.cuda.Event(enable_timing=True)
-        self._end = torch.cuda.Event(enable_timing=True)
+class CudaEventTimer:
+    """An :class:`EventTimer` over two CUDA events of one library (torch's or CuPy's):
+    anything with ``record()`` and ``synchronize()``, and that library's function giving
+    the milliseconds between two recorded events."""
+
+    def __init__(self, start: Any, end: Any, elapsed_ms: Callable[[Any, Any], float]) -> None:
+        self._start, self._end, self._elapsed_ms = start, end, elapsed_ms
 
     def start(self) -> None:
         self._start.record()
@@ -259,7 +262,7 @@ class _TorchEventTimer:
 
     def elapsed_s(self) -> float:
         self._end.synchronize()
-        return self._start.elapsed_time(self._end) / 1e3
+        return self._elapsed_ms(self._start, self._end) / 1e3
 
 
 class TorchBackend:
@@ -296,7 +299,12 @@ class TorchBackend:
         return _TorchRandom(self._torch, self._device, seed)
 
     def event_timer(self) -> EventTimer | None:
-        return _TorchEventTimer(self._torch) if self._device.type == "cuda" else None
+        if self._device.type != "cuda":
+            return None
+        event = self._torch.cuda.Event
+        return CudaEventTimer(
+            event(enable_timing=True), event(enable_timing=True), lambda a, b: a.elapsed_time(b)
+        )
 
     def describe(self) -> dict[str, str]:
         torch = self._torch
@@ -312,23 +320,6 @@ class TorchBackend:
         else:
             facts.update(_cpu_facts(), threads=str(torch.get_num_threads()))
         return facts
-
-
-class _CupyEventTimer:
-    def __init__(self, cupy: ModuleType) -> None:
-        self._cupy = cupy
-        self._start = cupy.cuda.Event()
-        self._end = cupy.cuda.Event()
-
-    def start(self) -> None:
-        self._start.record()
-
-    def stop(self) -> None:
-        self._end.record()
-
-    def elapsed_s(self) -> float:
-        self._end.synchronize()
-        return self._cupy.cuda.get_elapsed_time(self._start, self._end) / 1e3
 
 
 class _CupyRandom:
@@ -371,7 +362,8 @@ class CupyBackend:
         return _CupyRandom(self._cupy, seed)
 
     def event_timer(self) -> EventTimer | None:
-        return _CupyEventTimer(self._cupy)
+        cuda = self._cupy.cuda
+        return CudaEventTimer(cuda.Event(), cuda.Event(), cuda.get_elapsed_time)
 
     def describe(self) -> dict[str, str]:
         cupy = self._cupy

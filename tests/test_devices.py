@@ -142,6 +142,30 @@ def test_register_rejects_bad_kind_and_alias_names() -> None:
         register_device("cuda", "gpu", "x", devices._probe_numpy)
 
 
+def test_a_cuda_event_timer_waits_for_the_end_event_and_reports_seconds() -> None:
+    calls: list[str] = []
+
+    class Event:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def record(self) -> None:
+            calls.append(f"record {self.name}")
+
+        def synchronize(self) -> None:
+            calls.append(f"synchronize {self.name}")
+
+    def elapsed_ms(start: Event, end: Event) -> float:
+        calls.append(f"elapsed {start.name}-{end.name}")
+        return 250.0
+
+    timer = devices.CudaEventTimer(Event("start"), Event("end"), elapsed_ms)
+    timer.start()
+    timer.stop()
+    assert timer.elapsed_s() == 0.25
+    assert calls == ["record start", "record end", "synchronize end", "elapsed start-end"]
+
+
 @pytest.mark.parametrize("name", ["cupy", "torch-cuda"])
 def test_gpu_devices_time_with_cuda_events_and_name_the_card(name: str) -> None:
     device = usable(name)
