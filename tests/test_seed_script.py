@@ -13,7 +13,7 @@ import pytest
 from experiments import dbn_mnist
 from experiments.datasets import FASHION_MNIST_ENV, MNIST_ENV
 from experiments.dbn import TrainingDivergedError
-from experiments.dbn_mnist import layer_sizes, main
+from experiments.dbn_mnist import epoch_summary, layer_sizes, main
 from pytest_gpubench.devices import get_device
 from tests.test_datasets import idx_dir
 
@@ -106,10 +106,18 @@ def test_digits_run_prints_report_and_times(capsys: pytest.CaptureFixture[str]) 
     assert out.startswith("data set: digits (--dataset): UCI hand-written digits")
     assert "network: [64, 32, 10] on cpu, 2 epochs, learn rate 0.3 (decay 0.9)" in out
     assert "train 1203, test 594 samples" in out
-    assert re.search(r"^fit: [0-9.]+ s \([0-9.]+ s per epoch, mean\)$", out, re.MULTILINE)
+    fit = r"^fit: [0-9.]+ s \([0-9.]+ s per epoch, mean; the first, with the set-up, "
+    assert re.search(fit + r"[0-9.]+ s; the others' median [0-9.]+ s\)$", out, re.MULTILINE)
     assert "precision    recall  f1-score   support" in out
     assert re.search(r"^total wall time: [0-9.]+ s$", out, re.MULTILINE)
     assert accuracy_of(out) > 0.5
+
+
+def test_epoch_summary_splits_the_first_epoch_from_the_others() -> None:
+    assert epoch_summary(5.0, 100.0, [102.0, 103.0, 105.0]) == (
+        "1.667 s per epoch, mean; the first, with the set-up, 2.000 s; the others' median 1.500 s"
+    )
+    assert epoch_summary(2.0, 100.0, [102.0]) == "2.000 s per epoch, mean"
 
 
 def test_synthetic_run_says_accuracy_is_meaningless(capsys: pytest.CaptureFixture[str]) -> None:
@@ -150,7 +158,7 @@ class _DivergingDBN:
 def test_divergence_prints_the_dbn_message_and_exits_1(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dbn_mnist, "make_dbn", lambda *args: _DivergingDBN())
+    monkeypatch.setattr(dbn_mnist, "make_dbn", lambda *args, **kwargs: _DivergingDBN())
     assert main(FAST) == 1
     captured = capsys.readouterr()
     assert captured.err == (
