@@ -224,7 +224,7 @@ class Kernels:
         elif scalar and self._axpy_fits(dst, src):
             _keep(self._axpy(_flat(src), _flat(dst), a=alpha), _flat(dst))
         elif scalar and self._fused is not None and self._fused.axpy(dst, src, float(alpha)):
-            pass
+            pass  # done: torch's add_(alpha=) or cuBLAS axpy
         elif self.has_out and tmp is not None:
             dst += self.xp.multiply(src, alpha, out=tmp)
         else:
@@ -292,8 +292,9 @@ class Kernels:
         """``dst = alpha * a @ b + beta * dst`` by one BLAS call where possible; False if not
         done.
 
-        All products of a fit go through the same BLAS (SciPy's), so two libraries' thread
-        pools never take turns spinning on the same cores.
+        All products of a fit go through the same BLAS (SciPy's on numpy, so two libraries'
+        thread pools never take turns spinning on the same cores; torch's or cuBLAS through
+        :mod:`.fused` elsewhere).
         """
         if self._fused is not None:
             return self._fused.gemm(dst, a, b, alpha, beta)
