@@ -2,8 +2,9 @@
 # One short session on a lent GPU machine (no network there): install what its image lacks
 # from carried wheels, then run, each step with its own time limit so one failure does not
 # cost the others:
-#   1. the tests that reach the GPU code paths (devices, DBN back ends, timing);
-#   2. the seed script on Fashion-MNIST on numpy, CuPy and torch CUDA;
+#   1. the tests that reach the GPU code paths (devices, DBN back ends, timing), then the
+#      DBN's per-step time on each back end (against BASELINE=dir, a checkout, if given);
+#   2. the seed script on Fashion-MNIST on CuPy and torch CUDA;
 #   3. the quick speedup table; 4. the seed-profile table (JSON, Markdown, PNG).
 # Usage, from the repository root:  OUT=/some/dir bash benchmarks/gpu_session.sh [checks|seed|all]
 # ("checks" runs 1-3, "seed" runs 4: two calls fit a short lease better than one long one).
@@ -38,6 +39,10 @@ timeout 150 $PY -m pytest -q -p no:cacheprovider -rs \
     tests/test_devices.py tests/test_dbn_backends.py tests/test_dbn_ops.py \
     tests/test_dbn_fused.py tests/test_timing.py 2>&1 \
     | tail -25 | tee "$OUT/tests.txt"
+
+log per-step times
+timeout 120 $PY -m benchmarks.backend_ab --devices numpy,cupy,torch-cuda --rounds 1 --fits 3 \
+    ${BASELINE:+--baseline "$BASELINE"} 2>&1 | tee "$OUT/steps.txt"
 
 log seed script
 for dev in cupy torch-cuda; do

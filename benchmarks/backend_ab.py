@@ -1,0 +1,141 @@
+"""Time the DBN's minibatch step on each back end, for this checkout and, to measure a change,
+for a baseline checkout beside it.
+
+    python -m benchmarks.backend_ab [--devices numpy,torch-cpu,cupy,torch-cuda]
+                                    [--baseline DIR] [--rounds 2] [--fits 5] [--samples 46900]
+
+Each measurement is one fresh interpreter that imports ``experiments`` from the checkout under
+test, fits the seed network (784-800-800-10, minibatch 64, one epoch on synthetic float32
+rows) once to warm up, then times ``--fits`` more fits. A fit ends by reading its loss back
+to the host, so GPU work is finished when the clock stops. Rounds alternate baseline and
+current code device by device, so a noisy spell hits both; the ratio baseline/current is
+given of the mins and per round. ``--baseline`` is a directory holding another checkout's
+``experiments`` package (``git worktree add ../base HEAD~1``, say).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.peer_epoch import MINIBATCH, SIZES, make_data
+
+THIS_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One process's timed fits (seconds), the minibatches per fit, and which code ran."""
+
+    fits: list[float]
+    steps: int
+    module: str
+
+
+def time_fits(code: Path, device: str, samples: int, fits: int) -> Timing:
+    """In this process: time fits of the ``experiments`` package under ``code``."""
+    sys.path.insert(0, str(code))
+    import experiments
+    from experiments.dbn import DBN
+
+    X, y = make_data(samples)
+
+    def fit() -> float:
+        start = time.perf_counter()
+        DBN([-1, *SIZES[1:-1], -1], epochs=1, learn_rates=0.1, random_state=0, device=device).fit(
+            X, y
+        )
+        return time.perf_counter() - start
+
+    fit()  # warm-up: imports, a GPU library's first calls and kernel loads
+    return Timing([fit() for _ in range(fits)], samples // MINIBATCH, str(experiments.__file__))
+
+
+def time_in_subprocess(code: Path, device: str, samples: int, fits: int) -> Timing:
+    """:func:`time_fits` in a fresh interpreter."""
+    command = [sys.executable, "-m", "benchmarks.backend_ab", "--child", str(code), device]
+    command += ["--samples", str(samples), "--fits", str(fits)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=THIS_CHECKOUT)
+    return Timing(**json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def usable_devices(names: list[str]) -> list[str]:
+    """``names`` that can run here; the others are named with their reason."""
+    from pytest_gpubench.devices import get_device
+
+    usable = []
+    for name in names:
+        device = get_device(name)
+        if device.available:
+            usable.append(name)
+        else:
+            print(f"  {name}: skipped ({device.reason})")
+    return usable
+
+
+def report(device: str, runs: dict[str, list[Timing]]) -> list[str]:
+    """Lines for one device: each code's min and median, then baseline/current ratios."""
+    lines = []
+    best: dict[str, float] = {}
+    for label, timings in runs.items():
+        fits = [t for timing in timings for t in timing.fits]
+        best[label] = min(fits)
+        lines.append(
+            f"  {device:10s} {label:8s} {min(fits):.3f} s/epoch min, "
+            f"{statistics.median(fits):.3f} median, "
+            f"{min(fits) * 1e3 / timings[0].steps:.3f} ms/step ({timings[0].module})"
+        )
+    if "baseline" in runs:
+        pairs = zip(runs["baseline"], runs["current"], strict=True)
+        per_round = [min(base.fits) / min(current.fits) for base, current in pairs]
+        lines.append(
+            f"  {device:10s} baseline/current {best['baseline'] / best['current']:.2f}x of the "
+            f"mins; per round {', '.join(f'{r:.2f}x' for r in per_round)}"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", default="numpy,torch-cpu,cupy,torch-cuda")
+    parser.add_argument("--baseline", type=Path, help="a checkout to compare against")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--fits", type=int, default=5, help="timed fits per process")
+    parser.add_argument("--samples", type=int, default=46_900, help="training rows")
+    parser.add_argument("--child", nargs=2, metavar=("CODE", "DEVICE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        code, device = args.child
+        print(json.dumps(asdict(time_fits(Path(code), device, args.samples, args.fits))))
+        return
+    if args.baseline is not None and not (args.baseline / "experiments" / "dbn").is_dir():
+        parser.error(f"--baseline {args.baseline}: no experiments/dbn package there")
+
+    codes = {"current": THIS_CHECKOUT}
+    if args.baseline is not None:
+        codes = {"baseline": args.baseline.resolve(), **codes}
+    print(
+        f"one epoch of {'-'.join(map(str, SIZES))}, minibatch {MINIBATCH}, {args.samples} rows; "
+        f"min of {args.fits} warm fits per process, {args.rounds} round(s)"
+    )
+    devices = usable_devices(args.devices.split(","))
+    runs: dict[str, dict[str, list[Timing]]] = {d: {label: [] for label in codes} for d in devices}
+    for _ in range(args.rounds):
+        for device in devices:
+            for label, code in codes.items():
+                runs[device][label].append(
+                    time_in_subprocess(code, device, args.samples, args.fits)
+                )
+    for device in devices:
+        for line in report(device, runs[device]):
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
