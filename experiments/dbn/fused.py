@@ -15,6 +15,7 @@ take), and the caller then runs plain array-API code.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import ModuleType
 from typing import Any
 
@@ -23,7 +24,7 @@ import array_api_compat
 __all__ = ["CupyFusedOps", "FusedOps", "TorchFusedOps", "fused_ops"]
 
 
-class FusedOps:
+class FusedOps(ABC):
     """The four fused updates; subclasses implement them for one library."""
 
     def __init__(self) -> None:
@@ -35,24 +36,24 @@ class FusedOps:
             self._ones = self._new_ones(n, like)
         return self._ones
 
-    def _new_ones(self, n: int, like: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def _new_ones(self, n: int, like: Any) -> Any: ...
 
+    @abstractmethod
     def gemm(self, dst: Any, a: Any, b: Any, alpha: float, beta: float) -> bool:
         """``dst = alpha * a @ b + beta * dst`` (``dst`` is not read when ``beta`` is 0)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def column_sums(self, dst: Any, src: Any, alpha: float, beta: float) -> bool:
         """``dst = alpha * (src summed over its rows) + beta * dst`` for a vector ``dst``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def add_rows(self, z: Any, row: Any, alpha: float) -> bool:
         """``z += alpha * row``, the vector ``row`` added to every row of the matrix ``z``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def axpy(self, dst: Any, src: Any, alpha: float) -> bool:
         """``dst += alpha * src`` for arrays of one shape."""
-        raise NotImplementedError
 
     def take_rows(self, x: Any, rows: Any) -> Any:
         """``x[rows]`` for non-negative integer ``rows``; None where ``xp.take`` is as good."""
