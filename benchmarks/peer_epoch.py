@@ -16,8 +16,9 @@ The seed network is 784-800-800-10 with minibatches of 64 on float32 data (46,90
 
 Each measurement runs in a fresh interpreter (after a short warm-up there), because a
 contender's leftovers (heap state, idle thread pools) measurably slow the next one down.
-Ratios are given three ways: of the medians, of the mins, and per round (each round runs
-every contender once, back to back, so a noisy spell hits them alike). Each round also shows
+Ratios are given three ways: of the medians (with the 95% bootstrap interval that the
+speedup tables use), of the mins, and per round (each round runs every contender once, back
+to back, so a noisy spell hits them alike). Each round also shows
 CPU time / wall time: well under the thread count means something
 else on the machine took the cores during that round; prefer quiet rounds (``min``).
 """
@@ -34,6 +35,8 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+
+from pytest_gpubench.speedup import speedup_interval
 
 SIZES = (784, 800, 800, 10)
 MINIBATCH = 64
@@ -228,8 +231,10 @@ def main(argv: list[str] | None = None) -> None:
         ("DBN/bound", "dbn", "bound"),
     ):
         per_round = [t / b for t, b in zip(times[top], times[bottom], strict=True)]
+        interval = speedup_interval(times[top], times[bottom])
+        ci = "" if interval is None else f" (95% {interval[0]:.2f}-{interval[1]:.2f})"
         print(
-            f"  {label:11s} {median[top] / median[bottom]:.2f}x median, "
+            f"  {label:11s} {median[top] / median[bottom]:.2f}x median{ci}, "
             f"{best[top] / best[bottom]:.2f}x min; within a round "
             f"{statistics.median(per_round):.2f}x median "
             f"[{min(per_round):.2f}-{max(per_round):.2f}]"
