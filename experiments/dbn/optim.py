@@ -23,7 +23,8 @@ float, or a device vector once ``rms_lims`` rescales columns):
 
 Folding the scales into the small operands of the matrix products (the error signal, the
 layer outputs), a step is then three in-place passes (``B *= k; B += A; A += G``); on numpy,
-``A += G`` happens inside the BLAS product and ``B = k(B + A/k)`` is one ``axpy``. The
+torch and CuPy, ``A += G`` happens inside the BLAS product and ``B = k(B + A/k)`` is one
+``axpy`` (SciPy's BLAS, torch's ``add_``, cuBLAS: :mod:`.ops`, :mod:`.fused`). The
 scales are multiplied back into the matrices before they can overflow: once a scalar scale
 leaves ``[1/SCALE_LIMIT, SCALE_LIMIT]`` (with Nesterov momentum, every few hundred steps),
 and every :data:`RENORMALIZE_EVERY` steps for per-column scales.
