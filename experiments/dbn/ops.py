@@ -82,8 +82,9 @@ def _flat(x: Any) -> Any:
 def _keep(result: Any, target: Any) -> None:
     """Make a SciPy BLAS call's ``result`` land in ``target``: f2py writes in place when the
     array fits the routine (and then returns that same object), else it returns a copy,
-    which is written back here."""
-    if result is not target and result.ctypes.data != target.ctypes.data:
+    which is written back here. Callers pass ``target`` itself to the routine, so the
+    identity test is the whole cost on the hot path (``ndarray.ctypes`` costs ~2 µs)."""
+    if result is not target:
         target[...] = result
 
 
@@ -222,7 +223,8 @@ class Kernels:
         if scalar and alpha == 1.0:
             dst += src
         elif scalar and self._axpy_fits(dst, src):
-            _keep(self._axpy(_flat(src), _flat(dst), a=alpha), _flat(dst))
+            flat_dst = _flat(dst)
+            _keep(self._axpy(_flat(src), flat_dst, a=alpha), flat_dst)
         elif scalar and self._fused is not None and self._fused.axpy(dst, src, float(alpha)):
             pass  # done: torch's add_(alpha=) or cuBLAS axpy
         elif self.has_out and tmp is not None:
@@ -255,7 +257,8 @@ class Kernels:
             if _layout(z) == "F":  # column-major z: z += ones ⊗ row
                 _keep(self._ger(alpha, ones, row, a=z, overwrite_a=1), z)
             else:  # row-major z: zᵀ is column-major, zᵀ += row ⊗ ones
-                _keep(self._ger(alpha, row, ones, a=z.T, overwrite_a=1), z.T)
+                z_t = z.T
+                _keep(self._ger(alpha, row, ones, a=z_t, overwrite_a=1), z_t)
             return z
         if self._fused is not None and self._fused.add_rows(z, row, alpha):
             return z

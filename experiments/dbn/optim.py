@@ -108,9 +108,10 @@ class ParameterState:
             self.renormalize()
 
     def _scales_drifted(self) -> bool:
-        scales = (self.a_scale, self.b_scale)
-        if isinstance(scales[0], float) and isinstance(scales[1], float):
-            return not all(1.0 / SCALE_LIMIT <= abs(s) <= SCALE_LIMIT for s in scales)
+        a, b = self.a_scale, self.b_scale
+        if isinstance(a, float) and isinstance(b, float):  # checked every step: no genexpr
+            low = 1.0 / SCALE_LIMIT
+            return not (low <= abs(a) <= SCALE_LIMIT and low <= abs(b) <= SCALE_LIMIT)
         return self._steps % RENORMALIZE_EVERY == 0
 
     def _rms_factor(self, matrix: Any, scale: Any, rms_lim: float | None) -> Any:
