@@ -373,6 +373,29 @@ def test_teardown_errors_never_mask_the_original_and_never_stop_teardown(
         pass
 
 
+@pytest.mark.parametrize("operation", ["DescribeInstances", "DescribeSecurityGroups"])
+@pytest.mark.parametrize("code", ["UnauthorizedOperation", "InternalError"])
+def test_a_failed_lookup_in_teardown_still_destroys_what_the_session_recorded(
+    inproc: Harness, operation: str, code: str
+) -> None:
+    """A role without ``ec2:Describe*`` (or an outage) must not leave the known instance or
+    group behind: the teardown destroys them and then reports the lookup's failure."""
+    tearing_down: list[bool] = []
+    inproc.faults.append(Fault(operation, code, when=lambda body: bool(tearing_down)))
+    sessions = []
+    with (
+        pytest.raises(RuntimeError, match="body failed") as info,
+        ec2_session(options(), inproc.hooks(on_session=sessions.append)),
+    ):
+        tearing_down.append(True)
+        raise RuntimeError("body failed")
+    tearing_down.clear()
+    step = "instance" if operation == "DescribeInstances" else "security_group"
+    assert any(step in note and code in note for note in info.value.__notes__)
+    assert leftovers(inproc.client("ec2")) == {}
+    assert sessions[0].teardown_errors and code in sessions[0].teardown_errors[0]
+
+
 def test_security_group_delete_waits_for_the_eni(inproc: Harness) -> None:
     fault = Fault("DeleteSecurityGroup", "DependencyViolation", times=2)
     inproc.faults.append(fault)

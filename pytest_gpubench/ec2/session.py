@@ -17,7 +17,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -428,32 +428,51 @@ class _Lifecycle:
 
     def _terminate(self) -> None:
         s = self.session
-        ids = set(self.backoff.call(session_instance_ids, self.ec2, s.session_id))
-        if s.instance_id:
-            ids.add(s.instance_id)
+        ids, lookup_error = self._with_tagged(
+            s.instance_id, lambda: session_instance_ids(self.ec2, s.session_id)
+        )
         try:
             if ids:
-                self.hooks.progress(f"gpubench-ec2: terminating {', '.join(sorted(ids))}")
+                self.hooks.progress(f"gpubench-ec2: terminating {', '.join(ids)}")
                 self.backoff.call(
-                    terminate_instances, self.ec2, sorted(ids), delay_s=self.hooks.waiter_delay_s
+                    terminate_instances, self.ec2, ids, delay_s=self.hooks.waiter_delay_s
                 )
         finally:
             if s.launched_at is not None:
                 s.ended_at = self.hooks.clock()
+        if lookup_error is not None:
+            raise lookup_error
 
     def _delete_security_groups(self) -> None:
         s = self.session
-        groups = self.backoff.call(
-            self.ec2.describe_security_groups,
-            Filters=[{"Name": f"tag:{TAG_SESSION}", "Values": [s.session_id]}],
-        )["SecurityGroups"]
-        ids = {g["GroupId"] for g in groups}
-        if s.security_group_id:
-            ids.add(s.security_group_id)
-        for group_id in sorted(ids):
+
+        def tagged_groups() -> list[str]:
+            groups = self.ec2.describe_security_groups(
+                Filters=[{"Name": f"tag:{TAG_SESSION}", "Values": [s.session_id]}]
+            )["SecurityGroups"]
+            return [g["GroupId"] for g in groups]
+
+        ids, lookup_error = self._with_tagged(s.security_group_id, tagged_groups)
+        for group_id in ids:
             delete_security_group(
                 self.ec2, group_id, delay_s=self.hooks.sg_delete_delay_s, sleep=self.hooks.sleep
             )
+        if lookup_error is not None:
+            raise lookup_error
+
+    def _with_tagged(
+        self, known: str | None, find_tagged: Callable[[], Iterable[str]]
+    ) -> tuple[list[str], Exception | None]:
+        """The ids this session's tag finds, plus the one it recorded itself. A failed lookup
+        (a missing ``Describe*`` permission, an outage) still gives the recorded id, so that
+        one is destroyed, and the error, to raise once it is: the teardown then reports it."""
+        ids = {known} if known else set()
+        try:
+            ids.update(self.backoff.call(find_tagged))
+        except Exception as exc:
+            log.error("EC2 teardown could not list the session's resources: %r", exc)
+            return sorted(ids), exc
+        return sorted(ids), None
 
 
 def _env() -> dict[str, str]:
