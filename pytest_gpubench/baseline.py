@@ -22,6 +22,11 @@ per D round, on the scale of the speedup. A row fails only when all of these hol
 ``time`` thresholds test one device's raw rounds the same way (growth of the median beyond
 the threshold, and a one-sided Mann-Whitney U test on the rounds).
 
+A gate also fails when a row the saved run measured is n/a now (its device stopped working,
+or its benchmark failed): a broken CuPy install must not pass as "no speedup lost". Rows
+that are absent from the current run (tests not selected) are skipped, but a gate that
+compares nothing at all fails.
+
 Speedups from different hardware mean nothing together: unless ``force=True``, comparing
 runs whose devices have different hardware fingerprints raises ``ValueError``.
 """
@@ -219,10 +224,17 @@ class Check:
     p_value: float | None
     status: Literal["failed", "passed", "noise"]
     note: str = ""
+    #: False for a display-only threshold: a loss it finds is shown, never failed on
+    gating: bool = True
+
+    @property
+    def lost(self) -> bool:
+        """Beyond the threshold and significant (whether or not that fails the gate)."""
+        return self.status == "failed"
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        return self.lost and self.gating
 
     def describe(self) -> str:
         speedup = self.threshold.metric == "speedup"
@@ -260,29 +272,56 @@ class Comparison:
     skipped: list[Skip] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     source: str = "the saved run"
+    #: rows the saved run measured that a gated experiment could not measure now (a device
+    #: that stopped working, a benchmark that failed): these fail the gate
+    missing: list[Skip] = field(default_factory=list)
+    #: whether any threshold gates (fails the session) rather than only showing losses
+    gated: bool = True
+    #: rows measured in both runs (each gets its checks, or a skip saying why it can't)
+    rows_compared: int = 0
 
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.failed]
 
     @property
+    def compared_nothing(self) -> bool:
+        """A gate that found no row measured in both runs: it must not pass silently."""
+        return self.gated and not self.rows_compared and not self.missing
+
+    @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.missing and not self.compared_nothing
 
     def render(self) -> str:
         """What failed and by how much, what was within noise, and what was skipped."""
         failures = self.failures
+        shown = [c for c in self.checks if c.lost and not c.gating]
         noise = [c for c in self.checks if c.status == "noise"]
-        head = "FAILED" if failures else "ok"
+        head = "ok" if self.ok else "FAILED"
         lines = [
             f"gpubench compare vs {self.source} (speedups vs {self.baseline_device}, "
             f"alpha {self.alpha:g}): {head}; {len(self.checks)} checks, {len(failures)} "
             f"failed, {len(noise)} within noise, {len(self.skipped)} skipped"
         ]
+        if self.missing:
+            lines[0] += f", {len(self.missing)} no longer measured"
         lines += [f"  note: {note}" for note in self.notes]
+        if self.compared_nothing:
+            lines.append(
+                "Nothing compared: no (experiment, size, device) was measured in both runs, "
+                "and a gate that compares nothing fails. Check the selected tests and devices "
+                "against the saved run."
+            )
+        if self.missing:
+            lines.append("Measured in the saved run, n/a now (fails the gate):")
+            lines += [f"  {s.describe()}" for s in self.missing]
         if failures:
             lines.append("Lost (beyond the limit and significant):")
             lines += [f"  {c.describe()}" for c in failures]
+        if shown:
+            lines.append("Beyond the report threshold and significant (shown, not gated):")
+            lines += [f"  {c.describe()}" for c in shown]
         if noise:
             lines.append("Beyond the limit but within noise (not failed):")
             lines += [f"  {c.describe()}" for c in noise]
@@ -329,6 +368,7 @@ def _speedup_checks(
     thresholds: Sequence[Threshold],
     alpha: float,
     comparison: Comparison,
+    gating: bool,
 ) -> None:
     experiment, size, device = key
     old_dev, new_dev = pair
@@ -376,7 +416,19 @@ def _speedup_checks(
                 if p_value is not None and p_value < alpha:
                     note = "rank test significant, but the speedup intervals overlap"
         comparison.checks.append(
-            Check(experiment, size, device, threshold, old, new, drop_pct, p_value, status, note)
+            Check(
+                experiment,
+                size,
+                device,
+                threshold,
+                old,
+                new,
+                drop_pct,
+                p_value,
+                status,
+                note,
+                gating,
+            )
         )
 
 
@@ -386,6 +438,7 @@ def _time_checks(
     thresholds: Sequence[Threshold],
     alpha: float,
     comparison: Comparison,
+    gating: bool,
 ) -> None:
     experiment, size, device = key
     old_m, new_m = pair
@@ -407,7 +460,19 @@ def _time_checks(
             else:
                 status, note = "noise", "not significant given the spread of the rounds"
         comparison.checks.append(
-            Check(experiment, size, device, threshold, old, new, drop_pct, p_value, status, note)
+            Check(
+                experiment,
+                size,
+                device,
+                threshold,
+                old,
+                new,
+                drop_pct,
+                p_value,
+                status,
+                note,
+                gating,
+            )
         )
 
 
@@ -421,13 +486,18 @@ def compare(
     baseline_device: str | None = None,
     alpha: float = DEFAULT_ALPHA,
     source: str = "the saved run",
+    gated: bool = True,
 ) -> Comparison:
     """Compare ``current`` with the saved ``baseline`` run, row by row (see the module doc).
 
-    ``experiment_thresholds`` replaces ``thresholds`` for the experiments it names.
-    ``baseline_device`` is the device speedups are taken against; by default the one the
-    current, else the saved, run recorded (``extra["baseline_device"]``). Only rows and
-    devices present in both runs are compared; the others are listed as skipped.
+    ``experiment_thresholds`` replaces ``thresholds`` for the experiments it names, and
+    always gates. ``thresholds`` gate the other experiments when ``gated``; otherwise the
+    losses they find are only shown. ``baseline_device`` is the device speedups are taken
+    against; by default the one the current, else the saved, run recorded
+    (``extra["baseline_device"]``). Rows present in both runs are compared. A row the saved
+    run measured and a gated experiment now has as n/a fails the gate (see
+    :attr:`Comparison.missing`); other rows that can't be compared are listed as skipped, and
+    a gate that compares nothing fails (:attr:`Comparison.compared_nothing`).
     """
     experiment_thresholds = experiment_thresholds or {}
     device = (
@@ -442,7 +512,12 @@ def compare(
         )
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    comparison = Comparison(baseline_device=device, alpha=alpha, source=source)
+    comparison = Comparison(
+        baseline_device=device,
+        alpha=alpha,
+        source=source,
+        gated=gated or bool(experiment_thresholds),
+    )
     now, then = _index(current), _index(baseline)
     both = [key for key in now if key in then]
     ran_in_both = {key[2] for key in both if now[key].ran and then[key].ran}
@@ -457,15 +532,18 @@ def compare(
     for key in both:
         experiment, size, name = key
         limits = experiment_thresholds.get(experiment, thresholds)
+        gating = gated or experiment in experiment_thresholds
         new_m, old_m = now[key], then[key]
         if not old_m.ran or not new_m.ran:
             run, m = ("saved run", old_m) if not old_m.ran else ("current run", new_m)
-            comparison.skipped.append(Skip(*key, f"n/a in the {run} ({m.reason or 'no rounds'})"))
+            skip = Skip(*key, f"n/a in the {run} ({m.reason or 'no rounds'})")
+            (comparison.missing if old_m.ran and gating else comparison.skipped).append(skip)
             continue
+        comparison.rows_compared += 1
         if any(t.metric == "time" for t in limits):
-            _time_checks(key, (old_m, new_m), limits, alpha, comparison)
+            _time_checks(key, (old_m, new_m), limits, alpha, comparison, gating)
         raced = new_m.versus_baseline and old_m.versus_baseline
         if name != device and raced and any(t.metric == "speedup" for t in limits):
             bases = (then.get((experiment, size, device)), now.get((experiment, size, device)))
-            _speedup_checks(key, (old_m, new_m), bases, limits, alpha, comparison)
+            _speedup_checks(key, (old_m, new_m), bases, limits, alpha, comparison, gating)
     return comparison

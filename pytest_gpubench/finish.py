@@ -38,15 +38,15 @@ def write_reports(option: Any, results: RunResults, rows: list[Any], baseline: s
 def run_gate(state: GpubenchState, results: RunResults) -> bool:
     """Compare with the saved run; True when the gate fails the session.
 
-    Without ``--gpubench-compare-fail`` (or a marker's ``compare_fail=``) the comparison is
-    shown with :data:`REPORT_THRESHOLD` but fails nothing. The outcome, or why there is
-    none (e.g. other hardware), is kept on ``state``.
+    ``--gpubench-compare-fail`` gates every experiment, a marker's ``compare_fail=`` its
+    own; the others are compared with :data:`REPORT_THRESHOLD`, whose losses are shown but
+    fail nothing. The outcome, or why there is none (e.g. other hardware), is kept on
+    ``state``.
     """
     if state.compared is None:
         return False
     from pytest_gpubench import baseline as gate
 
-    gating = bool(state.thresholds or state.experiment_thresholds)
     thresholds = state.thresholds or [gate.parse_compare_fail(REPORT_THRESHOLD)]
     try:
         state.comparison = gate.compare(
@@ -57,8 +57,9 @@ def run_gate(state: GpubenchState, results: RunResults) -> bool:
             force=state.force,
             baseline_device=state.baseline,
             source=str(state.compare_path),
+            gated=bool(state.thresholds),
         )
     except ValueError as exc:
         state.compare_error = f"cannot compare with {state.compare_path}: {exc}"
         return True
-    return gating and bool(state.comparison.failures)
+    return not state.comparison.ok

@@ -42,6 +42,8 @@ SKIP_WITHOUT = "gpubench benchmark: pass --gpubench to run it"
 SKIP_OTHERS = "not a gpubench benchmark (--gpubench runs only those)"
 
 _STATE = pytest.StashKey[GpubenchState]()
+#: the exception that failed a test's call phase, for its benchmark's n/a row
+_CALL_FAILURE = pytest.StashKey[str]()
 
 
 def state_of(config: pytest.Config) -> GpubenchState | None:
@@ -265,22 +267,34 @@ def device(request: pytest.FixtureRequest) -> Device:
     chosen = state.device(name) if state.enabled else get_device(name)
     if not chosen.available:
         if is_benchmark_item(request.node):
-            experiment = item_experiment(request.node)
-            size = item_size(request.node, chosen.name)
-            results_of(request.config).add(
-                Measurement(
-                    experiment=experiment,
-                    size=size,
-                    device=chosen.name,
-                    size_value=size_value_of(size),
-                    device_info=chosen.describe(),
-                    test_id=request.node.nodeid,
-                    reason=chosen.reason,
-                    versus_baseline=item_versus_baseline(request.node),
-                )
-            )
+            _record_not_measured(request, chosen, chosen.reason or "unavailable")
         pytest.skip(f"{chosen.name}: {chosen.reason}")
     return chosen
+
+
+def _record_not_measured(request: pytest.FixtureRequest, device: Device, reason: str) -> None:
+    """An n/a row for this benchmark on ``device``, saying why (shown in every report)."""
+    size = item_size(request.node, device.name)
+    results_of(request.config).add(
+        Measurement(
+            experiment=item_experiment(request.node),
+            size=size,
+            device=device.name,
+            size_value=size_value_of(size),
+            device_info=device.describe(),
+            test_id=request.node.nodeid,
+            reason=reason,
+            versus_baseline=item_versus_baseline(request.node),
+        )
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)  # old-style wrapper: works with pytest 7.4's pluggy too
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and call.excinfo is not None:
+        item.stash[_CALL_FAILURE] = call.excinfo.exconly().splitlines()[0][:200]
 
 
 @pytest.fixture(scope="session")
@@ -310,6 +324,8 @@ def gpubench(request: pytest.FixtureRequest, device: Device, benchmark: Any) -> 
     if measurement is not None:
         versus_baseline = item_versus_baseline(request.node)
         results_of(request.config).add(replace(measurement, versus_baseline=versus_baseline))
+    elif _CALL_FAILURE in request.node.stash:  # failed before it was timed: say so, don't vanish
+        _record_not_measured(request, device, f"failed: {request.node.stash[_CALL_FAILURE]}")
 
 
 def pytest_benchmark_update_json(
@@ -331,12 +347,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     results = results_of(config)
     _write_json_without_benchmarks(config, state, results)
-    if not results.measurements:
-        return
-    state.written = write_reports(config.option, results, state.rows(results), state.baseline)
-    if config.option.gpubench_json:
-        state.written.insert(0, str(config.option.gpubench_json))
-    state.gate_failed = run_gate(state, results)
+    if results.measurements:
+        state.written = write_reports(config.option, results, state.rows(results), state.baseline)
+        if config.option.gpubench_json:
+            state.written.insert(0, str(config.option.gpubench_json))
+    state.gate_failed = run_gate(state, results)  # also when nothing ran: that fails a gate
     if state.gate_failed and session.exitstatus == pytest.ExitCode.OK:
         lost = state.compare_error is None
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if lost else pytest.ExitCode.USAGE_ERROR
@@ -361,16 +376,17 @@ def _write_json_without_benchmarks(
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = state_of(config)
-    results = results_of(config)
-    if state is None or not results.measurements:
+    if state is None:
         return
-    from pytest_gpubench.report import render_terminal
-
+    results = results_of(config)
     tr = terminalreporter
-    tr.write_sep("=", f"gpubench: speedup vs {state.baseline}")
-    width = getattr(getattr(tr, "_tw", None), "fullwidth", 120)
-    text = render_terminal(results, state.rows(results), state.baseline, width=width)
-    tr.write_line(text.rstrip("\n"))
+    if results.measurements:
+        from pytest_gpubench.report import render_terminal
+
+        tr.write_sep("=", f"gpubench: speedup vs {state.baseline}")
+        width = getattr(getattr(tr, "_tw", None), "fullwidth", 120)
+        text = render_terminal(results, state.rows(results), state.baseline, width=width)
+        tr.write_line(text.rstrip("\n"))
     for path in state.written:
         tr.write_line(f"gpubench: wrote {path}")
     if state.compare_error:

@@ -168,17 +168,66 @@ def test_experiment_thresholds_replace_the_global_ones():
     assert not compare(current, saved, [SPEEDUP_10], strict, baseline_device="numpy").ok
 
 
-def test_rows_in_one_run_only_and_na_devices_are_skipped_with_the_reason():
+def test_rows_in_one_run_only_are_skipped_and_a_device_no_longer_measured_fails():
     saved = run(1, sizes=("1k", "4k"))
     current = run(2, sizes=("1k", "16k"))
     current.add(Measurement("fit", "1k", "torch-cuda", (), reason="torch not installed"))
     saved.add(Measurement("fit", "1k", "torch-cuda", (0.1, 0.1, 0.1)))
+    current.add(Measurement("fit", "1k", "torch-cpu", (0.1, 0.1, 0.1)))
+    saved.add(Measurement("fit", "1k", "torch-cpu", (), reason="torch not installed"))
     comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
     why = {(s.size, s.device): s.why for s in comparison.skipped}
     assert why[("16k", "cupy")] == "not in the saved run"
     assert why[("4k", "cupy")] == "not in the current run"
-    assert why[("1k", "torch-cuda")] == "n/a in the current run (torch not installed)"
+    assert why[("1k", "torch-cpu")] == "n/a in the saved run (torch not installed)"
     assert [(c.size, c.device) for c in comparison.checks] == [("1k", "cupy")]
+    assert not comparison.failures
+    # measured then, n/a now: a broken install must not pass as "no speedup lost"
+    [missing] = comparison.missing
+    assert (missing.device, missing.why) == (
+        "torch-cuda",
+        "n/a in the current run (torch not installed)",
+    )
+    assert not comparison.ok
+    assert "n/a now (fails the gate)" in comparison.render()
+
+
+def test_a_device_no_longer_measured_only_shows_when_nothing_gates():
+    saved, current = run(1), run(2)
+    saved.add(Measurement("fit", "1k", "torch-cuda", (0.1, 0.1, 0.1)))
+    current.add(Measurement("fit", "1k", "torch-cuda", (), reason="torch not installed"))
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy", gated=False)
+    assert comparison.ok and not comparison.missing
+    assert any(s.device == "torch-cuda" for s in comparison.skipped)
+
+
+def test_a_gate_that_compares_nothing_fails():
+    saved = run(1, sizes=("1k",))
+    current = run(2, sizes=("4k",))
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    assert comparison.compared_nothing and not comparison.ok
+    assert "Nothing compared" in comparison.render()
+    shown_only = compare(current, saved, [SPEEDUP_10], baseline_device="numpy", gated=False)
+    assert shown_only.ok
+
+
+def test_a_marker_threshold_gates_its_experiment_only():
+    """``compare_fail=`` on one experiment must not turn the shown-only report threshold
+    of the others into a gate."""
+    saved = run(1)
+    current = run(2, gpu_s=0.13)  # the speedup fell by about 23%
+    for m in run(1).measurements:
+        saved.add(dataclasses.replace(m, experiment="other"))
+    for m in run(2).measurements:
+        current.add(dataclasses.replace(m, experiment="other"))
+    loose = {"other": [parse_compare_fail("speedup:50%")]}
+    comparison = compare(current, saved, [SPEEDUP_10], loose, baseline_device="numpy", gated=False)
+    [lost] = [c for c in comparison.checks if c.lost]
+    assert lost.experiment == "fit" and not lost.gating and not lost.failed
+    assert comparison.ok
+    assert "shown, not gated" in comparison.render()
+    gated = compare(current, saved, [SPEEDUP_10], loose, baseline_device="numpy")
+    assert [c.experiment for c in gated.failures] == ["fit"] and not gated.ok
 
 
 def test_a_baseline_device_missing_in_a_run_skips_its_speedups():

@@ -175,6 +175,81 @@ def test_compare_without_thresholds_shows_but_never_fails(
     result.stdout.fnmatch_lines(["*gpubench: compared vs *", "*limit speedup:10%*"])
 
 
+def test_a_marker_threshold_does_not_gate_the_other_experiments(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marked = BENCH.replace("def test_matmul(", "def test_steady(").replace(
+        '@pytest.mark.parametrize("n"',
+        '@pytest.mark.gpubench(compare_fail="speedup:90%")\n@pytest.mark.parametrize("n"',
+    )
+    pytester.makepyfile(test_bench=BENCH, test_marked=marked.replace("SLOWDOWN", "UNSET"))
+    result = save_then_compare(pytester, monkeypatch, 4)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*gpubench: compared vs *",
+            "Beyond the report threshold and significant (shown, not gated):",
+            "*matmul 64 array-api-strict speedup:*limit speedup:10%*",
+        ]
+    )
+
+
+def test_a_device_measured_before_and_na_now_fails_the_gate(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken install of a gated device must not pass as "no speedup lost"."""
+    from pytest_gpubench import devices
+
+    def broken() -> devices.Backend:
+        raise devices.DeviceUnavailableError("array_api_strict is broken (injected)")
+
+    saved = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-save", "before")
+    assert saved.ret == 0
+    monkeypatch.setitem(
+        devices._REGISTRY, "array-api-strict", devices._Entry("cpu", "array_api_strict", broken)
+    )
+    monkeypatch.setattr(devices, "_PROBED", {})
+    gate = ("--gpubench-compare", "0001", "--gpubench-compare-fail", "speedup:75%")
+    result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, *gate)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*gpubench: speedup lost vs *0001_before.json*",
+            "Measured in the saved run, n/a now (fails the gate):",
+            "*matmul 64 array-api-strict: n/a in the current run (*broken (injected))",
+        ]
+    )
+
+
+def test_a_gate_with_nothing_to_compare_fails(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-save", "before")
+    assert saved.ret == 0
+    bench.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    gate = ("--gpubench-compare", "0001", "--gpubench-compare-fail", "speedup:75%")
+    result = bench.runpytest("--gpubench", *CPU2, "test_plain.py", *gate)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*gpubench: speedup lost vs *", "Nothing compared: *"])
+
+
+def test_a_benchmark_that_fails_before_it_is_timed_shows_as_failed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_bench=BENCH.replace(
+            '    a = gpubench.transfer(np.ones((n, n)), "float32")',
+            '    if device.name != "numpy":\n        raise RuntimeError("no kernel for this")\n'
+            '    a = gpubench.transfer(np.ones((n, n)), "float32")',
+        )
+    )
+    result = pytester.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-markdown", "out.md")
+    result.assert_outcomes(passed=1, failed=1)
+    expected = "failed: RuntimeError: no kernel for this"
+    result.stdout.fnmatch_lines([f"*array-api-strict*{expected}*"])
+    assert expected in (pytester.path / "out.md").read_text()
+
+
 def test_autosave_writes_a_run_with_the_section(bench: pytest.Pytester) -> None:
     result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-autosave")
     assert result.ret == 0
