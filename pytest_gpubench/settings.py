@@ -5,6 +5,7 @@ profile, the saved run to compare with. Plain functions, so tests call them with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "select_devices",
     "storage_path",
     "timing_settings",
+    "xdist_workers",
 ]
 
 DEFAULT_DEVICES = "numpy,torch-cpu,cuda"
@@ -79,7 +81,9 @@ class GpubenchState:
         return self._select()[0]
 
     def device(self, name: str) -> Device:
-        return next(d for d in self.devices if d.name == name)
+        """The selected device ``name``; a test that parametrizes its own devices may name
+        others (or an alias), which are probed as asked."""
+        return next((d for d in self.devices if d.name == name), None) or get_device(name)
 
     def rows(self, results: RunResults) -> list[Any]:
         """Speedup rows of ``results`` (cached while no measurement is added)."""
@@ -162,9 +166,12 @@ def timing_settings(
         try:
             values["max_time"] = float(max_time)
         except ValueError:
+            values["max_time"] = math.nan
+        if not (values["max_time"] > 0 and math.isfinite(values["max_time"])):
             raise ValueError(
-                f"--gpubench-max-time takes seconds (a number > 0), got {max_time!r}"
-            ) from None
+                f"--gpubench-max-time takes seconds (a finite number > 0), got {max_time!r}; "
+                "for more rounds, raise --gpubench-min-rounds"
+            )
     if min_rounds is not None and max_rounds is None:
         values["max_rounds"] = max(values["max_rounds"], values["min_rounds"])
     if max_rounds is not None and min_rounds is None:
@@ -184,11 +191,28 @@ def storage_path(uri: str) -> Path:
     return Path(uri)
 
 
+def xdist_workers(option: Any) -> str | None:
+    """pytest-xdist's worker count (``-n``) or gateways (``--tx``) when it will run tests in
+    parallel; None when it is absent or off (``-n 0``)."""
+    count = getattr(option, "numprocesses", None)
+    if count not in (None, 0, "0"):
+        return str(count)
+    gateways = getattr(option, "tx", None)
+    return ",".join(gateways) if gateways else None
+
+
 def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchState:
     """Validate the ``--gpubench*`` options into a state; ``ValueError`` says what is accepted.
 
     Device names are checked here; the devices themselves are probed on first use.
     """
+    workers = xdist_workers(option)
+    if option.gpubench and workers:
+        raise ValueError(
+            f"--gpubench cannot run under pytest-xdist (-n {workers}): benchmarks timed side "
+            "by side on the same cores slow each other down, and each worker would report "
+            "only its own share of the results. Run --gpubench without -n (or with -n 0)."
+        )
     names = resolve_names(option.gpubench_devices or ini_devices or DEFAULT_DEVICES)
     if option.gpubench_baseline is not None:
         baseline = resolve_names(option.gpubench_baseline)

@@ -58,8 +58,10 @@ class TimingSettings:
             raise ValueError(
                 f"max_rounds ({self.max_rounds!r}) must be >= min_rounds ({self.min_rounds!r})"
             )
-        if not self.max_time > 0:
-            raise ValueError(f"max_time must be > 0 seconds, got {self.max_time!r}")
+        if not (self.max_time > 0 and math.isfinite(self.max_time)):
+            raise ValueError(
+                f"max_time must be a finite number of seconds > 0, got {self.max_time!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -234,8 +234,9 @@ def test_rounds_run_through_pytest_benchmark_with_the_device_synchronised_at_eac
         (("--gpubench-baseline", "numpy,cupy"), "*--gpubench-baseline takes one device name*"),
         (("--gpubench-warmup", "-1"), "*--gpubench-warmup takes an integer >= 0, got '-1'*"),
         (("--gpubench-min-rounds", "x"), "*--gpubench-min-rounds takes an integer >= 1*"),
-        (("--gpubench-max-time", "0"), "*max_time must be > 0 seconds*"),
+        (("--gpubench-max-time", "0"), "*--gpubench-max-time takes seconds (a finite*"),
         (("--gpubench-max-time", "soon"), "*--gpubench-max-time takes seconds*"),
+        (("--gpubench-max-time", "inf"), "*got 'inf'; for more rounds, raise*"),
         (("--gpubench-save", "a/b"), "*--gpubench-save 'a/b'*Must not contain*"),
     ],
 )
@@ -313,3 +314,49 @@ def test_state_probes_devices_only_when_asked() -> None:
     assert state._selected is None
     assert state.baseline == "numpy"
     assert state._selected is not None
+
+
+@pytest.mark.parametrize(
+    ("numprocesses", "tx", "workers"),
+    [
+        (None, None, None),
+        (0, None, None),
+        (2, None, "2"),
+        ("auto", None, "auto"),
+        (None, ["popen", "popen"], "popen,popen"),
+    ],
+)
+def test_xdist_workers(numprocesses: object, tx: object, workers: str | None) -> None:
+    from pytest_gpubench.settings import xdist_workers
+
+    assert xdist_workers(SimpleNamespace(numprocesses=numprocesses, tx=tx)) == workers
+    assert xdist_workers(SimpleNamespace()) is None  # xdist not installed
+
+
+def test_gpubench_under_xdist_is_a_usage_error_naming_the_fix(pytester: pytest.Pytester) -> None:
+    """Benchmarks timed side by side slow each other, and each worker would report only its
+    share: refused before anything runs (pytest-xdist's own options faked here)."""
+    pytester.makeconftest(
+        "def pytest_addoption(parser):\n"
+        "    parser.addoption('--numprocesses', dest='numprocesses', default=None)\n"
+    )
+    result = pytester.runpytest("--gpubench", "--numprocesses", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gpubench cannot run under pytest-xdist (-n 2)*without -n*"])
+    assert pytester.runpytest("--numprocesses", "2").ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_a_test_choosing_its_own_devices_gets_them_even_outside_the_selection(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("device", ["numpy", "array-api-strict"], indirect=True)
+        def test_own(gpubench, device):
+            gpubench(lambda: device.namespace().ones(4))
+        """
+    )
+    result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST)
+    result.assert_outcomes(passed=2)

@@ -143,7 +143,14 @@ def test_rounds_follow_the_calibration_from_the_warmup() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"warmup": -1}, {"min_rounds": 0}, {"min_rounds": 5, "max_rounds": 4}, {"max_time": 0}],
+    [
+        {"warmup": -1},
+        {"min_rounds": 0},
+        {"min_rounds": 5, "max_rounds": 4},
+        {"max_time": 0},
+        {"max_time": float("inf")},
+        {"max_time": float("nan")},
+    ],
 )
 def test_bad_settings_name_the_value(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
