@@ -58,6 +58,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """A seed for NumPy and scikit-learn: an integer from 0 to 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**32 - 1, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A finite float > 0."""
     try:
@@ -98,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--learn-rate-decay", type=positive_float, default=0.9, help="per epoch (default: 0.9)"
     )
     parser.add_argument("--minibatch-size", type=positive_int, default=64, help="default: 64")
-    parser.add_argument("--random-state", type=int, default=None, help="seed for split and fit")
+    parser.add_argument(
+        "--random-state", type=seed, default=None, help="seed for split and fit (0 to 2**32-1)"
+    )
     parser.add_argument(
         "--samples", type=positive_int, default=10_000, help="synthetic only (10000)"
     )
@@ -186,14 +199,16 @@ def run(args: argparse.Namespace, data: Dataset) -> int:
         data.X, data.y, test_size=TEST_SIZE, random_state=args.random_state
     )
     epoch_ends: list[float] = []  # the loss is read back at each epoch's end: synchronised
+    # the classes the training split holds (a small data set's split can miss some)
+    n_classes = len(set(y_train.tolist()))
     clf = make_dbn(
         args,
         data.n_features,
-        data.n_classes,
+        n_classes,
         fine_tune_callback=lambda _net, _epoch: epoch_ends.append(time.perf_counter()),
     )
     print(
-        f"network: {[data.n_features, *args.hidden, data.n_classes]} on {args.device}, "
+        f"network: {[data.n_features, *args.hidden, n_classes]} on {args.device}, "
         f"{args.epochs} epochs, learn rate {args.learn_rate} (decay {args.learn_rate_decay}), "
         f"minibatch {args.minibatch_size}; train {len(y_train)}, test {len(y_test)} samples",
         flush=True,

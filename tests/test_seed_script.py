@@ -63,6 +63,14 @@ def test_bad_hidden_sizes_are_rejected(text: str) -> None:
         (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
         (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
         (["--learn-rate", "nan"], "argument --learn-rate: expected a positive number, got 'nan'"),
+        (
+            ["--random-state", "-1"],
+            "argument --random-state: expected an integer from 0 to 2**32 - 1, got '-1'",
+        ),
+        (
+            ["--random-state", str(2**32)],
+            f"argument --random-state: expected an integer from 0 to 2**32 - 1, got '{2**32}'",
+        ),
         (["--device", "quantum"], "unknown device 'quantum'; expected one of numpy,"),
         (
             ["--dataset", "digits", "--data-dir", "x"],
@@ -127,6 +135,18 @@ def test_synthetic_run_says_accuracy_is_meaningless(capsys: pytest.CaptureFixtur
     assert "synthetic: 120 samples x 16 features, 10 classes" in out
     assert "WARNING: random data for timing only: the accuracy below is meaningless" in out
     assert re.search(r"^accuracy: [0-9.]+ \(meaningless: random data\)$", out, re.MULTILINE)
+
+
+def test_a_training_split_missing_some_classes_still_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """12 random samples of 10 classes: the training split holds only some of them, and the
+    output layer must match those (not the whole data set's 10)."""
+    argv = ["--dataset", "synthetic", "--samples", "12", "--features", "5", "--hidden", "4"]
+    assert main([*argv, "--epochs", "1", "--random-state", "0"]) == 0
+    out = capsys.readouterr().out
+    n_classes = int(re.search(r"^network: \[5, 4, (\d+)\]", out, re.MULTILINE).group(1))
+    assert n_classes < 10
 
 
 def test_auto_picks_the_best_available(
