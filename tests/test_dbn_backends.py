@@ -155,6 +155,7 @@ def test_data_already_on_the_device_fits_like_host_data(data, name) -> None:
         (lambda X: X[:, :, None], None, r"non-empty 2-D array .* shape \(400, 64, 1\)"),
         (lambda X: X * np.float32("nan"), None, "NaN or infinity"),
         (lambda X: X, 5, "X has 400 samples, y has 5"),
+        (lambda X: X.astype(np.complex64), None, "dtype torch.complex64; the DBN needs real"),
     ],
 )
 def test_bad_data_on_the_device_is_refused_with_the_reason(data, make_X, y_len, message) -> None:
@@ -162,3 +163,34 @@ def test_bad_data_on_the_device_is_refused_with_the_reason(data, make_X, y_len, 
     X, y = data
     with pytest.raises(ValueError, match=message):
         DBN([-1, 8, -1], device="torch-cpu").fit(device.asarray(make_X(X)), y[:y_len])
+
+
+def test_a_tensor_that_requires_grad_is_fitted_and_left_as_it_was(data) -> None:
+    device = usable("torch-cpu")
+    X, y = data
+    params = {"layer_sizes": [-1, 16, -1], "epochs": 1, "random_state": 1}
+    X_dev = device.asarray(X).requires_grad_(True)
+    fitted = DBN(device="torch-cpu", **params).fit(X_dev, y)
+    reference = DBN(device="torch-cpu", **params).fit(X, y)
+    assert X_dev.requires_grad and X_dev.grad is None
+    np.testing.assert_allclose(fitted.coefs_[0], reference.coefs_[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int32])
+def test_integer_and_boolean_data_on_the_device_fit_as_floats(data, dtype) -> None:
+    device = usable("array-api-strict")
+    X, y = data
+    X_int = np.greater(X, X.mean()).astype(dtype)
+    params = {"layer_sizes": [-1, 8, -1], "epochs": 1, "random_state": 0}
+    fitted = DBN(device="array-api-strict", **params).fit(device.asarray(X_int), y)
+    reference = DBN(device="array-api-strict", **params).fit(X_int.astype(np.float32), y)
+    np.testing.assert_allclose(fitted.coefs_[0], reference.coefs_[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_refit_on_device_data_forgets_the_feature_names_of_the_last_fit(data) -> None:
+    device = usable("torch-cpu")
+    X, y = data
+    model = DBN([-1, 8, -1], epochs=1, random_state=0, device="torch-cpu")
+    model.feature_names_in_ = np.array([f"f{i}" for i in range(X.shape[1])], dtype=object)
+    model.fit(device.asarray(X), y)  # names as a DataFrame fit would have left them
+    assert not hasattr(model, "feature_names_in_")

@@ -46,6 +46,7 @@ AT_CHANCE = 0.95
 _LEARNED = (
     "classes_",
     "n_features_in_",
+    "feature_names_in_",
     "layer_sizes_",
     "coefs_",
     "intercepts_",
@@ -229,7 +230,8 @@ class DBN(ClassifierMixin, BaseEstimator):
         if X_dev is None:
             X, y = validate_data(self, X, y, dtype=(np.float32, np.float64))
         else:
-            X, y = self._validate_device_data(X_dev, y, device)
+            X_dev, y = self._validate_device_data(X_dev, y, device)
+            X = X_dev
         check_classification_targets(y)
         encoder = LabelEncoder()
         y_index = encoder.fit_transform(y)
@@ -311,7 +313,15 @@ class DBN(ClassifierMixin, BaseEstimator):
                 f"X must be a non-empty 2-D array (n_samples, n_features); got shape "
                 f"{tuple(X_dev.shape)}"
             )
-        if not bool(xp.all(xp.isfinite(X_dev))):
+        if not xp.isdtype(X_dev.dtype, ("real floating", "integral", "bool")):
+            raise ValueError(
+                f"X has dtype {X_dev.dtype}; the DBN needs real numbers (complex data is not "
+                "supported: pass its real part or its magnitude)"
+            )
+        if getattr(X_dev, "requires_grad", False):  # a torch tensor in an autograd graph
+            X_dev = X_dev.detach()  # the DBN computes its own gradients; the data stays put
+        floating = xp.isdtype(X_dev.dtype, "real floating")  # integers and bools are finite
+        if floating and not bool(xp.all(xp.isfinite(X_dev))):
             raise ValueError("Input X contains NaN or infinity; clean or impute it before fit")
         if not isinstance(y, np.ndarray) and _namespace_of(y) is xp:
             y = device.to_numpy(y)
