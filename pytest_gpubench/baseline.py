@@ -370,7 +370,6 @@ def _speedup_checks(
     comparison: Comparison,
     gating: bool,
 ) -> None:
-    experiment, size, device = key
     old_dev, new_dev = pair
     old_base, new_base = bases
     for run, base in (("saved run", old_base), ("current run", new_base)):
@@ -415,21 +414,8 @@ def _speedup_checks(
                 note = "not significant given the spread of the rounds"
                 if p_value is not None and p_value < alpha:
                     note = "rank test significant, but the speedup intervals overlap"
-        comparison.checks.append(
-            Check(
-                experiment,
-                size,
-                device,
-                threshold,
-                old,
-                new,
-                drop_pct,
-                p_value,
-                status,
-                note,
-                gating,
-            )
-        )
+        check = Check(*key, threshold, old, new, drop_pct, p_value, status, note, gating)
+        comparison.checks.append(check)
 
 
 def _time_checks(
@@ -440,7 +426,6 @@ def _time_checks(
     comparison: Comparison,
     gating: bool,
 ) -> None:
-    experiment, size, device = key
     old_m, new_m = pair
     old, new = _median(old_m.rounds_s), _median(new_m.rounds_s)
     n, m = len(old_m.rounds_s), len(new_m.rounds_s)
@@ -459,21 +444,8 @@ def _time_checks(
                 status, note = "noise", f"too few rounds ({n} vs {m}) to be significant"
             else:
                 status, note = "noise", "not significant given the spread of the rounds"
-        comparison.checks.append(
-            Check(
-                experiment,
-                size,
-                device,
-                threshold,
-                old,
-                new,
-                drop_pct,
-                p_value,
-                status,
-                note,
-                gating,
-            )
-        )
+        check = Check(*key, threshold, old, new, drop_pct, p_value, status, note, gating)
+        comparison.checks.append(check)
 
 
 def compare(
