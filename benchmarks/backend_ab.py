@@ -102,7 +102,7 @@ def report(device: str, runs: dict[str, list[Timing]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--devices", default="numpy,torch-cpu,cupy,torch-cuda")
     parser.add_argument("--baseline", type=Path, help="a checkout to compare against")
     parser.add_argument("--rounds", type=int, default=2)

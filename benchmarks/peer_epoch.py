@@ -196,7 +196,7 @@ def time_in_subprocess(name: str, samples: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--samples", type=int, default=46_900, help="training rows")
     parser.add_argument(
         "--repeats", type=int, default=9, help="interleaved rounds (one takes ~25 s on 2 cores)"

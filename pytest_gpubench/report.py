@@ -334,6 +334,13 @@ def render_terminal(
     if not rows:
         console.print("No gpubench measurements.")
     for experiment, group in by_experiment(rows).items():
+        devices = _ran_devices(group)
+        if not devices:  # a table of sizes alone says nothing: say why instead
+            console.print()
+            console.print(f"{experiment}: nothing measured", style="bold", markup=False)
+            for line in _absent_lines(group):
+                console.print(f"  {line}", markup=False)
+            continue
         table = Table(
             title=Text(f"{experiment} (baseline {baseline})"),
             caption=Text(_legend(group)),
@@ -342,7 +349,6 @@ def render_terminal(
             title_justify="left",
             caption_justify="left",
         )
-        devices = _ran_devices(group)
         table.add_column("size", no_wrap=True)
         for device in devices:
             table.add_column(Text(device), overflow="fold", min_width=len(device))
@@ -380,10 +386,14 @@ def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: s
     if not rows:
         lines += ["", "No gpubench measurements."]
     for experiment, group in by_experiment(rows).items():
+        lines += ["", f"### {_md(experiment)}", ""]
+        if not _ran_devices(group):
+            lines += ["Nothing measured.", ""]
+            lines += [f"- {_md(line)}" for line in _absent_lines(group)]
+            continue
         columns = _columns(group, baseline)
         header = ["size", *(h for h, _, _ in columns)]
         align = [":--", *(":--" if w == "time" else "--:" for _, _, w in columns)]
-        lines += ["", f"### {_md(experiment)}", ""]
         lines.append("| " + " | ".join(_md(h) for h in header) + " |")
         lines.append("| " + " | ".join(align) + " |")
         for row in group:

@@ -338,6 +338,23 @@ def test_a_device_that_never_ran_gets_one_line_not_a_column(results):
     assert f"- torch-cpu: n/a ({reason})" in markdown
 
 
+def test_an_experiment_where_nothing_ran_says_so_instead_of_an_empty_table():
+    run = RunResults()
+    for device, reason in (("numpy", "failed: RuntimeError: kaput"), ("cupy", "no GPU")):
+        for size, value in (("256", 256.0), ("1024", 1024.0)):
+            run.add(Measurement("matmul", size, device, (), size_value=value, reason=reason))
+    rows = build_rows(run.measurements, "numpy")
+    terminal = render_terminal(run, rows, "numpy", width=60)
+    assert "matmul: nothing measured" in terminal
+    assert "numpy: n/a (failed: RuntimeError: kaput)" in terminal
+    assert "cupy: n/a (no GPU)" in terminal
+    assert "over ;" not in terminal and "(baselin" not in terminal
+    markdown = render_markdown(run, rows, "numpy")
+    assert "### matmul\n\nNothing measured." in markdown
+    assert "- numpy: n/a (failed: RuntimeError: kaput)" in markdown
+    assert "| size |" not in markdown and "over ;" not in markdown
+
+
 def _fit_rows(cpu_gpu_rounds: dict[str, tuple[tuple[float, ...], tuple[float, ...]]]) -> list:
     run = RunResults()
     for value, (size, (cpu, gpu)) in enumerate(cpu_gpu_rounds.items(), start=1):
