@@ -396,6 +396,22 @@ def test_a_failed_lookup_in_teardown_still_destroys_what_the_session_recorded(
     assert sessions[0].teardown_errors and code in sessions[0].teardown_errors[0]
 
 
+def test_a_second_ctrl_c_during_the_teardown_lookup_still_terminates(inproc: Harness) -> None:
+    tearing_down: list[bool] = []
+
+    def interrupt(params: dict, **kwargs: object) -> None:
+        if tearing_down:
+            raise KeyboardInterrupt("second Ctrl-C")
+
+    interrupt.operation = "DescribeInstances"  # type: ignore[attr-defined]
+    inproc.faults.append(interrupt)  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt), ec2_session(options(), inproc.hooks()):
+        tearing_down.append(True)
+        raise KeyboardInterrupt("first Ctrl-C")
+    tearing_down.clear()
+    assert leftovers(inproc.client("ec2")) == {}
+
+
 def test_security_group_delete_waits_for_the_eni(inproc: Harness) -> None:
     fault = Fault("DeleteSecurityGroup", "DependencyViolation", times=2)
     inproc.faults.append(fault)

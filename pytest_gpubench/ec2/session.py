@@ -462,14 +462,15 @@ class _Lifecycle:
 
     def _with_tagged(
         self, known: str | None, find_tagged: Callable[[], Iterable[str]]
-    ) -> tuple[list[str], Exception | None]:
+    ) -> tuple[list[str], BaseException | None]:
         """The ids this session's tag finds, plus the one it recorded itself. A failed lookup
-        (a missing ``Describe*`` permission, an outage) still gives the recorded id, so that
-        one is destroyed, and the error, to raise once it is: the teardown then reports it."""
+        (a missing ``Describe*`` permission, an outage, a second Ctrl-C) still gives the
+        recorded id, so that one is destroyed, and the error, to raise once it is: the
+        teardown then reports it."""
         ids = {known} if known else set()
         try:
             ids.update(self.backoff.call(find_tagged))
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:
             log.error("EC2 teardown could not list the session's resources: %r", exc)
             return sorted(ids), exc
         return sorted(ids), None
