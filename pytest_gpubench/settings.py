@@ -192,13 +192,13 @@ def storage_path(uri: str) -> Path:
 
 
 def xdist_workers(option: Any) -> str | None:
-    """pytest-xdist's worker count (``-n``) or gateways (``--tx``) when it will run tests in
-    parallel; None when it is absent or off (``-n 0``)."""
+    """The pytest-xdist option that will run tests in parallel (``-n 2``, ``--tx popen``), as
+    given; None when xdist is absent or off (``-n 0``)."""
     count = getattr(option, "numprocesses", None)
     if count not in (None, 0, "0"):
-        return str(count)
+        return f"-n {count}"
     gateways = getattr(option, "tx", None)
-    return ",".join(gateways) if gateways else None
+    return f"--tx {','.join(gateways)}" if gateways else None
 
 
 def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchState:
@@ -209,7 +209,7 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
     workers = xdist_workers(option)
     if option.gpubench and workers:
         raise ValueError(
-            f"--gpubench cannot run under pytest-xdist (-n {workers}): benchmarks timed side "
+            f"--gpubench cannot run under pytest-xdist ({workers}): benchmarks timed side "
             "by side on the same cores slow each other down, and each worker would report "
             "only its own share of the results. Run --gpubench without -n (or with -n 0)."
         )

@@ -321,9 +321,9 @@ def test_state_probes_devices_only_when_asked() -> None:
     [
         (None, None, None),
         (0, None, None),
-        (2, None, "2"),
-        ("auto", None, "auto"),
-        (None, ["popen", "popen"], "popen,popen"),
+        (2, None, "-n 2"),
+        ("auto", None, "-n auto"),
+        (None, ["popen", "popen"], "--tx popen,popen"),
     ],
 )
 def test_xdist_workers(numprocesses: object, tx: object, workers: str | None) -> None:
