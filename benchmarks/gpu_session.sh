@@ -62,7 +62,7 @@ if [ "$STAGE" != checks ]; then
 log seed table
 timeout "$SEED_TIMEOUT" $PY -m pytest -q -p no:cacheprovider --gpubench \
     --gpubench-profile seed --gpubench-devices numpy,cupy,torch-cuda \
-    --gpubench-min-rounds 2 --gpubench-max-rounds 5 -k "$SEED_SELECT" \
+    --gpubench-min-rounds 3 --gpubench-max-rounds 5 -k "$SEED_SELECT" \
     --gpubench-json "$OUT/seed.json" --gpubench-markdown "$OUT/seed.md" \
     --gpubench-plot "$OUT/seed.png" experiments 2>&1 | tail -70 | tee "$OUT/seed.txt"
 fi

@@ -197,6 +197,8 @@ def crossover_line(rows: Sequence[SpeedupRow], device: str, baseline: str) -> st
         line = f"{device}: faster than {baseline} from size {start} on"
     sure = crossover(rows, device, confident=True)
     if sure is None:
+        if all(r.cells[device].speedup_low is None for r in known):
+            return f"{line}, with too few rounds for a 95% interval (at least 3 each)"
         return f"{line}, but not significantly (the 95% interval reaches 1)"
     if sure != start:
         return f"{line}; with the 95% interval above 1 from {sure} on"

@@ -378,6 +378,14 @@ def test_crossover_line_says_when_the_win_is_not_significant():
     )
 
 
+def test_crossover_line_says_when_the_rounds_are_too_few_for_an_interval():
+    from pytest_gpubench.report import crossover_line
+
+    rows = _fit_rows({"1k": ((2.0, 2.1), (1.0, 1.1)), "4k": ((8.0, 8.2), (2.0, 2.1))})
+    line = crossover_line(rows, "cupy", "numpy")
+    assert line.endswith("with too few rounds for a 95% interval (at least 3 each)")
+
+
 def test_cells_show_the_host_to_device_copy_and_metrics():
     run = RunResults()
     run.add(Measurement("fit", "800-800", "numpy", spread(20.0), size_value=1600.0))

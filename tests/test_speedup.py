@@ -83,11 +83,16 @@ def test_interval_is_reproducible_and_narrows_with_tighter_rounds():
     assert tight[1] - tight[0] < (wide[1] - wide[0]) / 5
 
 
-def test_one_round_gives_a_speedup_but_no_interval():
-    ms = [measure("s", "numpy", (2.0,), 1), measure("s", "cupy", spread(1.0), 1)]
+@pytest.mark.parametrize("rounds", [(2.0,), (1.9, 2.1)])
+def test_fewer_than_three_rounds_give_a_speedup_but_no_interval(rounds):
+    """A bootstrap of medians from 2 rounds covers the true ratio ~70% of the time: no
+    "95%" interval is shown for it."""
+    ms = [measure("s", "numpy", rounds, 1), measure("s", "cupy", spread(1.0), 1)]
     cell = build_rows(ms, "numpy")[0].cell("cupy")
     assert cell.speedup == pytest.approx(2.0)
     assert cell.speedup_low is None and cell.speedup_high is None
+    assert speedup_interval(spread(2.0, 9), (1.0, 1.1)) is None
+    assert speedup_interval(spread(2.0, 9), (1.0, 1.1, 0.9)) is not None
 
 
 def test_throughput_and_units_come_from_the_median_round():
@@ -215,6 +220,9 @@ def test_a_zero_second_median_gives_no_speedup_instead_of_dividing_by_zero():
     cell = build_rows(ms, "numpy")[0].cell("cupy")
     assert cell.speedup is None and "below the timer resolution" in cell.speedup_reason
     assert speedup_interval(spread(1.0), (0.0, 1e-9, 2e-9)) is None
+    ms = [measure("s", "numpy", (0.0, 0.0, 0.0), 1), measure("s", "cupy", spread(1e-5), 1)]
+    cell = build_rows(ms, "numpy")[0].cell("cupy")
+    assert cell.speedup is None and "baseline numpy's median round is 0 s" in cell.speedup_reason
 
 
 def test_a_cost_only_benchmark_gets_no_speedups_not_even_for_the_baseline():
