@@ -3,6 +3,7 @@ regression thresholds its marker sets. Plain functions over pytest items."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -55,9 +56,19 @@ def item_size(item: pytest.Item, device: str) -> str:
     return "-".join(ids) or "-"
 
 
+_NUMBER = r"\d+(?:\.\d*)?(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?"
+
+
 def size_value_of(size: str) -> float:
-    """A number that orders sizes: the sum of the integers in the size (``800-800`` → 1600)."""
-    return float(sum(int(n) for n in re.findall(r"\d+", size)))
+    """A number that orders sizes (and places them on the plot's x axis): the sum over the
+    size's ``-``-separated parts, each the product of its numbers (``800-800`` → 1600,
+    ``1024x1024`` → 1048576, ``0.5`` → 0.5, ``1e3`` → 1000); 0 without numbers."""
+    total = 0.0
+    for part in re.split(r"(?<![0-9][eE])-", size):  # not the minus of an exponent
+        numbers = [float(n) for n in re.findall(_NUMBER, part, flags=re.IGNORECASE)]
+        if numbers:
+            total += math.prod(numbers)
+    return total
 
 
 def marker_thresholds(items: Sequence[pytest.Item], parse: Any) -> dict[str, list[Any]]:

@@ -287,6 +287,10 @@ def test_timing_settings_follow_the_profile_and_single_overrides() -> None:
 def test_size_value_and_storage_path() -> None:
     assert size_value_of("800-800") == 1600
     assert size_value_of("-") == 0
+    assert size_value_of("1024x1024") == 1024 * 1024
+    assert size_value_of("46900x784") == 46900 * 784
+    assert [size_value_of(s) for s in ("0.25", "0.5", "1.0", "2.0")] == [0.25, 0.5, 1.0, 2.0]
+    assert size_value_of("1e3") == 1000 and size_value_of("n1.5e-2") == 0.015
     assert storage_path("file://./.benchmarks").as_posix() == ".benchmarks"
     assert storage_path("runs").as_posix() == "runs"
     with pytest.raises(ValueError, match="needs a file storage"):
