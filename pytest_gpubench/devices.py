@@ -356,7 +356,9 @@ class CupyBackend:
         return self._cupy.asnumpy(x)
 
     def synchronize(self) -> None:
-        self._cupy.cuda.get_current_stream().synchronize()
+        # the whole device (cudaDeviceSynchronize), as torch.cuda.synchronize does: work a
+        # benchmark queued on another stream must not escape the clock either
+        self._cupy.cuda.Device().synchronize()
 
     def random(self, seed: int) -> DeviceRandom:
         return _CupyRandom(self._cupy, seed)

@@ -191,9 +191,23 @@ def measure_transfer(
     """Time copying host data onto ``device`` (a fresh full copy each round).
 
     ``result`` is the device array of the last round. CPU back ends that can use host
-    memory as it is (numpy, torch on the CPU) honestly measure close to nothing.
+    memory as it is (numpy, torch on the CPU) honestly measure close to nothing. Data that
+    already lies on a GPU is refused: no copy would be timed.
     """
+    if _on_gpu(host):
+        raise ValueError(
+            f"transfer() times a host-to-device copy, but the data is already on a GPU "
+            f"({type(host).__module__}.{type(host).__name__}); pass the host array (numpy)"
+        )
     return measure(device, lambda: device.asarray(host, dtype), settings, clock=clock)
+
+
+def _on_gpu(x: Any) -> bool:
+    import array_api_compat
+
+    if array_api_compat.is_cupy_array(x):
+        return True
+    return array_api_compat.is_torch_array(x) and x.device.type != "cpu"
 
 
 class BenchmarkRunner:
@@ -214,7 +228,10 @@ class BenchmarkRunner:
         stats = getattr(self.benchmark, "stats", None)
         if stats is None:  # --benchmark-disable: the target ran once, untimed
             return []
-        return [float(t) for t in stats.stats.data]
+        rounds_s = [float(t) for t in stats.stats.data]
+        # --benchmark-cprofile makes one more, profiled call after the rounds: not a round
+        del synced.event_rounds_s[len(rounds_s) :]
+        return rounds_s
 
 
 def _number(value: Any, name: str) -> float:

@@ -117,6 +117,27 @@ def test_cuda_events_are_recorded_per_measured_round_only() -> None:
     ]
 
 
+def test_a_profiled_extra_call_adds_no_event_round() -> None:
+    """pytest-benchmark's --benchmark-cprofile calls the target once more after the rounds,
+    with the same setup and teardown: its CUDA event time is not a round."""
+    from types import SimpleNamespace
+
+    from pytest_gpubench.timing import BenchmarkRunner, SyncedTarget
+
+    class ProfilingBenchmark:
+        def pedantic(self, target, setup, teardown, rounds, warmup_rounds, iterations):
+            for _ in range(rounds + 1):  # the rounds, then the profiled call
+                setup()
+                target()
+                teardown()
+            self.stats = SimpleNamespace(stats=SimpleNamespace(data=[0.1] * rounds))
+
+    log: list[str] = []
+    synced = SyncedTarget(fake_device(log, events=True), lambda: None)
+    assert BenchmarkRunner(ProfilingBenchmark())(synced, 3) == [0.1, 0.1, 0.1]
+    assert synced.event_rounds_s == [0.5, 0.5, 0.5]
+
+
 @pytest.mark.parametrize(
     ("warmup_s", "expected"),
     [
@@ -165,6 +186,19 @@ def test_transfer_copies_every_round_and_returns_the_device_array() -> None:
     assert log.count("copy") == 4
     assert timing.result.dtype == np.float32
     np.testing.assert_array_equal(timing.result, host)
+
+
+def test_transfer_refuses_data_already_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import array_api_compat
+
+    log: list[str] = []
+    on_gpu = np.ones(3)  # stands in for a CuPy array: no GPU here
+    monkeypatch.setattr(array_api_compat, "is_cupy_array", lambda x: x is on_gpu)
+    with pytest.raises(ValueError, match=r"already on a GPU .*pass the host array"):
+        measure_transfer(fake_device(log), on_gpu)
+    assert "copy" not in log
+    measure_transfer(fake_device(log), np.ones(3), settings=TimingSettings(0, 1, 1))
+    assert log.count("copy") == 1
 
 
 def test_gpubench_records_a_measurement_with_units_transfer_and_metrics() -> None:
