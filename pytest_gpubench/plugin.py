@@ -237,7 +237,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if "device" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else names):
             return  # the test chose its own devices
     # skipped anyway without --gpubench: don't probe (import torch) for them
-    names = [d.name for d in state.devices] if state.enabled else state.device_names
+    names = state.params if state.enabled else state.device_names
     metafunc.parametrize("device", names, indirect=True, ids=names)
 
 
@@ -272,9 +272,17 @@ def device(request: pytest.FixtureRequest) -> Device:
     return chosen
 
 
+def _device_param(request: pytest.FixtureRequest, device: Device) -> str:
+    """The ``device`` parameter in the test's id: the name as typed (``cuda``), which may
+    differ from the device it picked (``cupy``)."""
+    callspec = getattr(request.node, "callspec", None)
+    param = callspec.params.get("device") if callspec is not None else None
+    return param if isinstance(param, str) else device.name
+
+
 def _record_not_measured(request: pytest.FixtureRequest, device: Device, reason: str) -> None:
     """An n/a row for this benchmark on ``device``, saying why (shown in every report)."""
-    size = item_size(request.node, device.name)
+    size = item_size(request.node, _device_param(request, device))
     results_of(request.config).add(
         Measurement(
             experiment=item_experiment(request.node),
@@ -309,7 +317,7 @@ def gpubench(request: pytest.FixtureRequest, device: Device, benchmark: Any) -> 
     """Time one workload on ``device`` through pytest-benchmark and record the measurement."""
     state = state_of(request.config)
     settings = state.settings if state else TimingSettings()
-    size = item_size(request.node, device.name)
+    size = item_size(request.node, _device_param(request, device))
     bench = GpuBench(
         device,
         experiment=item_experiment(request.node),

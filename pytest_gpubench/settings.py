@@ -27,6 +27,7 @@ __all__ = [
     "select_devices",
     "storage_path",
     "timing_settings",
+    "typed_names",
     "xdist_workers",
 ]
 
@@ -80,10 +81,24 @@ class GpubenchState:
     def baseline(self) -> str:
         return self._select()[0]
 
+    @property
+    def params(self) -> list[str]:
+        """The ``device`` parameter (and test id) of each selected device: its name as typed.
+        An alias stays ``cuda`` whichever library it picks on this machine, so a test id
+        means the same test everywhere; an EC2 run relies on it (it sends the selected
+        node ids to the instance, whose ``cuda`` may be another library than here)."""
+        typed = typed_names(self.device_names)
+        if self.baseline_spec:
+            typed.setdefault(self.baseline, resolve_names(self.baseline_spec)[0])
+        return [typed.get(d.name, d.name) for d in self.devices]
+
     def device(self, name: str) -> Device:
-        """The selected device ``name``; a test that parametrizes its own devices may name
-        others (or an alias), which are probed as asked."""
-        return next((d for d in self.devices if d.name == name), None) or get_device(name)
+        """The selected device whose parameter or name is ``name``; a test that parametrizes
+        its own devices may name others (or an alias), which are probed as asked."""
+        for device, param in zip(self.devices, self.params, strict=True):
+            if name in (device.name, param):
+                return device
+        return get_device(name)
 
     def rows(self, results: RunResults) -> list[Any]:
         """Speedup rows of ``results`` (cached while no measurement is added)."""
@@ -100,12 +115,25 @@ def select_devices(spec: str | Sequence[str]) -> list[Device]:
     """
     devices: dict[str, Device] = {}
     for name in resolve_names(spec):
-        device = get_device(name)
-        if name in ALIASES and not device.available:
-            why = "; ".join(f"{target}: {get_device(target).reason}" for target in ALIASES[name])
-            device = Device(name, device.kind, device.library, reason=f"none usable ({why})")
+        device = _selected(name)
         devices.setdefault(device.name, device)
     return list(devices.values())
+
+
+def typed_names(spec: str | Sequence[str]) -> dict[str, str]:
+    """Each device :func:`select_devices` picks, mapped to its name as ``spec`` typed it."""
+    typed: dict[str, str] = {}
+    for name in resolve_names(spec):
+        typed.setdefault(_selected(name).name, name)
+    return typed
+
+
+def _selected(name: str) -> Device:
+    device = get_device(name)
+    if name in ALIASES and not device.available:
+        why = "; ".join(f"{target}: {get_device(target).reason}" for target in ALIASES[name])
+        device = Device(name, device.kind, device.library, reason=f"none usable ({why})")
+    return device
 
 
 def choose_baseline(devices: list[Device], spec: str | None) -> tuple[str, list[Device]]:

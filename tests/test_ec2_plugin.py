@@ -136,6 +136,37 @@ def test_whole_suite_runs_on_the_instance_and_reports_where_and_cost(
     assert leftovers(Harness().client("ec2")) == {}
 
 
+# Only on the "instance" (the remote run's home): a usable cupy, as a GPU box has.
+REMOTE_ONLY_GPU = """
+import os
+if "remote-home" in os.getcwd():
+    from pytest_gpubench import devices
+    devices._PROBED["cupy"] = devices.Device("cupy", "gpu", "cupy", backend=devices.NumpyBackend())
+"""
+
+
+def test_an_alias_picks_the_instances_gpu_though_the_client_has_none(
+    project: pytest.Pytester, aws_env: Path
+) -> None:
+    """The default devices name ``cuda``: n/a on a laptop, cupy on the instance. The test
+    ids sent to the instance must still exist there (they keep the name as typed)."""
+    project.makepyfile(test_bench=BENCH)
+    conftest = project.path / "conftest.py"
+    conftest.write_text(REMOTE_ONLY_GPU + conftest.read_text())
+    git_commit_all(project.path)
+
+    result = project.runpytest("--gpubench", "--gpubench-devices", "numpy,cuda", *FAST, *EC2)
+
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*gpubench-ec2: running 4 tests on *", "*4 passed*"])
+    [entry] = ledger_entries(aws_env)
+    fetched = project.path / ".gpubench" / "ec2" / entry["session"] / "results.json"
+    measured = json.loads(fetched.read_text())["gpubench"]["measurements"]
+    assert {(m["size"], m["device"]) for m in measured if m["rounds_s"]} == {
+        (size, device) for size in ("8", "16") for device in ("numpy", "cupy")
+    }
+
+
 def test_a_remote_failure_fails_the_session_and_still_tears_down(
     project: pytest.Pytester, aws_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
