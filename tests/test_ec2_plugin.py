@@ -216,6 +216,49 @@ def test_quota_error_stops_with_what_to_request_and_leaves_nothing(
     assert leftovers(Harness().client("ec2")) == {}
 
 
+def test_an_unmapped_aws_refusal_ends_cleanly_with_the_code_and_the_cost(
+    pytester: pytest.Pytester, moto_aws: None, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An IAM-limited user: not an INTERNALERROR traceback, but what AWS refused."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    pytester.makeconftest(
+        """
+        def pytest_configure(config):
+            from pytest_gpubench.ec2.plugin import HOOKS_KEY
+            from pytest_gpubench.ec2.session import Hooks
+            from tests.ec2_support import Fault, Harness
+
+            harness = Harness(faults=[Fault("RunInstances", "UnauthorizedOperation")])
+            config.stash[HOOKS_KEY] = Hooks(client=harness.client, waiter_delay_s=0)
+        """
+    )
+    pytester.makepyfile(test_bench=BENCH)
+    git_commit_all(pytester.path)
+
+    result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy", *EC2)
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["*AWS refused RunInstances: UnauthorizedOperation*IAM*"])
+    assert leftovers(Harness().client("ec2")) == {}
+
+
+def test_a_lost_ssh_connection_ends_cleanly_and_tears_down(
+    project: pytest.Pytester, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GPUBENCH_TEST_BENCH", "echo started; kill -9 $PPID; sleep 3")
+    project.makepyfile(test_bench=BENCH)
+    git_commit_all(project.path)
+
+    result = project.runpytest("--gpubench", "--gpubench-devices", "numpy", *EC2)
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["*lost the SSH connection to the instance*terminated*"])
+    assert [e["status"] for e in ledger_entries(aws_env)] == ["done"]
+    assert leftovers(Harness().client("ec2")) == {}
+
+
 def test_fixture_gives_tests_a_live_instance(project: pytest.Pytester, aws_env: Path) -> None:
     project.makepyfile(
         """
@@ -247,6 +290,10 @@ def test_fixture_skips_without_the_option(pytester: pytest.Pytester) -> None:
         (["--gpubench-ec2=g4dn.xlarge", "--gpubench-ec2-ssh-cidr", "0.0.0.0/0"], "*refusing*"),
         (["--gpubench-ec2", "--gpubench-ec2-ttl", "0"], "*--gpubench-ec2-ttl must be*got 0*"),
         (["--gpubench-ec2", "--gpubench-ec2-spot-fallback"], "*only applies with*-spot*"),
+        (
+            ["--gpubench-ec2", "--gpubench-ec2-region", "us east 1"],
+            "*--gpubench-ec2-region 'us east 1' is not an EC2 region*us-east-1*",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(

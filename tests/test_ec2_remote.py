@@ -172,3 +172,27 @@ def test_upload_refuses_a_directory_that_would_wipe_home(tmp_path: Path) -> None
 
     with pytest.raises(Ec2Error, match="whole tree"):
         upload_project(None, tmp_path, "~/", tmp_path)  # type: ignore[arg-type]
+
+
+def test_a_hung_remote_job_stops_at_its_deadline(sshd: Sshd, tmp_path: Path) -> None:
+    """The run gets the instance's time left before its TTL: a command that never ends raises
+    instead of blocking until the instance powers off."""
+    from pytest_gpubench.ec2.job import Job, run_job
+
+    root = make_repo(tmp_path / "project")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    job = Job(
+        project_root=root,
+        node_ids=("test_x.py::test_x",),
+        remote_base=str(tmp_path / "remote"),
+        setup_override=("true",),
+        bench_template="sleep 30",
+    )
+    start = time.monotonic()
+    with (
+        open_remote(sshd, tmp_path) as remote,
+        pytest.raises(RemoteError, match="ran past"),
+    ):
+        run_job(remote, job, tmp_path / "out", scratch, timeout_s=1.5)
+    assert time.monotonic() - start < 20

@@ -9,6 +9,7 @@ regression gate are then made locally from the merged measurements.
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,8 +117,18 @@ def run_job(
     scratch: Path,
     on_line: LineCallback | None = None,
     step: Callable[[str], None] = lambda name: None,
+    timeout_s: float | None = None,
 ) -> JobResult:
-    """Upload, install, run (streamed), fetch; the exit code is the remote pytest's."""
+    """Upload, install, run (streamed), fetch; the exit code is the remote pytest's.
+
+    ``timeout_s`` bounds the install and the run together (the instance's time left before
+    it powers itself off): a hung command raises ``RemoteError`` instead of blocking.
+    """
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def left() -> dict[str, float]:
+        return {} if deadline is None else {"timeout_s": max(1.0, deadline - time.monotonic())}
+
     base = job.remote_base or remote.check('echo "$HOME"').strip().splitlines()[-1]
     paths = remote_paths(base, job)
     upload_project(remote, job.project_root, paths.project, scratch)
@@ -127,9 +138,9 @@ def run_job(
     remote.put(nodeids, f"{paths.out}/{NODEIDS_NAME}")
     step("uploaded")
     for command in setup_commands(job, paths):
-        remote.check(command, on_line)
+        remote.check(command, on_line, **left())
     step("installed")
-    exit_code, _ = remote.run(bench_command(job, paths), on_line)
+    exit_code, _ = remote.run(bench_command(job, paths), on_line, **left())
     step("ran")
     local_out.mkdir(parents=True, exist_ok=True)
     files = []

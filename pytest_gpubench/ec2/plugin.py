@@ -155,6 +155,12 @@ def ec2_options(config: pytest.Config) -> Any:
         ledger_dir=Path(ledger) if ledger else None,
         price_per_hour=config.getoption("gpubench_ec2_price"),
     )
+    regions = _ec2_regions()
+    if regions and region not in regions:
+        raise pytest.UsageError(
+            f"--gpubench-ec2-region {region!r} is not an EC2 region botocore knows; expected "
+            f"one such as us-east-1, eu-west-1 ({len(regions)} known)"
+        )
     try:
         options.validate()
         if options.ssh_cidr:
@@ -162,6 +168,18 @@ def ec2_options(config: pytest.Config) -> Any:
     except Ec2ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     return options
+
+
+def _ec2_regions() -> set[str]:
+    """EC2's regions in every partition, from botocore's bundled data (no network)."""
+    import boto3
+
+    session = boto3.session.Session()
+    return {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    }
 
 
 def _require_extras() -> None:
@@ -287,7 +305,7 @@ def _make_job(session: pytest.Session) -> Any:
     fields: dict[str, Any] = {
         "project_root": root,
         "node_ids": tuple(item.nodeid for item in session.items),
-        "workdir": config.rootpath.relative_to(root).as_posix(),
+        "workdir": config.rootpath.resolve().relative_to(root.resolve()).as_posix(),
         "pytest_args": tuple(forwarded_args(config.invocation_params.args, option_arity(config))),
         "extras": extras,
         "plot": plot,
@@ -296,9 +314,40 @@ def _make_job(session: pytest.Session) -> Any:
     return Job(**fields)
 
 
+#: Seconds kept in hand before the instance's TTL, to fetch results and tear down.
+TTL_MARGIN_S = 120.0
+
+
+def _seconds_left(ec2_session: Any, hooks: Any) -> float | None:
+    """Seconds until the instance powers itself off, less :data:`TTL_MARGIN_S`."""
+    if ec2_session.expires is None:
+        return None
+    return (ec2_session.expires - hooks.now()).total_seconds() - TTL_MARGIN_S
+
+
+def _explain(exc: Exception) -> str:
+    """What went wrong in words a user can act on, for errors the EC2 layer did not map."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return (
+            f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}. "
+            "Check that these credentials may call it (IAM), and the options"
+        )
+    if isinstance(exc, BotoCoreError):
+        return f"AWS could not be reached ({exc}); check --gpubench-ec2-region and the network"
+    if isinstance(exc, OSError | EOFError) or type(exc).__module__.startswith("paramiko"):
+        return (
+            f"lost the SSH connection to the instance ({type(exc).__name__}: {exc}); the "
+            "instance was terminated. Run again; if it recurs, check the network and the TTL"
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
 def run_on_ec2(session: pytest.Session) -> None:
     """The whole selection on a fresh instance; measurements merged into the results."""
-    from pytest_gpubench.ec2.faults import Ec2Error, TeardownError
+    from pytest_gpubench.ec2.faults import Ec2Error
     from pytest_gpubench.ec2.job import run_job
     from pytest_gpubench.ec2.session import ec2_session
 
@@ -314,11 +363,19 @@ def run_on_ec2(session: pytest.Session) -> None:
         with ec2_session(config.stash[OPTIONS_KEY], hooks) as live:
             write(f"gpubench-ec2: running {len(job.node_ids)} tests on {live.session.address}")
             local_out = config.rootpath / ".gpubench" / "ec2" / live.session.session_id
-            outcome = run_job(live.remote, job, local_out, live.scratch, write, live.step)
-    except TeardownError as exc:
+            outcome = run_job(
+                live.remote,
+                job,
+                local_out,
+                live.scratch,
+                write,
+                live.step,
+                timeout_s=_seconds_left(live.session, hooks),
+            )
+    except Ec2Error as exc:  # TeardownError included
         problem = exc
-    except Ec2Error as exc:
-        problem = exc
+    except Exception as exc:  # torn down already; say what happened, not a traceback
+        problem = Ec2Error(_explain(exc))
     finally:
         if sessions:
             results.extra["ec2"] = sessions[0].summary(hooks.clock())
