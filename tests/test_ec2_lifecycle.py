@@ -412,6 +412,18 @@ def test_a_second_ctrl_c_during_the_teardown_lookup_still_terminates(inproc: Har
     assert leftovers(inproc.client("ec2")) == {}
 
 
+def test_an_instance_not_yet_known_to_ec2_is_terminated_after_all(inproc: Harness) -> None:
+    """An id fresh from RunInstances can read as NotFound for a while (eventual consistency):
+    a failure just after launch must not leave it running while the ledger says done."""
+    fault = Fault("TerminateInstances", "InvalidInstanceID.NotFound", times=2)
+    inproc.faults.append(fault)
+    inproc.fail_at = "instance"
+    with pytest.raises(RuntimeError, match="injected"), ec2_session(options(), inproc.hooks()):
+        pass
+    assert len(fault.hits) == 2
+    assert leftovers(inproc.client("ec2")) == {}
+
+
 def test_security_group_delete_waits_for_the_eni(inproc: Harness) -> None:
     fault = Fault("DeleteSecurityGroup", "DependencyViolation", times=2)
     inproc.faults.append(fault)

@@ -64,6 +64,24 @@ def test_sweep_deletes_expired_and_keeps_fresh(ec2) -> None:
     assert sorted(left["keys"]) == ["fresh", "not-ours"]
 
 
+def test_an_expiry_without_a_time_zone_is_left_alone_and_does_not_stop_the_sweep(ec2) -> None:
+    old = plant(ec2, "old", NOW - timedelta(minutes=1))
+    naive = ec2.create_security_group(GroupName="hand-tagged", Description="t")["GroupId"]
+    ec2.create_tags(
+        Resources=[naive],
+        Tags=[
+            {"Key": "gpubench:session", "Value": "hand"},
+            {"Key": "gpubench:expires", "Value": "2000-01-01T00:00:00"},
+        ],
+    )
+
+    report = sweep(ec2, NOW, sleep=lambda s: None, delay_s=0)
+
+    assert {(x.kind, x.resource_id) for x in report.deleted} == set(old.items())
+    assert [x.resource_id for x in report.fresh] == [naive]
+    assert leftovers(ec2)["groups"] == [naive]
+
+
 def test_dry_run_lists_and_deletes_nothing(ec2) -> None:
     old = plant(ec2, "old", NOW - timedelta(hours=2))
     before = leftovers(ec2)

@@ -36,7 +36,11 @@ def format_expiry(when: datetime) -> str:
 
 
 def parse_expiry(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """The expiry tag as an aware datetime; ``ValueError`` if unreadable or without a zone."""
+    expiry = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if expiry.tzinfo is None:
+        raise ValueError(f"expiry {text!r} has no time zone")
+    return expiry
 
 
 def session_tags(session_id: str, owner: str, expires: datetime) -> dict[str, str]:
@@ -203,21 +207,43 @@ def delete_key_pair(ec2: Any, name: str) -> None:
     ec2.delete_key_pair(KeyName=name)
 
 
+#: Tries of an instance id that EC2 says does not exist. An id fresh from RunInstances can
+#: read as NotFound for a while (EC2's eventual consistency); with the waiter's delay of 5 s
+#: this waits a minute before believing it.
+NOT_FOUND_ATTEMPTS = 12
+
+
 def terminate_instances(
-    ec2: Any, instance_ids: list[str], *, delay_s: float = 5.0, max_attempts: int = 120
-) -> None:
-    """Terminate and wait until EC2 reports them terminated (billing stops)."""
-    if not instance_ids:
-        return
-    try:
-        ec2.terminate_instances(InstanceIds=instance_ids)
-    except Exception as exc:
-        if error_code(exc) != "InvalidInstanceID.NotFound":
-            raise
-        return
-    ec2.get_waiter("instance_terminated").wait(
-        InstanceIds=instance_ids, WaiterConfig={"Delay": delay_s, "MaxAttempts": max_attempts}
-    )
+    ec2: Any,
+    instance_ids: list[str],
+    *,
+    delay_s: float = 5.0,
+    max_attempts: int = 120,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Terminate and wait until EC2 reports them terminated (billing stops); the ids that
+    were terminated. Ids are terminated one by one, so one that EC2 does not know (yet)
+    neither hides the others nor counts as gone before :data:`NOT_FOUND_ATTEMPTS` tries."""
+    terminated = []
+    for instance_id in instance_ids:
+        for attempt in range(NOT_FOUND_ATTEMPTS):
+            try:
+                ec2.terminate_instances(InstanceIds=[instance_id])
+            except Exception as exc:
+                if error_code(exc) != "InvalidInstanceID.NotFound":
+                    raise
+                if attempt < NOT_FOUND_ATTEMPTS - 1:
+                    sleep(delay_s)
+                continue
+            terminated.append(instance_id)
+            break
+        else:
+            log.warning("EC2 does not know instance %s (never launched?)", instance_id)
+    if terminated:
+        ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=terminated, WaiterConfig={"Delay": delay_s, "MaxAttempts": max_attempts}
+        )
+    return terminated
 
 
 def session_instance_ids(ec2: Any, session_id: str) -> list[str]:

@@ -435,7 +435,11 @@ class _Lifecycle:
             if ids:
                 self.hooks.progress(f"gpubench-ec2: terminating {', '.join(ids)}")
                 self.backoff.call(
-                    terminate_instances, self.ec2, ids, delay_s=self.hooks.waiter_delay_s
+                    terminate_instances,
+                    self.ec2,
+                    ids,
+                    delay_s=self.hooks.waiter_delay_s,
+                    sleep=self.hooks.sleep,
                 )
         finally:
             if s.launched_at is not None:

@@ -119,8 +119,10 @@ def sweep(
     instances = [x for x in report.expired if x.kind == "instance"]
     if instances:
         try:
-            terminate_instances(ec2, [x.resource_id for x in instances], delay_s=delay_s)
-            report.deleted.extend(instances)
+            ids = terminate_instances(
+                ec2, [x.resource_id for x in instances], delay_s=delay_s, sleep=sleep
+            )
+            report.deleted.extend(x for x in instances if x.resource_id in ids)
         except Exception as exc:
             report.errors.extend((x, exc) for x in instances)
     for x in report.expired:
