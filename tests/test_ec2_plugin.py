@@ -294,6 +294,15 @@ def test_fixture_skips_without_the_option(pytester: pytest.Pytester) -> None:
             ["--gpubench-ec2", "--gpubench-ec2-region", "us east 1"],
             "*--gpubench-ec2-region 'us east 1' is not an EC2 region*us-east-1*",
         ),
+        (
+            ["--gpubench-ec2", "--gpubench-ec2-spot", "--gpubench-ec2-max-price", "nan"],
+            "*--gpubench-ec2-max-price nan needs*finite USD/hour of at least 0.0001*",
+        ),
+        (["--gpubench-ec2", "--gpubench-ec2-price", "inf"], "*--gpubench-ec2-price must be*inf*"),
+        (
+            ["--gpubench", "--gpubench-ec2-spot", "--gpubench-ec2-ttl=0"],
+            "*--gpubench-ec2-spot, --gpubench-ec2-ttl only apply with --gpubench-ec2 TYPE*",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(

@@ -127,10 +127,18 @@ def test_prices_precedence_and_sources(tmp_path: Path) -> None:
     assert explicit == PriceQuote(0.7, "--gpubench-ec2-price")
     unknown = quote("x9.huge", "us-east-1", market="on-demand", env={})
     assert unknown.usd_per_hour is None and ENV_PRICE in unknown.source
-    with pytest.raises(Ec2ConfigError, match="must be a positive number, got 'cheap'"):
+    with pytest.raises(
+        Ec2ConfigError, match="must be a finite positive number of USD, got 'cheap'"
+    ):
         quote("g5.xlarge", "us-east-1", market="on-demand", env={ENV_PRICE: "cheap"})
     assert PriceQuote(0.526, "t").cost(3600 * 2) == pytest.approx(1.052)
     assert PriceQuote(None, "t").cost(10) is None
+    # EC2 bills a launched instance at least 60 s; nothing held, nothing billed
+    assert PriceQuote(0.6, "t").cost(5) == pytest.approx(0.01)
+    assert PriceQuote(0.6, "t").cost(0) == 0.0
+    for bad in ("nan", "inf", "-1"):
+        with pytest.raises(Ec2ConfigError, match="finite positive"):
+            quote("g4dn.xlarge", "us-east-1", market="on-demand", env={ENV_PRICE: bad})
     assert set(prices.ON_DEMAND_USD_PER_HOUR) >= {
         "g4dn.xlarge",
         "g5.xlarge",

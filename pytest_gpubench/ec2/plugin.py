@@ -194,6 +194,16 @@ def _require_extras() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("gpubench_ec2", default=None) is None:
+        given = [
+            arg.split("=", 1)[0]
+            for arg in config.invocation_params.args
+            if arg.startswith("--gpubench-ec2-")
+        ]
+        if given:
+            raise pytest.UsageError(
+                f"{', '.join(dict.fromkeys(given))} only apply with --gpubench-ec2 TYPE (e.g. "
+                f"--gpubench-ec2 {DEFAULT_TYPE}); without it the run is local"
+            )
         return
     _require_extras()
     config.stash[OPTIONS_KEY] = ec2_options(config)

@@ -8,6 +8,7 @@ history (spot sessions), the shipped on-demand table (``prices.py``).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pytest_gpubench.ec2 import prices
 from pytest_gpubench.ec2.faults import Ec2ConfigError
 
 ENV_PRICE = "GPUBENCH_EC2_PRICE_PER_HOUR"
+#: EC2's minimum charge per instance launch, in seconds (per-second billing, Linux).
+MIN_BILLED_S = 60.0
 ENV_PRICE_FILE = "GPUBENCH_EC2_PRICE_FILE"
 
 
@@ -29,10 +32,12 @@ class PriceQuote:
     source: str
 
     def cost(self, seconds: float) -> float | None:
-        """Cost of holding the instance ``seconds`` (per-second billing)."""
+        """Cost of holding the instance ``seconds``: EC2 bills Linux instances per second,
+        with a minimum of 60 seconds (so a session that failed early still costs a minute)."""
         if self.usd_per_hour is None:
             return None
-        return round(self.usd_per_hour * max(seconds, 0.0) / 3600.0, 6)
+        billed = max(seconds, MIN_BILLED_S) if seconds > 0 else 0.0
+        return round(self.usd_per_hour * billed / 3600.0, 6)
 
 
 def _positive(value: Any, where: str) -> float:
@@ -40,9 +45,9 @@ def _positive(value: Any, where: str) -> float:
         price = float(value)
     except (TypeError, ValueError):
         price = -1.0
-    if price <= 0:
+    if not (price > 0 and math.isfinite(price)):
         raise Ec2ConfigError(
-            f"price per hour from {where} must be a positive number, got {value!r}"
+            f"price per hour from {where} must be a finite positive number of USD, got {value!r}"
         )
     return price
 

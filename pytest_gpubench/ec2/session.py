@@ -11,6 +11,7 @@ and never hides the exception that ended the session.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import shutil
 import signal
@@ -59,6 +60,8 @@ DEFAULT_INSTANCE_TYPE = "g4dn.xlarge"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TTL_MINUTES = 120
 MAX_TTL_MINUTES = 24 * 60
+#: The smallest spot max price EC2's 4-decimal MaxPrice can say.
+MIN_MAX_PRICE = 0.0001
 STEPS = ("credentials", "plan", "key_pair", "security_group", "instance", "running", "connected")
 
 
@@ -84,10 +87,19 @@ class Ec2Options:
             raise Ec2ConfigError(
                 f"--gpubench-ec2-ttl must be 1..{MAX_TTL_MINUTES} minutes, got {self.ttl_minutes}"
             )
-        if self.max_price is not None and (not self.spot or self.max_price <= 0):
+        if self.max_price is not None and not (
+            self.spot and math.isfinite(self.max_price) and self.max_price >= MIN_MAX_PRICE
+        ):
             raise Ec2ConfigError(
                 f"--gpubench-ec2-max-price {self.max_price} needs --gpubench-ec2-spot and a "
-                "positive USD/hour"
+                f"finite USD/hour of at least {MIN_MAX_PRICE} (EC2 takes 4 decimals)"
+            )
+        if self.price_per_hour is not None and not (
+            math.isfinite(self.price_per_hour) and self.price_per_hour > 0
+        ):
+            raise Ec2ConfigError(
+                f"--gpubench-ec2-price must be a finite positive USD/hour, got "
+                f"{self.price_per_hour}"
             )
         if self.spot_fallback and not self.spot:
             raise Ec2ConfigError(
