@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("moto")
 pytest.importorskip("paramiko")
 
-from pytest_gpubench.ec2.plugin import LOCAL_ONLY, forwarded_args
+from pytest_gpubench.ec2.plugin import LOCAL_ONLY, forwarded_args, remote_pytest_args
 from tests.ec2_support import AMI, Harness, leftovers
 from tests.sshd import Sshd
 
@@ -343,6 +343,20 @@ def test_forwarded_args_keep_measurement_options_only() -> None:
         "--gpubench-max-time=2",
     ]
     assert "--gpubench-plot" in LOCAL_ONLY
+    # PYTEST_ADDOPTS comes first (the command line wins) and -o gpubench_* overrides travel
+    remote = remote_pytest_args(
+        ["--gpubench", "--gpubench-max-time", "0.5"],
+        "--gpubench-baseline=array-api-strict --gpubench-json x.json -p no:cacheprovider",
+        ["gpubench_profile=seed", "console_output_style=classic"],
+        {**arity, "--gpubench-baseline": "value"},
+    )
+    assert remote == [
+        "--gpubench-baseline=array-api-strict",
+        "--gpubench-max-time",
+        "0.5",
+        "-o",
+        "gpubench_profile=seed",
+    ]
 
 
 def test_plugin_imports_without_the_ec2_extra() -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shlex
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,20 @@ def forwarded_args(args: Sequence[str], arity: dict[str, str]) -> list[str]:
     return out
 
 
+def remote_pytest_args(
+    args: Sequence[str], addopts: str, override_ini: Sequence[str], arity: dict[str, str]
+) -> list[str]:
+    """The ``--gpubench-*`` options the remote run needs to measure what this one would:
+    from ``PYTEST_ADDOPTS`` (which pytest reads before the command line) and the command
+    line (:func:`forwarded_args`), plus ``-o gpubench_*=...`` ini overrides. The instance's
+    shell has neither this environment nor these ``-o`` options otherwise."""
+    out = forwarded_args([*shlex.split(addopts), *args], arity)
+    for override in override_ini:
+        if override.startswith("gpubench_"):
+            out += ["-o", override]
+    return out
+
+
 def load_remote_results(path: Path) -> RunResults:
     """The fetched JSON as ``RunResults`` (``report.load_results`` when available)."""
     try:
@@ -316,7 +331,14 @@ def _make_job(session: pytest.Session) -> Any:
         "project_root": root,
         "node_ids": tuple(item.nodeid for item in session.items),
         "workdir": config.rootpath.resolve().relative_to(root.resolve()).as_posix(),
-        "pytest_args": tuple(forwarded_args(config.invocation_params.args, option_arity(config))),
+        "pytest_args": tuple(
+            remote_pytest_args(
+                config.invocation_params.args,
+                os.environ.get("PYTEST_ADDOPTS", ""),
+                config.getoption("override_ini", default=None) or [],
+                option_arity(config),
+            )
+        ),
         "extras": extras,
         "plot": plot,
     }
