@@ -167,6 +167,43 @@ def test_an_alias_picks_the_instances_gpu_though_the_client_has_none(
     }
 
 
+def test_the_instances_run_is_written_and_saved_as_pytest_benchmark_documents(
+    project: pytest.Pytester, aws_env: Path
+) -> None:
+    """pytest-benchmark ran nothing locally: the instance's document (its benchmarks and
+    machine_info, plus where it ran and the cost) is what --gpubench-json and
+    --gpubench-save keep, so a GPU run can be the baseline of the next one."""
+    project.makepyfile(test_bench=BENCH)
+    git_commit_all(project.path)
+    store = project.path / "store"
+    result = project.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy",
+        *FAST,
+        *EC2,
+        "--gpubench-json",
+        "out.json",
+        "--gpubench-save",
+        "gpu",
+        "--benchmark-storage",
+        str(store),
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert "Not saving anything" not in result.stdout.str()
+    [saved] = store.glob("*/0001_gpu.json")
+    for document in (
+        json.loads(saved.read_text()),
+        json.loads((project.path / "out.json").read_text()),
+    ):
+        assert {b["name"] for b in document["benchmarks"]} == {
+            "test_matmul[numpy-8]",
+            "test_matmul[numpy-16]",
+        }
+        assert document["machine_info"]
+        assert document["gpubench"]["extra"]["ec2"]["instance_type"] == "g4dn.xlarge"
+
+
 def test_a_remote_failure_fails_the_session_and_still_tears_down(
     project: pytest.Pytester, aws_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

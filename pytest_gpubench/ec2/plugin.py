@@ -208,6 +208,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     _require_extras()
     config.stash[OPTIONS_KEY] = ec2_options(config)
+    # the instance's document is written and saved by keep_instance_document instead
+    config.addinivalue_line(
+        "filterwarnings", "ignore:Not saving anything, no benchmarks have been run"
+    )
 
 
 def whole_suite_mode(config: pytest.Config) -> bool:
@@ -377,6 +381,36 @@ def _explain(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def keep_instance_document(
+    config: pytest.Config, fetched: Path, ec2_summary: Any, write: Any
+) -> None:
+    """Write and save the instance's own pytest-benchmark document.
+
+    pytest-benchmark ran nothing here, so it neither writes ``--gpubench-json`` nor saves
+    ``--gpubench-save``/``--gpubench-autosave``. The instance's document is the real one:
+    its benchmarks, and its ``machine_info`` (the instance, not this machine). Where it ran
+    and what it cost are added to its ``gpubench`` section.
+    """
+    document = json.loads(fetched.read_text())
+    if ec2_summary:
+        document.setdefault("gpubench", {}).setdefault("extra", {})["ec2"] = ec2_summary
+    option = config.option
+    if getattr(option, "gpubench_json", None):
+        Path(option.gpubench_json).write_text(json.dumps(document, indent=2) + "\n")
+    name = getattr(option, "benchmark_save", None) or getattr(option, "benchmark_autosave", None)
+    if name:
+        from types import SimpleNamespace
+
+        from pytest_benchmark.storage.file import FileStorage
+        from pytest_benchmark.utils import get_machine_id
+
+        from pytest_gpubench.settings import storage_path
+
+        say = SimpleNamespace(info=lambda text, **_: write(f"gpubench-ec2: {text}"))
+        storage = FileStorage(storage_path(option.benchmark_storage), say, get_machine_id())
+        storage.save(document, name)
+
+
 def run_on_ec2(session: pytest.Session) -> None:
     """The whole selection on a fresh instance; measurements merged into the results."""
     from pytest_gpubench.ec2.faults import Ec2Error
@@ -417,6 +451,7 @@ def run_on_ec2(session: pytest.Session) -> None:
             results.extend(fetched.measurements)
             for device, info in fetched.devices.items():
                 results.devices.setdefault(device, dict(info))
+            keep_instance_document(config, outcome.results_json, results.extra.get("ec2"), write)
         else:
             write("gpubench-ec2: the remote run wrote no results JSON")
         if outcome.exit_code not in (0, 5):
