@@ -336,6 +336,7 @@ def test_fixture_skips_without_the_option(pytester: pytest.Pytester) -> None:
             "*--gpubench-ec2-max-price nan needs*finite USD/hour of at least 0.0001*",
         ),
         (["--gpubench-ec2", "--gpubench-ec2-price", "inf"], "*--gpubench-ec2-price must be*inf*"),
+        (["--gpubench-ec2", "--gpubench-ec2-ami", "foo"], "*'foo' is not an AMI id like ami-*"),
         (
             ["--gpubench", "--gpubench-ec2-spot", "--gpubench-ec2-ttl=0"],
             "*--gpubench-ec2-spot, --gpubench-ec2-ttl only apply with --gpubench-ec2 TYPE*",
@@ -348,6 +349,13 @@ def test_bad_options_are_usage_errors(
     result = pytester.runpytest("-p", "no:hypothesispytest", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_a_ttl_shorter_than_an_install_warns(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(
+        "-p", "no:hypothesispytest", "--gpubench-ec2", "--gpubench-ec2-ttl", "5", "--co"
+    )
+    result.stdout.fnmatch_lines(["*PytestConfigWarning: --gpubench-ec2-ttl 5: *cut short*"])
 
 
 def test_forwarded_args_keep_measurement_options_only() -> None:

@@ -154,7 +154,29 @@ def test_spot_without_history_is_priced_at_the_on_demand_bound() -> None:
             return {"SpotPriceHistory": []}
 
     q = quote("g4dn.xlarge", "us-east-1", market="spot", zone="us-east-1a", ec2=NoHistory(), env={})
-    assert q.usd_per_hour == 0.526 and "upper bound" in q.source
+    assert q.usd_per_hour == 0.526 and "upper bound: no spot history" in q.source
+
+
+def test_spot_history_asks_for_the_price_in_effect_now_and_survives_a_refusal() -> None:
+    from botocore.exceptions import ClientError
+
+    asked: list[dict] = []
+
+    class History:
+        def describe_spot_price_history(self, **kwargs):
+            asked.append(kwargs)
+            return {"SpotPriceHistory": []}
+
+    class Refused:
+        def describe_spot_price_history(self, **kwargs):
+            error = {"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}
+            raise ClientError(error, "DescribeSpotPriceHistory")
+
+    quote("g4dn.xlarge", "us-east-1", market="spot", zone="us-east-1a", ec2=History(), env={})
+    assert asked[0]["StartTime"].tzinfo is not None
+    q = quote("g4dn.xlarge", "us-east-1", market="spot", zone="us-east-1a", ec2=Refused(), env={})
+    assert q.usd_per_hour == 0.526
+    assert "upper bound: spot history unavailable: UnauthorizedOperation" in q.source
 
 
 def test_summary_line() -> None:

@@ -207,7 +207,18 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         return
     _require_extras()
-    config.stash[OPTIONS_KEY] = ec2_options(config)
+    config.stash[OPTIONS_KEY] = options = ec2_options(config)
+    from pytest_gpubench.ec2.session import SHORT_TTL_MINUTES
+
+    if options.ttl_minutes < SHORT_TTL_MINUTES:
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"--gpubench-ec2-ttl {options.ttl_minutes}: the instance powers itself off "
+                f"after that many minutes, and installing torch and CuPy alone can take "
+                f"{SHORT_TTL_MINUTES}; the run may be cut short"
+            ),
+            stacklevel=2,
+        )
     # the instance's document is written and saved by keep_instance_document instead
     config.addinivalue_line(
         "filterwarnings", "ignore:Not saving anything, no benchmarks have been run"

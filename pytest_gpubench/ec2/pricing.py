@@ -12,11 +12,12 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pytest_gpubench.ec2 import prices
-from pytest_gpubench.ec2.faults import Ec2ConfigError
+from pytest_gpubench.ec2.faults import Ec2ConfigError, error_code
 
 ENV_PRICE = "GPUBENCH_EC2_PRICE_PER_HOUR"
 #: EC2's minimum charge per instance launch, in seconds (per-second billing, Linux).
@@ -65,12 +66,17 @@ def on_demand_quote(instance_type: str, region: str) -> PriceQuote:
     return PriceQuote(price, f"on-demand table {prices.REGION} {prices.AS_OF}{where}")
 
 
-def spot_quote(ec2: Any, instance_type: str, zone: str) -> PriceQuote | None:
-    """The latest spot price of ``instance_type`` in ``zone`` (None without history)."""
+def spot_quote(
+    ec2: Any, instance_type: str, zone: str, now: datetime | None = None
+) -> PriceQuote | None:
+    """The spot price of ``instance_type`` in ``zone`` in effect ``now`` (None without
+    history). With ``StartTime=now`` EC2 returns the price in effect then, not whichever
+    20 past prices come first."""
     history = ec2.describe_spot_price_history(
         InstanceTypes=[instance_type],
         ProductDescriptions=["Linux/UNIX"],
         AvailabilityZone=zone,
+        StartTime=now or datetime.now(timezone.utc),
         MaxResults=20,
     ).get("SpotPriceHistory", [])
     history = [h for h in history if h.get("AvailabilityZone", zone) == zone]
@@ -117,11 +123,16 @@ def quote(
     if found:
         return found
     if market == "spot" and ec2 is not None and zone:
-        spot = spot_quote(ec2, instance_type, zone)
+        try:
+            spot = spot_quote(ec2, instance_type, zone)
+        except Exception as exc:  # e.g. no ec2:DescribeSpotPriceHistory permission
+            spot, why = None, f"spot history unavailable: {error_code(exc) or type(exc).__name__}"
+        else:
+            why = "no spot history"
         if spot:
             return spot
         table = on_demand_quote(instance_type, region)
-        return PriceQuote(table.usd_per_hour, f"{table.source} (upper bound: no spot history)")
+        return PriceQuote(table.usd_per_hour, f"{table.source} (upper bound: {why})")
     return on_demand_quote(instance_type, region)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import secrets
 import shutil
 import signal
@@ -60,6 +61,10 @@ DEFAULT_INSTANCE_TYPE = "g4dn.xlarge"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TTL_MINUTES = 120
 MAX_TTL_MINUTES = 24 * 60
+#: An AMI id: ami- and 8 or 17 hex digits.
+AMI_ID_RE = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+#: Below this TTL (minutes) the install alone (torch, CuPy) may outlast the instance.
+SHORT_TTL_MINUTES = 15
 #: The smallest spot max price EC2's 4-decimal MaxPrice can say.
 MIN_MAX_PRICE = 0.0001
 STEPS = ("credentials", "plan", "key_pair", "security_group", "instance", "running", "connected")
@@ -100,6 +105,10 @@ class Ec2Options:
             raise Ec2ConfigError(
                 f"--gpubench-ec2-price must be a finite positive USD/hour, got "
                 f"{self.price_per_hour}"
+            )
+        if self.ami is not None and not AMI_ID_RE.match(self.ami):
+            raise Ec2ConfigError(
+                f"--gpubench-ec2-ami {self.ami!r} is not an AMI id like ami-0123456789abcdef0"
             )
         if self.spot_fallback and not self.spot:
             raise Ec2ConfigError(
