@@ -468,6 +468,10 @@ def run_on_ec2(session: pytest.Session) -> None:
         if outcome.exit_code not in (0, 5):
             session.testsfailed = max(session.testsfailed, 1)
             write(f"gpubench-ec2: remote pytest exited {outcome.exit_code}")
+        write(
+            f"gpubench-ec2: the {len(session.items)} selected tests ran on the instance (its "
+            "pytest summary is above); this machine ran none itself"
+        )
     if problem is not None:
         pytest.exit(f"gpubench-ec2: {problem}", returncode=_exit_code(problem))
 
