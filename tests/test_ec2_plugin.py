@@ -229,18 +229,39 @@ def test_a_remote_failure_fails_the_session_and_still_tears_down(
     assert leftovers(Harness().client("ec2")) == {}
 
 
-def test_quota_error_stops_with_what_to_request_and_leaves_nothing(
-    pytester: pytest.Pytester, moto_aws: None, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("code", "exit_code", "message"),
+    [
+        (  # a quota: what to request, and where
+            "VcpuLimitExceeded",
+            pytest.ExitCode.USAGE_ERROR,
+            "*VcpuLimitExceeded*Running On-Demand G and VT*L-DB2E81BA*",
+        ),
+        (  # an IAM-limited user: what AWS refused, not an INTERNALERROR traceback
+            "UnauthorizedOperation",
+            pytest.ExitCode.TESTS_FAILED,
+            "*AWS refused RunInstances: UnauthorizedOperation*IAM*",
+        ),
+    ],
+)
+def test_a_refused_launch_stops_with_what_to_do_and_leaves_nothing(
+    pytester: pytest.Pytester,
+    moto_aws: None,
+    aws_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: str,
+    exit_code: int,
+    message: str,
 ) -> None:
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
     pytester.makeconftest(
-        """
+        f"""
         def pytest_configure(config):
             from pytest_gpubench.ec2.plugin import HOOKS_KEY
             from pytest_gpubench.ec2.session import Hooks
             from tests.ec2_support import Fault, Harness
 
-            harness = Harness(faults=[Fault("RunInstances", "VcpuLimitExceeded")])
+            harness = Harness(faults=[Fault("RunInstances", {code!r})])
             config.stash[HOOKS_KEY] = Hooks(client=harness.client, waiter_delay_s=0)
         """
     )
@@ -249,35 +270,9 @@ def test_quota_error_stops_with_what_to_request_and_leaves_nothing(
 
     result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy", *EC2)
 
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["*VcpuLimitExceeded*Running On-Demand G and VT*L-DB2E81BA*"])
-    assert leftovers(Harness().client("ec2")) == {}
-
-
-def test_an_unmapped_aws_refusal_ends_cleanly_with_the_code_and_the_cost(
-    pytester: pytest.Pytester, moto_aws: None, aws_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An IAM-limited user: not an INTERNALERROR traceback, but what AWS refused."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-    pytester.makeconftest(
-        """
-        def pytest_configure(config):
-            from pytest_gpubench.ec2.plugin import HOOKS_KEY
-            from pytest_gpubench.ec2.session import Hooks
-            from tests.ec2_support import Fault, Harness
-
-            harness = Harness(faults=[Fault("RunInstances", "UnauthorizedOperation")])
-            config.stash[HOOKS_KEY] = Hooks(client=harness.client, waiter_delay_s=0)
-        """
-    )
-    pytester.makepyfile(test_bench=BENCH)
-    git_commit_all(pytester.path)
-
-    result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy", *EC2)
-
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.ret == exit_code
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
-    result.stdout.fnmatch_lines(["*AWS refused RunInstances: UnauthorizedOperation*IAM*"])
+    result.stdout.fnmatch_lines([message])
     assert leftovers(Harness().client("ec2")) == {}
 
 
