@@ -43,6 +43,7 @@ LOCAL_ONLY = (
 OPTIONS_KEY = pytest.StashKey["Any"]()  # Ec2Options, set when --gpubench-ec2 is given
 HOOKS_KEY = pytest.StashKey["Any"]()  # session.Hooks, injected by tests
 JOB_OVERRIDES_KEY = pytest.StashKey[dict]()  # job.Job field overrides, injected by tests
+SAVE_KEY = pytest.StashKey["str | None"]()  # --gpubench-save/-autosave name, done here
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -219,10 +220,14 @@ def pytest_configure(config: pytest.Config) -> None:
             ),
             stacklevel=2,
         )
-    # the instance's document is written and saved by keep_instance_document instead
-    config.addinivalue_line(
-        "filterwarnings", "ignore:Not saving anything, no benchmarks have been run"
-    )
+    if config.getoption("gpubench", default=False):
+        # Nothing is benchmarked here: the instance's document is written and saved by
+        # keep_instance_document. pytest-benchmark (configured after this) must not try.
+        option = config.option
+        config.stash[SAVE_KEY] = getattr(option, "benchmark_save", None) or getattr(
+            option, "benchmark_autosave", None
+        )
+        option.benchmark_save = option.benchmark_autosave = option.benchmark_json = None
 
 
 def whole_suite_mode(config: pytest.Config) -> bool:
@@ -408,7 +413,7 @@ def keep_instance_document(
     option = config.option
     if getattr(option, "gpubench_json", None):
         Path(option.gpubench_json).write_text(json.dumps(document, indent=2) + "\n")
-    name = getattr(option, "benchmark_save", None) or getattr(option, "benchmark_autosave", None)
+    name = config.stash.get(SAVE_KEY, None)
     if name:
         from types import SimpleNamespace
 
