@@ -120,7 +120,7 @@ def test_whole_suite_runs_on_the_instance_and_reports_where_and_cost(
             "*gpubench-ec2: running 2 tests on root@127.0.0.1:*",
             "test_bench.py .. *[[]100%[]]",  # streamed live from the remote pytest
             "*2 passed*",
-            "gpubench-ec2: the 2 selected tests ran on the instance (its pytest summary is*",
+            "gpubench-ec2: the 2 selected tests were sent to the instance (its pytest summary*",
             "*gpubench: speedup vs numpy*",
         ]
     )

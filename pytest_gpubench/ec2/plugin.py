@@ -474,7 +474,7 @@ def run_on_ec2(session: pytest.Session) -> None:
             session.testsfailed = max(session.testsfailed, 1)
             write(f"gpubench-ec2: remote pytest exited {outcome.exit_code}")
         write(
-            f"gpubench-ec2: the {len(session.items)} selected tests ran on the instance (its "
+            f"gpubench-ec2: the {len(session.items)} selected tests were sent to the instance (its "
             "pytest summary is above); this machine ran none itself"
         )
     if problem is not None:
