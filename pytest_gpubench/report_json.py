@@ -89,7 +89,19 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_plain, allow_nan=True))
+    """``value`` as plain JSON types, with NaN and infinities as ``null``: strict parsers
+    (JavaScript's, Go's, serde) reject the bare ``NaN`` Python's json writes."""
+    return _finite(json.loads(json.dumps(value, default=_plain, allow_nan=True)))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def gpubench_section(

@@ -7,6 +7,7 @@ from a remote (EC2) run, so that reports never know where a number came from.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,11 @@ class Measurement:
         values = dict(data)
         values["rounds_s"] = tuple(float(r) for r in values.get("rounds_s", ()))
         values["event_rounds_s"] = tuple(float(r) for r in values.get("event_rounds_s", ()))
+        # the JSON writes a NaN or infinite metric (a diverged loss) as null: NaN again here
+        values["metrics"] = {
+            name: math.nan if value is None else float(value)
+            for name, value in values.get("metrics", {}).items()
+        }
         return cls(**values)
 
 

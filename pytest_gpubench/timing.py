@@ -335,7 +335,9 @@ class GpuBench:
         if self.timing is None:
             return None
         if self.benchmark is not None:
-            self.benchmark.extra_info["metrics"] = dict(self.metrics)
+            # pytest-benchmark writes its own JSON: no bare NaN there either
+            finite = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
+            self.benchmark.extra_info["metrics"] = finite
         transfer = self.transfer_timing
         return Measurement(
             experiment=self.experiment,

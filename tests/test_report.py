@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 
@@ -234,6 +235,24 @@ def test_benchmark_document_has_pytest_benchmarks_top_level_keys(results, rows):
         document
     )
     assert document["commit_info"] == {"id": "abc"}
+
+
+def test_a_nan_metric_is_written_as_null_and_read_back_as_nan(tmp_path):
+    """A diverged fit's loss: strict JSON parsers (JavaScript's, Go's) reject a bare NaN."""
+    run = RunResults()
+    metrics = {"loss": float("nan"), "gain": float("inf"), "accuracy": 0.9}
+    run.add(Measurement("fit", "1k", "numpy", spread(1.0), size_value=1e3, metrics=metrics))
+    path = write_json(tmp_path / "run.json", run, build_rows(run.measurements, "numpy"), "numpy")
+
+    def refuse(constant: str) -> float:
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    document = json.loads(path.read_text(), parse_constant=refuse)
+    [measured] = document["gpubench"]["measurements"]
+    assert measured["metrics"] == {"loss": None, "gain": None, "accuracy": 0.9}
+    [back] = load_results(path).measurements
+    assert math.isnan(back.metrics["loss"]) and math.isnan(back.metrics["gain"])
+    assert "loss nan" in render_terminal(load_results(path), build_rows([back], "numpy"), "numpy")
 
 
 def test_load_results_explains_a_file_without_a_section(tmp_path):
