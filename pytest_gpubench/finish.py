@@ -13,26 +13,41 @@ from pytest_gpubench.settings import REPORT_THRESHOLD, GpubenchState
 __all__ = ["run_gate", "write_reports"]
 
 
-def write_reports(option: Any, results: RunResults, rows: list[Any], baseline: str) -> list[str]:
-    """Write the Markdown, PNG and github-action-benchmark files asked for; their paths."""
+def write_reports(
+    option: Any, results: RunResults, rows: list[Any], baseline: str
+) -> tuple[list[str], list[str]]:
+    """Write the Markdown, plot and github-action-benchmark files asked for: (the paths
+    written, what could not be written and why). One failing file stops neither the others
+    nor the regression gate."""
     from pytest_gpubench import report
 
-    written = []
-    if option.gpubench_markdown:
-        path = Path(option.gpubench_markdown)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def markdown(path: Path) -> None:
         path.write_text(report.render_markdown(results, rows, baseline), encoding="utf-8")
-        written.append(str(path))
-    if option.gpubench_plot:
-        plot = report.plot_speedups(rows, option.gpubench_plot, baseline, results.devices)
-        written.append(str(plot))
-    if option.gpubench_github_json:
-        path = Path(option.gpubench_github_json)
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def plot(path: Path) -> None:
+        report.plot_speedups(rows, path, baseline, results.devices)
+
+    def github(path: Path) -> None:
         entries = report.github_action_benchmark(rows)
         path.write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
-        written.append(str(path))
-    return written
+
+    written, failed = [], []
+    for target, write in (
+        (option.gpubench_markdown, markdown),
+        (option.gpubench_plot, plot),
+        (option.gpubench_github_json, github),
+    ):
+        if not target:
+            continue
+        path = Path(target)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(path)
+        except Exception as exc:
+            failed.append(f"could not write {path}: {type(exc).__name__}: {exc}")
+        else:
+            written.append(str(path))
+    return written, failed
 
 
 def run_gate(state: GpubenchState, results: RunResults) -> bool:

@@ -7,13 +7,14 @@ so it works on headless CI, opens no window and leaves the user's back end alone
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover, hardware_summary, raced
 
-__all__ = ["plot_speedups"]
+__all__ = ["PLOT_FORMATS", "plot_format", "plot_speedups"]
 
 
 def _title(
@@ -62,7 +63,7 @@ def plot_speedups(
     baseline: str,
     devices: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Path:
-    """Write speedup vs size to ``path`` (PNG); return the path.
+    """Write speedup vs size to ``path`` (PNG, or SVG/PDF by its suffix); return the path.
 
     x is ``size_value`` on a log scale, ticked with the size labels; error bars span the
     bootstrap interval; a dashed line marks speedup 1 and a dotted one each crossover.
@@ -124,5 +125,22 @@ def plot_speedups(
         axes.legend(fontsize=8, title=f"error bars: {CONFIDENCE:.0%} interval", title_fontsize=8)
         axes.grid(True, which="major", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=110)
+    with warnings.catch_warnings():  # layout advice must not fail a -W error session
+        warnings.simplefilter("ignore", UserWarning)
+        figure.savefig(path, format=plot_format(path), dpi=110)
     return path
+
+
+#: What ``--gpubench-plot`` may write, by file suffix (no suffix: PNG).
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def plot_format(path: str | Path) -> str:
+    """The image format that ``path``'s suffix names; ``ValueError`` for another one."""
+    suffix = Path(path).suffix.lower().lstrip(".") or "png"
+    if suffix not in PLOT_FORMATS:
+        raise ValueError(
+            f"--gpubench-plot {str(path)!r}: the plot is written as "
+            f"{', '.join(PLOT_FORMATS)}; name the file with one of those suffixes"
+        )
+    return suffix

@@ -356,13 +356,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     results = results_of(config)
     _write_json_without_benchmarks(config, state, results)
     if results.measurements:
-        state.written = write_reports(config.option, results, state.rows(results), state.baseline)
+        state.written, state.report_errors = write_reports(
+            config.option, results, state.rows(results), state.baseline
+        )
         if config.option.gpubench_json:
             state.written.insert(0, str(config.option.gpubench_json))
     state.gate_failed = run_gate(state, results)  # also when nothing ran: that fails a gate
     if state.gate_failed and session.exitstatus == pytest.ExitCode.OK:
         lost = state.compare_error is None
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if lost else pytest.ExitCode.USAGE_ERROR
+    if state.report_errors and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report asked for is missing
 
 
 def _write_json_without_benchmarks(
@@ -397,6 +401,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line(text.rstrip("\n"))
     for path in state.written:
         tr.write_line(f"gpubench: wrote {path}")
+    for problem in state.report_errors:
+        tr.write_line(f"gpubench: {problem}", red=True)
     if state.compare_error:
         tr.write_sep("!", "gpubench: regression gate not run", red=True)
         tr.write_line(state.compare_error)

@@ -21,6 +21,7 @@ __all__ = [
     "REPORT_THRESHOLD",
     "GpubenchState",
     "build_state",
+    "check_plot_path",
     "choose_baseline",
     "parse_threshold",
     "rows_of",
@@ -64,6 +65,7 @@ class GpubenchState:
     comparison: Any = None
     compare_error: str | None = None
     written: list[str] = field(default_factory=list)
+    report_errors: list[str] = field(default_factory=list)
     gate_failed: bool = False
     _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
     _selected: tuple[str, list[Device]] | None = field(default=None, repr=False)
@@ -229,6 +231,21 @@ def xdist_workers(option: Any) -> str | None:
     return f"--tx {','.join(gateways)}" if gateways else None
 
 
+def check_plot_path(path: str) -> None:
+    """Refuse, before anything runs, a ``--gpubench-plot`` that could not be written."""
+    import importlib.util
+
+    from pytest_gpubench.plot import plot_format
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("--gpubench-plot needs matplotlib: pip install 'pytest-gpubench[plot]'")
+    if Path(path).is_dir():
+        raise ValueError(
+            f"--gpubench-plot {path!r} is a directory; give a file such as {path}/speedups.png"
+        )
+    plot_format(path)
+
+
 def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchState:
     """Validate the ``--gpubench*`` options into a state; ``ValueError`` says what is accepted.
 
@@ -241,6 +258,8 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
             "by side on the same cores slow each other down, and each worker would report "
             "only its own share of the results. Run --gpubench without -n (or with -n 0)."
         )
+    if getattr(option, "gpubench_plot", None):
+        check_plot_path(option.gpubench_plot)
     names = resolve_names(option.gpubench_devices or ini_devices or DEFAULT_DEVICES)
     if option.gpubench_baseline is not None:
         baseline = resolve_names(option.gpubench_baseline)

@@ -114,6 +114,59 @@ def test_markdown_plot_and_github_files(bench: pytest.Pytester) -> None:
     assert entry["unit"] == "x" and entry["value"] > 0
 
 
+def test_a_report_that_cannot_be_written_does_not_stop_the_others(
+    bench: pytest.Pytester,
+) -> None:
+    (bench.path / "blocked").write_text("a file where a directory is wanted\n")
+    result = bench.runpytest(
+        "--gpubench",
+        *CPU2,
+        *ROUNDS,
+        "--gpubench-markdown",
+        "blocked/report.md",
+        "--gpubench-github-json",
+        "gh.json",
+        "--gpubench-plot",
+        "speedups.svg",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*gpubench: could not write blocked/report.md: *Error*"])
+    assert json.loads((bench.path / "gh.json").read_text())
+    assert (bench.path / "speedups.svg").read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("out", "*--gpubench-plot 'out' is a directory*"),
+        ("speedups.jpg", "*the plot is written as png, svg, pdf*"),
+    ],
+)
+def test_a_plot_that_could_not_be_written_is_refused_before_anything_runs(
+    pytester: pytest.Pytester, path: str, message: str
+) -> None:
+    (pytester.path / "out").mkdir()
+    result = pytester.runpytest("--gpubench", "--gpubench-plot", path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_a_plot_without_matplotlib_is_refused_naming_the_extra(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else find_spec(name, *a),
+    )
+    result = pytester.runpytest("--gpubench", "--gpubench-plot", "p.png")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gpubench-plot needs matplotlib: pip install*[[]plot[]]*"])
+
+
 def save_then_compare(
     bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, slowdown: int, *extra: str
 ) -> pytest.RunResult:
