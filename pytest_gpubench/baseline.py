@@ -28,7 +28,9 @@ that are absent from the current run (tests not selected) are skipped, but a gat
 compares nothing at all fails.
 
 Speedups from different hardware mean nothing together: unless ``force=True``, comparing
-runs whose devices have different hardware fingerprints raises ``ValueError``.
+runs whose devices have different hardware fingerprints raises ``ValueError``, and so does
+comparing runs of different profiles (``extra["profile"]``: ``quick`` and ``seed`` run
+different workloads under the same size ids).
 """
 
 from __future__ import annotations
@@ -335,6 +337,24 @@ def _index(results: RunResults) -> dict[tuple[str, str, str], Measurement]:
     return {(m.experiment, m.size, m.device): m for m in results.measurements}
 
 
+def _check_profile(
+    current: RunResults, saved: RunResults, force: bool, comparison: Comparison
+) -> None:
+    """Refuse runs of different profiles (``quick``, ``seed``): the same size ids run
+    different workloads there, so their speedups mean different things."""
+    now, then = current.extra.get("profile"), saved.extra.get("profile")
+    if not now or not then or now == then:
+        return
+    if not force:
+        raise ValueError(
+            f"the saved run used profile {then!r} and this one {now!r}: the same sizes run "
+            "different workloads in each. Compare with a run of the same profile "
+            f"(--gpubench-profile {then}), or, to compare anyway, pass force=True "
+            "(--gpubench-compare-force)"
+        )
+    comparison.notes.append(f"compared across profiles (forced): saved {then}, now {now}")
+
+
 def _check_hardware(
     current: RunResults, saved: RunResults, devices: set[str], force: bool, comparison: Comparison
 ) -> None:
@@ -494,6 +514,7 @@ def compare(
     both = [key for key in now if key in then]
     ran_in_both = {key[2] for key in both if now[key].ran and then[key].ran}
     _check_hardware(current, baseline, ran_in_both, force, comparison)
+    _check_profile(current, baseline, force, comparison)
 
     for key in now:
         if key not in then:

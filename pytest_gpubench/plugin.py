@@ -184,6 +184,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except (ValueError, FileNotFoundError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
+    if state.enabled:  # saved with the run: the gate never compares quick with seed
+        results_of(config).extra["profile"] = state.profile
     _wire_benchmark_output(config)
 
 

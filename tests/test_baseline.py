@@ -239,6 +239,18 @@ def test_a_baseline_device_missing_in_a_run_skips_its_speedups():
     assert any("n/a in the current run (skipped)" in s.why for s in comparison.skipped)
 
 
+def test_runs_of_different_profiles_are_refused_unless_forced():
+    saved, current = run(1), run(2)
+    saved.extra["profile"], current.extra["profile"] = "seed", "quick"
+    with pytest.raises(ValueError, match="profile 'seed' and this one 'quick'") as info:
+        compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    assert "--gpubench-profile seed" in str(info.value)
+    forced = compare(current, saved, [SPEEDUP_10], force=True, baseline_device="numpy")
+    assert forced.checks and "across profiles (forced)" in forced.render()
+    current.extra["profile"] = "seed"
+    assert compare(current, saved, [SPEEDUP_10], baseline_device="numpy").ok
+
+
 def test_different_hardware_is_refused_unless_forced():
     other = run(2, gpu={**GPU, "gpu": "NVIDIA A10G", "memory": "22 GiB"})
     with pytest.raises(ValueError, match="never compared silently") as info:

@@ -303,6 +303,19 @@ def test_a_benchmark_that_fails_before_it_is_timed_shows_as_failed(
     assert expected in (pytester.path / "out.md").read_text()
 
 
+def test_a_run_of_another_profile_is_not_compared(bench: pytest.Pytester) -> None:
+    saved = bench.runpytest(
+        "--gpubench", *CPU2, *ROUNDS, "--gpubench-profile", "seed", "--gpubench-save", "s"
+    )
+    assert saved.ret == 0
+    (run,) = (bench.path / ".benchmarks").glob("*/0001_s.json")
+    assert load_results(run).extra["profile"] == "seed"
+    gate = ("--gpubench-compare", "0001", "--gpubench-compare-fail", "speedup:75%")
+    result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, *gate)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*saved run used profile 'seed' and this one 'quick'*"])
+
+
 def test_autosave_writes_a_run_with_the_section(bench: pytest.Pytester) -> None:
     result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-autosave")
     assert result.ret == 0
