@@ -129,7 +129,8 @@ def resolve_baseline(spec: str | None, storage: Path, machine_id: str | None = N
     """The saved run that ``spec`` names.
 
     ``spec`` is a JSON file path, a run number or prefix in pytest-benchmark's storage
-    (``0001``, ``1``, ``0001_main``), or ``None`` for the latest saved run. Runs saved on
+    (``0001``, ``1``, ``0001_main``), a run name (``main``: the latest run saved under that
+    name), or ``None`` for the latest saved run. Runs saved on
     this machine (``machine_id``, pytest-benchmark's by default) come first; other
     machine folders are searched only when it has none, and must then agree on one file.
     Raises ``FileNotFoundError`` or ``ValueError`` listing what exists.
@@ -145,26 +146,31 @@ def resolve_baseline(spec: str | None, storage: Path, machine_id: str | None = N
         from pytest_benchmark.utils import get_machine_id
 
         machine_id = get_machine_id()
-    pattern = None
+    pattern = name = None
     if spec is not None and spec.strip():
         text = spec.strip()
         if text.isdigit():
             pattern = f"{int(text):04d}_"
         elif re.match(r"^\d{4}_", text):
             pattern = text
+        elif re.fullmatch(r"[\w.-]+", text):
+            name = text
         else:
             raise ValueError(
-                f"baseline {spec!r} is neither an existing file nor a run number such as "
-                f"0001; {_listing(storage)}"
+                f"baseline {spec!r} is neither an existing file, a run number such as 0001 "
+                f"nor a run name; {_listing(storage)}"
             )
 
     def matching(folder: Path) -> list[Path]:
         runs = _runs(folder)
+        if name is not None:
+            return [p for p in runs if p.name[5:-5] == name]
         return [p for p in runs if p.name.startswith(pattern)] if pattern else runs
 
     local = matching(storage / machine_id)
     if local:
-        return local[-1] if pattern is None or len(local) == 1 else _ambiguous(spec, local)
+        latest = pattern is None or len(local) == 1  # a name picks its latest run
+        return local[-1] if latest else _ambiguous(spec, local)
     found = [p for folder in sorted(storage.glob("*")) if folder.is_dir() for p in matching(folder)]
     if not found:
         what = "no saved run" if spec is None else f"no saved run {spec!r}"

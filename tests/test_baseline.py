@@ -304,8 +304,13 @@ def test_resolve_baseline_in_pytest_benchmark_storage(tmp_path):
     assert resolve("7").name == "0007_mac.json"
     with pytest.raises(FileNotFoundError, match=r"no saved run '0009'.*0001_main\.json"):
         resolve("0009")
-    with pytest.raises(ValueError, match="neither an existing file nor a run number"):
-        resolve("main")
+    assert resolve("main") == first  # a name: the latest run saved under it
+    third = save(here, "0003_main.json")
+    assert resolve("main") == third
+    with pytest.raises(FileNotFoundError, match=r"no saved run 'nightly'.*0001_main\.json"):
+        resolve("nightly")
+    with pytest.raises(ValueError, match="neither an existing file, a run number"):
+        resolve("a b")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         resolve(str(tmp_path / "missing.json"))
 
