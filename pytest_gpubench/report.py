@@ -375,8 +375,17 @@ def _summary_lines(rows: Sequence[SpeedupRow], baseline: str) -> list[str]:
     return crossovers + _absent_lines(rows)
 
 
+#: Longest text kept in a Markdown cell or line (a device probe's reason can run long).
+_MD_MAX = 300
+
+
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """``text`` for one Markdown table cell or line: pipes and ``<`` escaped (GitHub drops
+    ``<lambda>`` as an HTML tag), newlines joined, and cut at :data:`_MD_MAX` characters."""
+    flat = text.replace("\n", " ")
+    if len(flat) > _MD_MAX:
+        flat = flat[: _MD_MAX - 1] + "…"
+    return flat.replace("|", "\\|").replace("<", "&lt;")
 
 
 def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: str) -> str:

@@ -148,10 +148,15 @@ def test_markdown_report_has_one_table_row_per_size(results, rows):
     assert "Ran on EC2 g4dn.xlarge" in text
 
 
-def test_markdown_escapes_pipes_in_reasons():
+def test_markdown_escapes_pipes_and_tags_and_cuts_long_reasons():
     run = RunResults([Measurement("e", "s", "numpy", (), reason="a | b")])
+    run.add(Measurement("e", "s", "cupy", (), reason="failed: TypeError: <lambda>() takes"))
+    run.add(Measurement("e", "s", "torch-cuda", (), reason="x" * 1000))
     text = render_markdown(run, build_rows(run.measurements, "numpy"), "numpy")
     assert "n/a (a \\| b)" in text
+    assert "&lt;lambda>() takes" in text and "<lambda>" not in text
+    [long] = [line for line in text.splitlines() if "xxx" in line]
+    assert long.endswith("x…") and len(long) <= 2 + 300 and "x" * 300 not in text
 
 
 def test_ec2_line_copes_with_missing_facts():
