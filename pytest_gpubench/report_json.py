@@ -20,7 +20,15 @@ from typing import Any
 from pytest_benchmark.stats import Stats
 
 from .results import Measurement, RunResults
-from .speedup import CONFIDENCE, SpeedupRow, by_experiment, crossover, raced
+from .speedup import (
+    CONFIDENCE,
+    MIN_INTERVAL_ROUNDS,
+    NOT_MEASURED,
+    SpeedupRow,
+    by_experiment,
+    crossover,
+    raced,
+)
 
 __all__ = [
     "HARDWARE_KEYS",
@@ -253,20 +261,33 @@ def _fmt(value: float) -> str:
 def github_action_benchmark(rows: Sequence[SpeedupRow]) -> list[dict[str, Any]]:
     """Speedups in github-action-benchmark's ``customBiggerIsBetter`` format.
 
-    One entry per non-baseline device and size with a speedup; ``range`` is the bootstrap
-    interval, ``extra`` the medians, rounds and hardware behind the number.
+    One entry per non-baseline device and size of a raced experiment, named with the
+    baseline (a series must not change its denominator); ``range`` is the bootstrap
+    interval, ``extra`` the medians, rounds and hardware behind the number. A device that
+    could not run (not installed, failed) is entered as 0 with its reason: the action only
+    alerts on entries of the current run, so a series that just stopped would never alert.
+    Sizes a device was not parametrized for, and cost-only experiments, are left out.
     """
     entries = []
     for row in rows:
+        if not row.versus_baseline:
+            continue
         base = row.cells.get(row.baseline)
         for device, cell in row.cells.items():
-            if device == row.baseline or cell.speedup is None or not math.isfinite(cell.speedup):
+            if device == row.baseline or cell.reason == NOT_MEASURED:
+                continue
+            name = f"{row.experiment} {row.size} {device} speedup vs {row.baseline}"
+            if cell.speedup is None or not math.isfinite(cell.speedup):
+                why = cell.reason or cell.speedup_reason or "no speedup"
+                entries.append(
+                    {"name": name, "unit": "x", "value": 0, "range": "n/a", "extra": f"n/a: {why}"}
+                )
                 continue
             if cell.speedup_low is not None and cell.speedup_high is not None:
                 spread = f"{_fmt(cell.speedup_low)}-{_fmt(cell.speedup_high)}"
                 value_range = f"{spread} ({CONFIDENCE:.0%} CI)"
             else:
-                value_range = "n/a (fewer than 2 rounds)"
+                value_range = f"n/a (fewer than {MIN_INTERVAL_ROUNDS} rounds)"
             extra = [f"vs {row.baseline}"]
             if base is not None and base.median_s is not None and cell.median_s is not None:
                 extra.append(f"median {_fmt(base.median_s)} s vs {_fmt(cell.median_s)} s")
@@ -275,7 +296,7 @@ def github_action_benchmark(rows: Sequence[SpeedupRow]) -> list[dict[str, Any]]:
                 extra.append(cell.hardware)
             entries.append(
                 {
-                    "name": f"{row.experiment} {row.size} {device} speedup",
+                    "name": name,
                     "unit": "x",
                     "value": round(cell.speedup, 6),
                     "range": value_range,

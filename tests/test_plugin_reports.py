@@ -110,7 +110,7 @@ def test_markdown_plot_and_github_files(bench: pytest.Pytester) -> None:
     assert "matmul" in markdown and "array-api-strict" in markdown and "|" in markdown
     assert (bench.path / "speedups.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (entry,) = json.loads((bench.path / "gh.json").read_text())
-    assert entry["name"] == "matmul 64 array-api-strict speedup"
+    assert entry["name"] == "matmul 64 array-api-strict speedup vs numpy"
     assert entry["unit"] == "x" and entry["value"] > 0
 
 

@@ -293,12 +293,16 @@ def test_load_results_rejects_non_json(tmp_path):
 def test_github_action_benchmark_entries(rows):
     entries = github_action_benchmark(rows)
     assert [e["name"] for e in entries] == [
-        "dbn_fit 1k cupy speedup",
-        "dbn_fit 1k torch-cuda speedup",
-        "dbn_fit 4k cupy speedup",
-        "dbn_fit 4k torch-cuda speedup",
-        "dbn_fit 16k cupy speedup",
+        "dbn_fit 1k cupy speedup vs numpy",
+        "dbn_fit 1k torch-cuda speedup vs numpy",
+        "dbn_fit 4k cupy speedup vs numpy",
+        "dbn_fit 4k torch-cuda speedup vs numpy",
+        "dbn_fit 16k cupy speedup vs numpy",
+        "dbn_fit 16k torch-cuda speedup vs numpy",
     ]
+    # out of memory: entered as 0, so the action alerts on a series that stopped
+    oom = entries[-1]
+    assert (oom["value"], oom["extra"]) == (0, "n/a: CUDA out of memory")
     first = entries[2]
     assert set(first) == {"name", "unit", "value", "range", "extra"}
     assert first["unit"] == "x" and first["value"] == pytest.approx(4.0)
