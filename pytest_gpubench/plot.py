@@ -33,14 +33,19 @@ def _title(
 
 
 def _mark_missing(
-    axes: Any, group: Sequence[SpeedupRow], device: str, color: str, slot: int
+    axes: Any,
+    group: Sequence[SpeedupRow],
+    device: str,
+    color: str,
+    slot: int,
+    x: Mapping[str, float],
 ) -> None:
     """Write ``n/a`` at the foot of the sizes where ``device`` has no speedup."""
     for row in group:
         if row.cells[device].speedup is None:
             axes.annotate(
                 f"{device} n/a",
-                xy=(row.size_value, 0.02 + 0.05 * slot),
+                xy=(x[row.size], 0.02 + 0.05 * slot),
                 xycoords=("data", "axes fraction"),
                 ha="center",
                 fontsize=7,
@@ -48,13 +53,25 @@ def _mark_missing(
             )
 
 
-def _set_x_range(axes: Any, values: Sequence[float]) -> None:
-    """Pad the x range; a single size gets a range around it (a log axis can't pad zero)."""
+def _x_positions(group: Sequence[SpeedupRow]) -> tuple[dict[str, float], bool]:
+    """Each size's x and whether the axis is logarithmic: ``size_value`` on a log axis,
+    or 1, 2, 3... in size order when the values can't place every size apart (a value of 0
+    or below, or two sizes with the same value)."""
+    values = [r.size_value for r in group]
+    if all(v > 0 for v in values) and len(set(values)) == len(values):
+        return {r.size: r.size_value for r in group}, True
+    return {r.size: float(i) for i, r in enumerate(group, start=1)}, False
+
+
+def _set_x_range(axes: Any, values: Sequence[float], log: bool) -> None:
+    """Every size in view, with room at both ends, whether or not anything was plotted
+    there (margins would only see the plotted points, leaving n/a sizes outside)."""
     low, high = min(values, default=1.0), max(values, default=1.0)
-    if axes.get_xscale() == "log":
-        axes.set_xlim(low / 1.5, high * 1.5) if low == high else axes.margins(x=0.1)
+    if log:
+        axes.set_xlim(low / 1.5, high * 1.5)
     else:
-        axes.set_xlim(low - 1, high + 1) if low == high else axes.margins(x=0.1)
+        pad = max((high - low) * 0.1, 0.5)
+        axes.set_xlim(low - pad, high + pad)
 
 
 def plot_speedups(
@@ -84,16 +101,25 @@ def plot_speedups(
     if not groups:
         axes_list[0].text(0.5, 0.5, "no measurements", ha="center", va="center")
     for axes, (experiment, group) in zip(axes_list, groups.items(), strict=False):
-        positive = [r for r in group if r.size_value > 0]
-        axes.set_xscale("log" if len(positive) == len(group) else "linear")
+        x_of, log = _x_positions(group)
+        axes.set_xscale("log" if log else "linear")
         axes.axhline(1.0, color="grey", linestyle="--", linewidth=1, label=f"= {baseline}")
         plotted = False
         others = [d for d in dict.fromkeys(d for r in group for d in r.cells) if d != baseline]
         for slot, device in enumerate(others):
             points = [r for r in group if r.cells[device].speedup is not None]
-            if not points:
+            if not points:  # say why in the panel, not with an empty one
+                why = next((r.cells[device].reason for r in group if r.cells[device].reason), "")
+                axes.text(
+                    0.02,
+                    0.95 - 0.07 * slot,
+                    f"{device}: n/a ({why[:100] or 'no speedup'})",
+                    transform=axes.transAxes,
+                    fontsize=7,
+                    va="top",
+                )
                 continue
-            x = [r.size_value for r in points]
+            x = [x_of[r.size] for r in points]
             y = [r.cells[device].speedup for r in points]
             low = [r.cells[device].speedup_low for r in points]
             high = [r.cells[device].speedup_high for r in points]
@@ -106,12 +132,11 @@ def plot_speedups(
             line = axes.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
             plotted = True
             if start is not None:
-                at = next(r.size_value for r in group if r.size == start)
-                axes.axvline(at, color=line[0].get_color(), linestyle=":", linewidth=1)
-            _mark_missing(axes, group, device, line[0].get_color(), slot)
-        axes.set_xticks([r.size_value for r in group], [r.size for r in group])
+                axes.axvline(x_of[start], color=line[0].get_color(), linestyle=":", linewidth=1)
+            _mark_missing(axes, group, device, line[0].get_color(), slot, x_of)
+        axes.set_xticks([x_of[r.size] for r in group], [r.size for r in group])
         axes.minorticks_off()
-        _set_x_range(axes, [r.size_value for r in group])
+        _set_x_range(axes, list(x_of.values()), log)
         axes.set_title(experiment, fontsize=10)
         axes.set_xlabel("size")
         axes.set_ylabel(f"speedup vs {baseline} (×)")

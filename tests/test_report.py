@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import warnings
 from pathlib import Path
 
 import pytest
@@ -332,25 +333,65 @@ def test_plot_copes_with_no_rows_and_without_descriptions(rows, tmp_path):
     assert _png_size(plot_speedups(rows, tmp_path / "bare.png", "numpy"))[0] > 0
 
 
-def test_plot_of_a_single_size_frames_it_on_the_log_axis(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
+def _record_axes(monkeypatch) -> list:
+    """The axes of every figure plot_speedups saves (their limits, ticks and texts)."""
     from matplotlib.figure import Figure
 
-    limits = []
+    seen: list = []
     save = Figure.savefig
 
     def record_then_save(figure, *args, **kwargs):
-        limits.extend(axes.get_xlim() for axes in figure.axes)
+        seen.extend(figure.axes)
         return save(figure, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", record_then_save)
+    return seen
+
+
+def test_plot_of_a_single_size_frames_it_on_the_log_axis(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    seen = _record_axes(monkeypatch)
     run = RunResults()
     run.add(Measurement("fit", "800-800", "numpy", spread(20.0), size_value=1600.0))
     run.add(Measurement("fit", "800-800", "cupy", spread(7.0), size_value=1600.0))
     rows = build_rows(run.measurements, "numpy")
     plot_speedups(rows, tmp_path / "one.png", "numpy")
-    (low, high), value = limits[0], rows[0].size_value
+    (low, high), value = seen[0].get_xlim(), rows[0].size_value
     assert low < value < high and 1.2 < high / low < 10
+
+
+def test_plot_keeps_a_size_in_view_where_the_gpu_ran_out_of_memory(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    seen = _record_axes(monkeypatch)
+    run = RunResults()
+    for size, value in (("300", 300.0), ("800-800", 1600.0), ("4000-4000", 8000.0)):
+        run.add(Measurement("fit", size, "numpy", spread(1.0), size_value=value))
+        oom = size == "4000-4000"
+        gpu = () if oom else spread(0.5)
+        run.add(
+            Measurement("fit", size, "cupy", gpu, size_value=value, reason="OOM" if oom else None)
+        )
+        run.add(Measurement("fit", size, "torch-cuda", (), size_value=value, reason="no CUDA"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as under -W error: layout advice must not escape
+        plot_speedups(build_rows(run.measurements, "numpy"), tmp_path / "oom.png", "numpy")
+    [axes] = seen
+    low, high = axes.get_xlim()
+    assert low < 300 and high > 8000
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["300", "800-800", "4000-4000"]
+    assert "torch-cuda: n/a (no CUDA)" in [t.get_text() for t in axes.texts]
+
+
+def test_plot_places_sizes_it_cannot_order_by_value_one_after_another(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    seen = _record_axes(monkeypatch)
+    run = RunResults()
+    for size in ("small", "large"):  # no numbers: both size values are 0
+        run.add(Measurement("fit", size, "numpy", spread(1.0), size_value=0.0))
+        run.add(Measurement("fit", size, "cupy", spread(0.5), size_value=0.0))
+    plot_speedups(build_rows(run.measurements, "numpy"), tmp_path / "named.png", "numpy")
+    [axes] = seen
+    assert list(axes.get_xticks()) == [1.0, 2.0] and axes.get_xscale() == "linear"
 
 
 def test_a_device_that_never_ran_gets_one_line_not_a_column(results):
