@@ -194,6 +194,13 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
     from pytest_benchmark.utils import get_tag, parse_save
 
     option = config.option
+    if (option.gpubench_save or option.gpubench_autosave) and getattr(
+        option, "benchmark_disable", False
+    ):
+        raise pytest.UsageError(
+            "--gpubench-save/--gpubench-autosave with --benchmark-disable would save nothing "
+            "(nothing is timed); drop one of them"
+        )
     if option.gpubench_json:
         if getattr(option, "benchmark_json", None):
             raise pytest.UsageError("give --gpubench-json or --benchmark-json, not both")

@@ -330,6 +330,7 @@ def test_autosave_writes_a_run_with_the_section(bench: pytest.Pytester) -> None:
         (("--gpubench-compare-fail", "speedup:10%"), "*needs --gpubench-compare*"),
         (("--gpubench-compare", "0007"), "*no saved run '0007'*"),
         (("--gpubench-compare", "missing.json"), "*baseline file 'missing.json' does not exist*"),
+        (("--gpubench-save", "x", "--benchmark-disable"), "*would save nothing*drop one*"),
     ],
 )
 def test_bad_gate_options_are_usage_errors(
