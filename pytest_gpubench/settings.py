@@ -68,11 +68,18 @@ class GpubenchState:
     report_errors: list[str] = field(default_factory=list)
     gate_failed: bool = False
     _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
-    _selected: tuple[str, list[Device]] | None = field(default=None, repr=False)
+    _selected: tuple[str, list[Device], list[str]] | None = field(default=None, repr=False)
 
-    def _select(self) -> tuple[str, list[Device]]:
+    def _select(self) -> tuple[str, list[Device], list[str]]:
         if self._selected is None:
-            self._selected = choose_baseline(select_devices(self.device_names), self.baseline_spec)
+            baseline, devices = choose_baseline(
+                select_devices(self.device_names), self.baseline_spec
+            )
+            typed = typed_names(self.device_names)
+            if self.baseline_spec:
+                typed.setdefault(baseline, resolve_names(self.baseline_spec)[0])
+            params = [typed.get(d.name, d.name) for d in devices]
+            self._selected = (baseline, devices, params)
         return self._selected
 
     @property
@@ -89,10 +96,7 @@ class GpubenchState:
         An alias stays ``cuda`` whichever library it picks on this machine, so a test id
         means the same test everywhere; an EC2 run relies on it (it sends the selected
         node ids to the instance, whose ``cuda`` may be another library than here)."""
-        typed = typed_names(self.device_names)
-        if self.baseline_spec:
-            typed.setdefault(self.baseline, resolve_names(self.baseline_spec)[0])
-        return [typed.get(d.name, d.name) for d in self.devices]
+        return self._select()[2]
 
     def device(self, name: str) -> Device:
         """The selected device whose parameter or name is ``name``; a test that parametrizes
