@@ -33,7 +33,7 @@ class LoggedBackend(NumpyBackend):
 
     def asarray(self, x: Any, dtype: str | None) -> Any:
         self.log.append("copy")
-        return np.array(x, dtype=dtype, copy=True)
+        return np.array(np.asarray(x), dtype=dtype, copy=True)
 
 
 class LoggedEvents:
@@ -199,6 +199,18 @@ def test_transfer_refuses_data_already_on_a_gpu(monkeypatch: pytest.MonkeyPatch)
     assert "copy" not in log
     measure_transfer(fake_device(log), np.ones(3), settings=TimingSettings(0, 1, 1))
     assert log.count("copy") == 1
+
+
+def test_transfer_tells_torch_host_tensors_from_device_tensors() -> None:
+    torch = pytest.importorskip("torch")
+    log: list[str] = []
+    # a tensor off the host without a GPU: torch's "meta" device takes the non-CPU branch
+    with pytest.raises(ValueError, match=r"already on a GPU \(torch\.Tensor\)"):
+        measure_transfer(fake_device(log), torch.empty(3, device="meta"))
+    assert "copy" not in log
+    timing = measure_transfer(fake_device(log), torch.ones(3), settings=TimingSettings(0, 1, 1))
+    assert log.count("copy") == 1
+    np.testing.assert_array_equal(timing.result, np.ones(3))
 
 
 def test_gpubench_records_a_measurement_with_units_transfer_and_metrics() -> None:
