@@ -78,9 +78,18 @@ def test_lazy_scaled_updates_match_gdbn(
         assert np.all(np.sqrt(np.mean(W_ref**2, axis=0)) <= lim + 1e-9)
 
 
-def reference_backprop_step(Ws, bs, vWs, vbs, x, t, lr, mu, l2, relu, nesterov=True, f=1.0):
+def reference_backprop_step(
+    Ws, bs, vWs, vbs, x, t, lr, mu, l2, relu, nesterov=True, f=1.0, drops=None, keeps=None
+):
     """One gdbn ``stepNesterov`` (or, without ``nesterov``, ``step`` with factor ``f``) of
-    a softmax network (float64, explicit velocities)."""
+    a softmax network (float64, explicit velocities).
+
+    With dropout, as gdbn's ``fpropDropout``/``bprop``/``gradients``: the state holds the
+    kept activations unscaled, the forward product scales them by 1/(1-p), and the error
+    signals and weight gradients are taken at the unscaled state.
+    """
+    drops = drops or [0.0] * len(Ws)
+    keeps = keeps or [None] * len(Ws)
     vWs = [mu * v for v in vWs]
     vbs = [mu * v for v in vbs]
     if nesterov:
@@ -88,11 +97,12 @@ def reference_backprop_step(Ws, bs, vWs, vbs, x, t, lr, mu, l2, relu, nesterov=T
         la_b = [b + v for b, v in zip(bs, vbs, strict=True)]
     else:
         la_W, la_b, lr = Ws, bs, lr * f
-    acts = [x]
-    for W, b in zip(la_W[:-1], la_b[:-1], strict=True):
-        z = acts[-1] @ W + b
-        acts.append(np.maximum(z, 0) if relu else 1 / (1 + np.exp(-z)))
-    z = acts[-1] @ la_W[-1] + la_b[-1]
+    acts = [x if keeps[0] is None else x * keeps[0]]
+    for i, (W, b) in enumerate(zip(la_W[:-1], la_b[:-1], strict=True)):
+        z = acts[-1] / (1 - drops[i]) @ W + b
+        h = np.maximum(z, 0) if relu else 1 / (1 + np.exp(-z))
+        acts.append(h if keeps[i + 1] is None else h * keeps[i + 1])
+    z = acts[-1] / (1 - drops[-1]) @ la_W[-1] + la_b[-1]
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     delta = t - p
@@ -145,6 +155,63 @@ def test_fine_tune_steps_match_gdbn_backprop(relu: bool, nesterov: bool, nest_co
         f = 1.0 if nest_compare else 0.1
         Ws, bs, vWs, vbs = reference_backprop_step(
             Ws, bs, vWs, vbs, x, t, 0.2, 0.9, 0.01, relu, nesterov, f
+        )
+    for state, W in zip(tuner.weights, Ws, strict=True):
+        np.testing.assert_allclose(state.weights(), W, rtol=1e-8, atol=1e-10)
+    for state, b in zip(tuner.biases, bs, strict=True):
+        np.testing.assert_allclose(state.weights(), b, rtol=1e-8, atol=1e-10)
+
+
+class ReplayedUniforms:
+    """Stands in for the device RNG: hands out pre-drawn uniforms, in the order asked."""
+
+    def __init__(self, draws: list[np.ndarray]) -> None:
+        self.draws = list(draws)
+
+    def uniform(self, shape, dtype):
+        draw = self.draws.pop(0)
+        assert draw.shape == tuple(shape)
+        return draw.astype(dtype)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_fine_tune_steps_with_dropout_match_gdbn(relu: bool) -> None:
+    """nolearn's dropout trains with gdbn's update, whose gradients leave out the 1/(1-p) of
+    the forward pass (2-5x smaller than the true ones for dropouts 0.2, 0.5, 0.5), so learn
+    rates tuned on nolearn carry over."""
+    rng = np.random.default_rng(3)
+    sizes, drops, m = [5, 7, 6, 3], [0.2, 0.5, 0.5], 8
+    params = {
+        **DBN().get_params(),
+        "layer_sizes": sizes,
+        "minibatch_size": m,
+        "use_re_lu": relu,
+        "learn_rates": 0.2,
+        "l2_costs": 0.01,
+        "dropouts": drops,
+    }
+    cfg = NetConfig.from_params(params, n_samples=64, n_features=5, n_classes=3)
+    Ws = [rng.normal(size=(a, b)) * 0.5 for a, b in itertools.pairwise(sizes)]
+    bs = [rng.normal(size=b) * 0.1 for b in sizes[1:]]
+    vWs = [np.zeros_like(W) for W in Ws]
+    vbs = [np.zeros_like(b) for b in bs]
+    steps = 5
+    draws = [rng.random((m, n)) for _ in range(steps) for n in sizes[:-1]]
+    tuner = FineTuner(
+        Kernels(xnp, Ws[0]),
+        ReplayedUniforms(draws),
+        cfg,
+        [W.copy() for W in Ws],
+        [b.copy() for b in bs],
+    )
+    for step in range(steps):
+        x = rng.random((m, 5))
+        t = np.eye(3)[rng.integers(0, 3, m)]
+        tuner.step(x, t, [0.2, 0.2, 0.2])
+        layer_draws = draws[step * 3 : step * 3 + 3]
+        keeps = [(u >= p).astype(float) for u, p in zip(layer_draws, drops, strict=True)]
+        Ws, bs, vWs, vbs = reference_backprop_step(
+            Ws, bs, vWs, vbs, x, t, 0.2, 0.9, 0.01, relu, drops=drops, keeps=keeps
         )
     for state, W in zip(tuner.weights, Ws, strict=True):
         np.testing.assert_allclose(state.weights(), W, rtol=1e-8, atol=1e-10)

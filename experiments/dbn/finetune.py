@@ -97,12 +97,11 @@ class FineTuner:
         step = cfg.fine_tune
         m = xb.shape[0]
         n_layers = len(self.weights)
-        inputs, masks = [], []
+        inputs = []
         acts = xb
         for i in range(n_layers):
-            acts, mask = self._dropout(acts, cfg.dropouts[i])
+            acts = self._dropout(acts, cfg.dropouts[i])
             inputs.append(acts)
-            masks.append(mask)
             W, scale = self.weights[i].forward
             if isinstance(scale, float):
                 z = k.matmul(acts, W, out=self._z[i], alpha=scale)
@@ -120,6 +119,8 @@ class FineTuner:
                 back = self._scaled_product(delta, scale, xp.matrix_transpose(W), i)
             lr, l2 = learn_rates[i], step.l2_costs[i]
             g_scale = state.gradient_scale(lr, m, step.momentum, l2, step.nest_compare)
+            if cfg.dropouts[i]:  # gdbn's gradient: from the unscaled kept inputs
+                g_scale = g_scale * (1.0 - cfg.dropouts[i])
             if isinstance(g_scale, float):  # scaled for free inside the product
                 grad = Product(xp.matrix_transpose(inputs[i]), delta, self._grad[i], g_scale)
             else:
@@ -131,7 +132,7 @@ class FineTuner:
             sums = ColumnSums(delta, b_scale)
             bias.step(sums, lr, step.momentum, 0.0, step.nest_compare, None)
             if i > 0:
-                delta = self._hidden_backward(back, inputs[i], masks[i], cfg.dropouts[i])
+                delta = self._hidden_backward(back, inputs[i], cfg.dropouts[i])
         return outputs, error
 
     def _scaled_product(self, delta: Any, scale: Any, W_t: Any, i: int) -> Any:
@@ -144,24 +145,26 @@ class FineTuner:
     def _hidden(self, z: Any) -> Any:
         return self.k.relu_(z) if self.cfg.use_re_lu else self.k.sigmoid(z)
 
-    def _dropout(self, acts: Any, p: float) -> tuple[Any, Any]:
+    def _dropout(self, acts: Any, p: float) -> Any:
         """Inverted dropout: zero a fraction ``p`` of ``acts``, scale the rest by 1/(1-p)."""
         if p == 0.0:
-            return acts, None
+            return acts
         xp = self.k.xp
         keep = self.rng.uniform(acts.shape, acts.dtype) >= p
         mask = self.k.mask(
             keep, xp.asarray(1.0 / (1.0 - p), dtype=acts.dtype, device=self.k.device)
         )
-        return acts * mask, mask
+        return acts * mask
 
-    def _hidden_backward(self, back: Any, layer_input: Any, mask: Any, p: float) -> Any:
-        """Error signal at a hidden layer's net input from the one at its output."""
+    def _hidden_backward(self, back: Any, layer_input: Any, p: float) -> Any:
+        """Error signal at a hidden layer's net input from the one at its output.
+
+        With dropout this is gdbn's signal, which leaves out the 1/(1-p) that scaled the
+        kept units on the way forward: its derivative is taken at the unscaled kept
+        activations ``s = layer_input * (1 - p)`` (``s > 0`` for ReLU, ``s(1-s)`` for the
+        sigmoid), so nolearn's learn rates behave as they did.
+        """
         if self.cfg.use_re_lu:  # dropped and inactive units both have layer_input == 0
-            delta = self.k.mask_(layer_input > 0, back)
-            return delta if mask is None else delta * (1.0 / (1.0 - p))
-        # sigmoid: layer_input = h * mask, so h(1-h) * mask = layer_input * (1 - h)
-        if mask is None:
-            return back * layer_input * (1.0 - layer_input)
-        h = layer_input / (1.0 / (1.0 - p))
-        return back * layer_input * (1.0 - h)
+            return self.k.mask_(layer_input > 0, back)
+        s = layer_input if p == 0.0 else layer_input * (1.0 - p)
+        return back * s * (1.0 - s)
