@@ -282,6 +282,73 @@ def test_a_failed_refit_does_not_keep_the_previous_model(small) -> None:
     assert not hasattr(clf, "coefs_")
 
 
+def test_an_interrupted_fit_keeps_the_model_of_its_last_completed_epoch(small) -> None:
+    """Ctrl-C in the middle of epoch 2 (here raised by the per-minibatch loss function):
+    like nolearn's ``net_``, the model stays usable, and it is exactly epoch 1's."""
+    X, y = small
+    calls = 0
+
+    def loss_funct(targets: np.ndarray, outputs: np.ndarray) -> float:
+        nonlocal calls
+        calls += 1
+        if calls == 25 + 10:  # the 10th minibatch of epoch 2
+            raise KeyboardInterrupt
+        return float(np.sum(targets.argmax(1) != outputs.argmax(1)))
+
+    clf = tiny(epochs=3, loss_funct=loss_funct)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    one_epoch = tiny(epochs=1, loss_funct=loss_funct).fit(X, y)
+    assert len(clf.losses_fine_tune_) == 1
+    for kept, expected in zip(
+        clf.coefs_ + clf.intercepts_, one_epoch.coefs_ + one_epoch.intercepts_, strict=True
+    ):
+        np.testing.assert_array_equal(kept, expected)
+    assert clf.score(X, y) == one_epoch.score(X, y)
+
+
+def test_a_callback_that_stops_the_fit_keeps_the_model_it_saw(small) -> None:
+    X, y = small
+    seen = []
+
+    def stop_after_two(model: DBN, epoch: int) -> None:
+        seen.append([W.copy() for W in model.coefs_])
+        if epoch == 2:
+            raise StopIteration("enough")
+
+    clf = tiny(epochs=5, fine_tune_callback=stop_after_two)
+    with pytest.raises(StopIteration):
+        clf.fit(X, y)
+    assert len(seen) == 2 and len(clf.errors_fine_tune_) == 2
+    for kept, expected in zip(clf.coefs_, seen[-1], strict=True):
+        np.testing.assert_array_equal(kept, expected)
+    clf.predict(X)
+
+
+def test_a_fit_that_diverges_after_good_epochs_keeps_nothing(small) -> None:
+    X, y = small
+
+    def blow_up(model: DBN, epoch: int) -> None:
+        model.learn_rates_[:] = [1e12] * len(model.learn_rates_)  # the loop reads this list
+
+    clf = tiny(epochs=3, fine_tune_callback=blow_up)
+    with pytest.raises(TrainingDivergedError, match="epoch 2"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_") and not hasattr(clf, "losses_fine_tune_")
+
+
+def test_a_fit_interrupted_before_its_first_epoch_ends_keeps_nothing(small) -> None:
+    X, y = small
+
+    def interrupt(targets: np.ndarray, outputs: np.ndarray) -> float:
+        raise KeyboardInterrupt
+
+    clf = tiny(loss_funct=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_")
+
+
 @pytest.mark.parametrize(
     ("X", "y", "match"),
     [

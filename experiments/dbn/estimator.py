@@ -213,16 +213,29 @@ class DBN(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, X: Any, y: Any) -> DBN:
-        """Pretrain (if ``epochs_pretrain``) and fine-tune on ``X``, ``y``; returns ``self``."""
+        """Pretrain (if ``epochs_pretrain``) and fine-tune on ``X``, ``y``; returns ``self``.
+
+        A fit stopped by an exception (Ctrl-C, a callback) keeps the model of its last
+        completed fine-tuning epoch; one that diverged keeps nothing.
+        """
         for name in _LEARNED:
             self.__dict__.pop(name, None)
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked per epoch
                 return self._fit(X, y)
-        except BaseException:
-            for name in _LEARNED:  # never leave a half-trained model behind
-                self.__dict__.pop(name, None)
+        except BaseException as exc:
+            if not self._keeps_last_epoch(exc):
+                for name in _LEARNED:  # never leave a half-trained model behind
+                    self.__dict__.pop(name, None)
             raise
+
+    def _keeps_last_epoch(self, exc: BaseException) -> bool:
+        """Whether a fit that raised ``exc`` keeps the model of its last completed
+        fine-tuning epoch: yes when it was stopped (Ctrl-C, or a callback that raised),
+        as nolearn's ``net_`` stayed usable; no when it diverged or never finished an epoch."""
+        return bool(self.__dict__.get("losses_fine_tune_")) and not isinstance(
+            exc, TrainingDivergedError
+        )
 
     def _fit(self, X: Any, y: Any) -> DBN:
         device = _device(self.device)
@@ -296,11 +309,12 @@ class DBN(ClassifierMixin, BaseEstimator):
             self._decay_learn_rates(cfg)
             log.learn_rates(self.learn_rates_)
             log.fine_tune_epoch(epoch, loss, err)
+            self._publish(device, *tuner.parameters())  # what an interrupted fit keeps
             if cfg.fine_tune_callback is not None:
-                self._publish(device, *tuner.parameters())
                 cfg.fine_tune_callback(self, epoch)
 
-        self._publish(device, *tuner.parameters())
+        if cfg.epochs == 0:
+            self._publish(device, *tuner.parameters())
         if cfg.loss_funct is None and cfg.output == "softmax":
             _warn_if_at_chance(self.errors_fine_tune_, y_index, self.learn_rates_)
         return self
