@@ -224,6 +224,25 @@ def test_custom_loss_funct_is_used_for_errors_and_score(small) -> None:
     assert clf.score(X, y) == pytest.approx(default.score(X, y))
 
 
+def test_loss_funct_gets_targets_then_outputs_in_fit_and_in_score(small) -> None:
+    """nolearn swapped them in ``score``: an asymmetric loss (cross-entropy) scored nonsense."""
+    X, y = small
+    orders = []
+
+    def cross_entropy(targets: np.ndarray, outputs: np.ndarray) -> float:
+        orders.append(bool(np.all((targets == 0) | (targets == 1))))  # one-hot comes first
+        return float(-np.sum(targets * np.log(np.clip(outputs, 1e-12, 1.0))))
+
+    clf = tiny(loss_funct=cross_entropy).fit(X, y)
+    assert all(orders)
+    orders.clear()
+    score = clf.score(X, y)
+    assert orders == [True]
+    proba = clf.predict_proba(X)
+    expected = np.mean(np.log(proba[np.arange(len(y)), np.searchsorted(clf.classes_, y)]))
+    assert score == pytest.approx(1.0 + expected)
+
+
 @pytest.mark.parametrize("output", ["Sigmoid", "Linear"])
 def test_other_gdbn_output_functions(small, output) -> None:
     X, y = small

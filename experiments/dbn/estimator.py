@@ -430,11 +430,12 @@ class DBN(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Accuracy; with ``loss_funct``, nolearn's ``1 - loss_funct(outputs, targets) / n``."""
+        """Accuracy; with ``loss_funct``, nolearn's ``1 - loss_funct(targets, outputs) / n``
+        (nolearn passed ``(outputs, targets)`` here but ``(targets, outputs)`` in training)."""
         if self.loss_funct is None:
             return super().score(X, y, sample_weight=sample_weight)
         check_is_fitted(self, "coefs_")
         outputs = self.predict_proba(X)
         y = np.asarray(y)
         targets = (y[:, None] == self.classes_[None, :]).astype(outputs.dtype)
-        return 1.0 - float(self.loss_funct(outputs, targets)) / len(y)
+        return 1.0 - float(self.loss_funct(targets, outputs)) / len(y)
