@@ -153,6 +153,16 @@ def test_classic_momentum_dropout_and_learn_rate_decay(small) -> None:
     assert not np.allclose(with_dropout, without)
 
 
+def test_a_zero_learn_rate_freezes_its_layer_as_in_nolearn(small) -> None:
+    X, y = small
+    init = tiny(epochs=0).fit(X, y)
+    clf = tiny(learn_rates=[0.0, 0.1], epochs_pretrain=1).fit(X, y)  # pretraining too
+    # unchanged up to float32 rounding of the lazy momentum scales (see optim.py)
+    np.testing.assert_allclose(clf.coefs_[0], init.coefs_[0], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(clf.intercepts_[0], init.intercepts_[0], atol=1e-8)
+    assert np.abs(clf.coefs_[1] - init.coefs_[1]).max() > 0.01
+
+
 def test_rms_lims_cap_the_column_rms(small) -> None:
     X, y = small
     clf = tiny(rms_lims=[0.05, None], scales=0.2, epochs=3).fit(X, y)

@@ -83,7 +83,7 @@ def test_impossible_layer_sizes_are_rejected(sizes: object, match: str) -> None:
             r"network has 3 weight layer\(s\); pass one value or a list of 3",
         ),
         ({"dropouts": [0.1] * 4}, r"dropouts has 4 entries"),
-        ({"learn_rates": 0}, r"learn_rates must be a real number in \(0.0, inf\); got 0"),
+        ({"learn_rates": -0.1}, r"learn_rates must be a real number in \[0.0, inf\); got -0.1"),
         ({"learn_rates": [0.1, -1, 0.1]}, r"learn_rates\[1\] must be .*; got -1"),
         ({"momentum": 1.0}, r"momentum must be a real number in \[0.0, 1.0\); got 1.0"),
         ({"dropouts": 1}, r"dropouts must be a real number in \[0.0, 1.0\); got 1"),

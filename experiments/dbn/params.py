@@ -211,7 +211,7 @@ class NetConfig:
             return _number(name, v, low=0.0, high=1.0, high_open=True)
 
         momentum = _number("momentum", params["momentum"], low=0.0, high=1.0, high_open=True)
-        learn_rates = per_layer("learn_rates", positive)
+        learn_rates = per_layer("learn_rates", non_negative)  # 0 freezes a layer
         l2_costs = per_layer("l2_costs", non_negative)
         nest_compare = _boolean("nest_compare", params["nest_compare"])
         pre = {
@@ -226,7 +226,7 @@ class NetConfig:
         pretrain = StepConfig(
             learn_rates=learn_rates
             if pre["learn_rates"] is None
-            else per_layer("learn_rates_pretrain", positive),
+            else per_layer("learn_rates_pretrain", non_negative),
             momentum=pre_momentum,
             l2_costs=l2_costs
             if pre["l2_costs"] is None
