@@ -443,6 +443,31 @@ def test_gpu_devices_explain_what_to_install(small, name, hint) -> None:
         tiny(device=name).fit(*small)
 
 
+def test_a_model_fitted_on_a_missing_gpu_predicts_on_numpy_with_a_warning(
+    small, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model fitted (or pickled) on a GPU machine is used on one without that GPU."""
+    import experiments.dbn.estimator as estimator
+
+    X, y = small
+    clf = tiny().fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.set_params(device="cuda")
+
+    def no_gpu(name: str):
+        if name == "numpy":
+            return get_device("numpy")
+        raise DeviceUnavailableError("no CUDA device here; pip install cupy-cuda12x")
+
+    monkeypatch.setattr(estimator, "require_device", no_gpu)
+    with pytest.warns(
+        UserWarning, match=r"DBN\(device='cuda'\) cannot run here: .*predicting on numpy"
+    ):
+        np.testing.assert_allclose(clf.predict_proba(X), expected)
+    with pytest.raises(DeviceUnavailableError):  # training does need the device asked for
+        clf.fit(X, y)
+
+
 # ------------------------------------------------------------------ verbose log
 
 

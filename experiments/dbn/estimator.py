@@ -409,7 +409,7 @@ class DBN(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
         dtype = self.coefs_[0].dtype
-        device = _device(self.device)
+        device = self._prediction_device()
         xp = device.namespace()
         X_dev = device.asarray(X, dtype.name)
         kernels = Kernels(xp, X_dev)
@@ -423,6 +423,19 @@ class DBN(ClassifierMixin, BaseEstimator):
         if output == "softmax":
             proba /= proba.sum(axis=1, keepdims=True)
         return proba
+
+    def _prediction_device(self) -> Device:
+        """The model's device; numpy, with a warning, where that GPU is missing (a model
+        fitted or unpickled on another machine: ``coefs_`` are host arrays either way)."""
+        try:
+            return _device(self.device)
+        except DeviceUnavailableError as exc:
+            warnings.warn(
+                f"{exc}; predicting on numpy instead (set_params(device='cpu') silences this)",
+                UserWarning,
+                stacklevel=3,
+            )
+            return _device("numpy")
 
     def predict(self, X: Any) -> np.ndarray:
         """The class (a label from ``classes_``) with the highest output per row."""
