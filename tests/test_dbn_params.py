@@ -55,6 +55,9 @@ def test_minus_one_sizes_are_inferred_into_a_new_list() -> None:
     assert sizes == [-1, 10, -1]
     assert resolve_layer_sizes(None, 7, 4) == [7, 4]
     assert resolve_layer_sizes((7, 3, 4), 7, 4) == [7, 3, 4]
+    # nolearn's docs wrote [n_feat, n_feat / 3, n_targets]: a whole float under Python 3
+    resolved = resolve_layer_sizes([7, 21 / 3, 4.0], 7, 4)
+    assert resolved == [7, 7, 4] and all(type(n) is int for n in resolved)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +67,10 @@ def test_minus_one_sizes_are_inferred_into_a_new_list() -> None:
         ("abc", r"layer_sizes must be .*got 'abc'"),
         ([-1, 0, -1], r"layer_sizes\[1\] must be a positive integer; got 0"),
         ([-1, -1, -1], r"layer_sizes\[1\] must be a positive integer; got -1"),
-        ([-1, 2.5, -1], r"layer_sizes\[1\] must be a positive integer; got 2.5"),
+        ([-1, 2.5, -1], r"layer_sizes\[1\] must be a positive integer; got 2.5 .*use //"),
+        ([-1, float("nan"), -1], r"layer_sizes\[1\] must be a positive integer; got nan"),
+        ([-1, 0.0, -1], r"layer_sizes\[1\] must be a positive integer; got 0.0"),
+        ([-1, True, -1], r"layer_sizes\[1\] must be a positive integer; got True"),
         ([6, 10, -1], r"layer_sizes\[0\]=6 does not match the 7 features of X; set it to -1"),
         ([-1, 10, 3], r"layer_sizes\[-1\]=3 does not match the 4 classes in y; set it to -1"),
     ],

@@ -97,12 +97,22 @@ def resolve_layer_sizes(layer_sizes: Any, n_features: int, n_classes: int) -> li
         raise ValueError(f"layer_sizes must be {expected}; got {layer_sizes!r}")
     resolved = list(sizes)
     for index, size in enumerate(resolved):
-        is_int = isinstance(size, numbers.Integral) and not isinstance(size, bool)
+        # a whole float, as Python 2 scripts' ``n_feat / 3`` now gives, is taken as it is
+        whole_float = isinstance(size, numbers.Real) and float(size).is_integer()
+        is_int = (isinstance(size, numbers.Integral) or whole_float) and not isinstance(size, bool)
         end = index in (0, len(resolved) - 1)
         if not is_int or not (size >= 1 or (end and size == -1)):
+            hint = (
+                " (use // for a whole number of units)"
+                if isinstance(size, numbers.Real)
+                and not isinstance(size, bool)
+                and math.isfinite(size)
+                and size > 1
+                else ""
+            )
             raise ValueError(
                 f"layer_sizes[{index}] must be a positive integer"
-                f"{' or -1' if end else ''}; got {size!r} in layer_sizes={layer_sizes!r}"
+                f"{' or -1' if end else ''}; got {size!r} in layer_sizes={layer_sizes!r}{hint}"
             )
     resolved = [int(size) for size in resolved]
     if resolved[0] == -1:
