@@ -496,6 +496,8 @@ def test_verbose_prints_nolearns_log_on_stdout_and_a_bar_on_stderr(small, capsys
 def test_verbose_two_also_prints_learn_rates(small, capsys) -> None:
     tiny(verbose=2, epochs=1, learn_rate_decays=0.5).fit(*small)
     assert "Learn rates: [0.05, 0.05]" in capsys.readouterr().out
+    tiny(verbose=2, epochs=1).fit(*small)  # nolearn skipped the decay step at 1.0, and its line
+    assert "Learn rates" not in capsys.readouterr().out
 
 
 def test_silent_by_default(small, capsys) -> None:

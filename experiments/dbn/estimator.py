@@ -306,8 +306,8 @@ class DBN(ClassifierMixin, BaseEstimator):
                 )
             self.losses_fine_tune_.append(loss)
             self.errors_fine_tune_.append(err)
-            self._decay_learn_rates(cfg)
-            log.learn_rates(self.learn_rates_)
+            if self._decay_learn_rates(cfg):
+                log.learn_rates(self.learn_rates_)
             log.fine_tune_epoch(epoch, loss, err)
             self._publish(device, *tuner.parameters())  # what an interrupted fit keeps
             if cfg.fine_tune_callback is not None:
@@ -389,14 +389,19 @@ class DBN(ClassifierMixin, BaseEstimator):
                     self._publish(device, weights, biases)
                     cfg.pretrain_callback(self, epoch, i)
 
-    def _decay_learn_rates(self, cfg: NetConfig) -> None:
-        """nolearn's rule: multiply by the decay unless that goes below the minimum."""
+    def _decay_learn_rates(self, cfg: NetConfig) -> bool:
+        """nolearn's rule: multiply by the decay unless that goes below the minimum. False
+        where nolearn skipped the step (and its ``verbose=2`` line): a scalar decay of 1."""
+        decays = self.learn_rate_decays
+        if isinstance(decays, numbers.Real) and not isinstance(decays, bool) and decays == 1.0:
+            return False
         for i, (decay, minimum) in enumerate(
             zip(cfg.learn_rate_decays, cfg.learn_rate_minimums, strict=True)
         ):
             decayed = self.learn_rates_[i] * decay
             if decayed >= minimum:
                 self.learn_rates_[i] = decayed
+        return True
 
     def _publish(self, device: Device, weights: list, biases: list) -> None:
         self.coefs_ = [device.to_numpy(W) for W in weights]
