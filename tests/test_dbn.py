@@ -468,6 +468,43 @@ def test_a_model_fitted_on_a_missing_gpu_predicts_on_numpy_with_a_warning(
         clf.fit(X, y)
 
 
+def test_net_shows_the_fitted_model_under_gdbns_names(small) -> None:
+    """nolearn's own test read ``clf.net_.weights[0].shape``; scripts used
+    ``.as_numpy_array()`` and set ``net_.learnRates`` from a callback."""
+    X, y = small
+    assert not hasattr(tiny(), "net_")  # unfitted: no network yet
+    applied = []
+
+    def slow_down(model: DBN, epoch: int) -> None:
+        if epoch == 1:
+            model.net_.learnRates = [0.0, 0.0]  # freeze everything from epoch 2 on
+        applied.append([W.copy() for W in model.coefs_])
+
+    clf = tiny(epochs=3, fine_tune_callback=slow_down).fit(X, y)
+    net = clf.net_
+    assert [W.shape for W in net.weights] == [(64, 16), (16, 10)]
+    weights = net.weights[0].as_numpy_array()
+    assert type(weights) is np.ndarray
+    np.testing.assert_array_equal(weights, clf.coefs_[0])
+    np.testing.assert_array_equal(net.biases[1].as_numpy_array(), clf.intercepts_[1])
+    assert net.learnRates == clf.learn_rates_ == [0.0, 0.0]
+    # no gradient steps after epoch 1; momentum still carries epoch 1's velocity a while
+    assert not np.array_equal(applied[0][0], applied[2][0])
+    assert np.abs(applied[2][0] - applied[1][0]).max() < np.abs(applied[1][0] - applied[0][0]).max()
+    with pytest.raises(ValueError, match=r"net_.learnRates must be 2 non-negative numbers"):
+        net.learnRates = [0.1]
+
+
+def test_gdbn_output_activation_objects_work_with_an_import_change(small) -> None:
+    from experiments.dbn.gdbn import Linear, Sigmoid, Softmax
+
+    X, y = small
+    for activation, name in ((Softmax(), "Softmax"), (Sigmoid(), "Sigmoid"), (Linear, "Linear")):
+        by_object = tiny(output_act_funct=activation, learn_rates=0.05).fit(X, y)
+        by_name = tiny(output_act_funct=name, learn_rates=0.05).fit(X, y)
+        np.testing.assert_array_equal(by_object.coefs_[1], by_name.coefs_[1])
+
+
 # ------------------------------------------------------------------ verbose log
 
 

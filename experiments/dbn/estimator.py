@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from pytest_gpubench.devices import Device, DeviceUnavailableError, require_device
 
 from .finetune import FineTuner
+from .gdbn import GdbnNet
 from .layers import init_weights, predict_batches
 from .log import TrainingLog
 from .ops import Kernels
@@ -406,6 +407,13 @@ class DBN(ClassifierMixin, BaseEstimator):
     def _publish(self, device: Device, weights: list, biases: list) -> None:
         self.coefs_ = [device.to_numpy(W) for W in weights]
         self.intercepts_ = [device.to_numpy(b) for b in biases]
+
+    @property
+    def net_(self) -> GdbnNet:
+        """The fitted network under gdbn's names, as nolearn's ``net_``: ``weights``,
+        ``biases`` (answering ``as_numpy_array()``) and ``learnRates``."""
+        check_is_fitted(self, "coefs_")
+        return GdbnNet(self)
 
     # ------------------------------------------------------------------ predicting
 
