@@ -204,9 +204,8 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
     if option.gpubench_json:
         if getattr(option, "benchmark_json", None):
             raise pytest.UsageError("give --gpubench-json or --benchmark-json, not both")
-        path = Path(option.gpubench_json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        option.benchmark_json = _benchmark_json_target(path)
+        if option.gpubench:  # pytest-benchmark writes beside it; the session end moves it
+            option.benchmark_json = _benchmark_json_target(_staged(Path(option.gpubench_json)))
     if option.gpubench_save:
         try:
             option.benchmark_save = parse_save(option.gpubench_save)
@@ -216,12 +215,37 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
         option.benchmark_autosave = get_tag()
 
 
+def _staged(path: Path) -> Path:
+    """Where pytest-benchmark writes the ``--gpubench-json`` document: the final file is
+    replaced only by a run that measured something, never emptied by one that did not."""
+    return path.with_name(f".{path.name}.partial")
+
+
+class _OpenOnWrite:
+    """pytest-benchmark < 5.3 wants ``--benchmark-json`` as a file opened at configure time,
+    which would truncate it before anything ran; this one opens when it is written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def __enter__(self) -> Any:
+        self._file = self.path.open("wb")
+        return self._file
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
 def _benchmark_json_target(path: Path) -> Any:
-    """What pytest-benchmark's ``--benchmark-json`` holds: a path from 5.3 on, else an open file."""
+    """What pytest-benchmark's ``--benchmark-json`` holds: a path from 5.3 on, else a file."""
     from importlib.metadata import version
 
     major, minor = (int(part) for part in version("pytest-benchmark").split(".")[:2])
-    return path if (major, minor) >= (5, 3) else path.open("wb")
+    return path if (major, minor) >= (5, 3) else _OpenOnWrite(path)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -363,13 +387,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     results = results_of(config)
-    _write_json_without_benchmarks(config, state, results)
+    json_written = _finish_json(config, state, results)
     if results.measurements:
-        state.written, state.report_errors = write_reports(
-            config.option, results, state.rows(results), state.baseline
-        )
-        if config.option.gpubench_json:
-            state.written.insert(0, str(config.option.gpubench_json))
+        written, errors = write_reports(config.option, results, state.rows(results), state.baseline)
+        state.written += written
+        state.report_errors += errors
+    if json_written:
+        state.written.insert(0, str(config.option.gpubench_json))
     state.gate_failed = run_gate(state, results)  # also when nothing ran: that fails a gate
     if state.gate_failed and session.exitstatus == pytest.ExitCode.OK:
         lost = state.compare_error is None
@@ -378,21 +402,31 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report asked for is missing
 
 
-def _write_json_without_benchmarks(
-    config: pytest.Config, state: GpubenchState, results: RunResults
-) -> None:
-    """pytest-benchmark writes no JSON when no benchmark ran; still write ours (n/a rows)."""
-    if not config.option.gpubench_json:
-        return
-    handle = config.option.benchmark_json
-    if hasattr(handle, "closed") and not handle.closed:
-        handle.close()
-    path = Path(config.option.gpubench_json)
-    if path.exists() and path.stat().st_size:
-        return
+def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResults) -> bool:
+    """Put this run's ``--gpubench-json`` document in place; True when it was written.
+
+    pytest-benchmark wrote it beside the target when a benchmark ran; when none did (every
+    device n/a) ours is written, with its n/a rows. A run that measured nothing leaves an
+    earlier file as it was. In EC2 mode the instance's document is written instead.
+    """
+    option = config.option
+    if not (option.gpubench_json and state.enabled):
+        return False
+    path = Path(option.gpubench_json)
+    staged = _staged(path)
+    if staged.exists() and staged.stat().st_size:
+        staged.replace(path)
+        return True
+    staged.unlink(missing_ok=True)
+    if not getattr(option, "benchmark_json", None):  # EC2 mode: keep_instance_document
+        return False
+    if not results.measurements:
+        state.notes.append(f"nothing was measured; {path} was left as it was")
+        return False
     from pytest_gpubench.report import write_json
 
     write_json(path, results, state.rows(results), state.baseline)
+    return True
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -410,6 +444,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line(text.rstrip("\n"))
     for path in state.written:
         tr.write_line(f"gpubench: wrote {path}")
+    for note in state.notes:
+        tr.write_line(f"gpubench: {note}")
     for problem in state.report_errors:
         tr.write_line(f"gpubench: {problem}", red=True)
     if state.compare_error:

@@ -17,10 +17,12 @@ from pytest_gpubench.timing import TimingSettings
 
 __all__ = [
     "DEFAULT_DEVICES",
+    "OUTPUT_OPTIONS",
     "PROFILES",
     "REPORT_THRESHOLD",
     "GpubenchState",
     "build_state",
+    "check_output_paths",
     "check_plot_path",
     "choose_baseline",
     "parse_threshold",
@@ -65,6 +67,7 @@ class GpubenchState:
     comparison: Any = None
     compare_error: str | None = None
     written: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     report_errors: list[str] = field(default_factory=list)
     gate_failed: bool = False
     _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
@@ -243,11 +246,52 @@ def check_plot_path(path: str) -> None:
 
     if importlib.util.find_spec("matplotlib") is None:
         raise ValueError("--gpubench-plot needs matplotlib: pip install 'pytest-gpubench[plot]'")
-    if Path(path).is_dir():
-        raise ValueError(
-            f"--gpubench-plot {path!r} is a directory; give a file such as {path}/speedups.png"
-        )
     plot_format(path)
+
+
+#: The report options and an example file name for each (for the messages below).
+OUTPUT_OPTIONS = {
+    "gpubench_json": "gpubench.json",
+    "gpubench_markdown": "speedups.md",
+    "gpubench_plot": "speedups.png",
+    "gpubench_github_json": "github-benchmark.json",
+}
+
+
+def check_output_paths(option: Any, compare_path: Path | None) -> None:
+    """Refuse, before anything runs, report paths that could not be written, that name the
+    same file twice, or that would overwrite the saved run ``--gpubench-compare`` reads."""
+    import tempfile
+
+    seen: dict[Path, str] = {}
+    for attr, example in OUTPUT_OPTIONS.items():
+        value = getattr(option, attr, None)
+        if not value:
+            continue
+        flag = "--" + attr.replace("_", "-")
+        path = Path(value)
+        if path.is_dir():
+            raise ValueError(
+                f"{flag} {value!r} is a directory; give a file such as {path / example}"
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
+        except OSError as exc:
+            raise ValueError(
+                f"{flag} {value!r} cannot be written: {exc.strerror or exc} "
+                f"({path.parent}); give a path in a writable directory"
+            ) from None
+        key = path.resolve()
+        if key in seen:
+            raise ValueError(f"{seen[key]} and {flag} both write {value!r}; give each its own file")
+        if compare_path is not None and key == compare_path.resolve():
+            raise ValueError(
+                f"{flag} {value!r} is the saved run --gpubench-compare reads; writing it would "
+                "overwrite the baseline before it is compared. Write the new run elsewhere"
+            )
+        seen[key] = flag
 
 
 def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchState:
@@ -296,6 +340,8 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
         raise ValueError(
             "--gpubench-compare-fail needs --gpubench-compare [RUN|PATH] to compare against"
         )
+    if option.gpubench:  # without it nothing is written: the paths are not ours to touch
+        check_output_paths(option, state.compare_path)
     return state
 
 

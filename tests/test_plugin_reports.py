@@ -115,9 +115,14 @@ def test_markdown_plot_and_github_files(bench: pytest.Pytester) -> None:
 
 
 def test_a_report_that_cannot_be_written_does_not_stop_the_others(
-    bench: pytest.Pytester,
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (bench.path / "blocked").write_text("a file where a directory is wanted\n")
+    from pytest_gpubench import report
+
+    def fails(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the disk filled up")
+
+    monkeypatch.setattr(report, "render_markdown", fails)
     result = bench.runpytest(
         "--gpubench",
         *CPU2,
@@ -130,7 +135,9 @@ def test_a_report_that_cannot_be_written_does_not_stop_the_others(
         "speedups.svg",
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*gpubench: could not write blocked/report.md: *Error*"])
+    result.stdout.fnmatch_lines(
+        ["*gpubench: could not write blocked/report.md: RuntimeError: the disk filled up*"]
+    )
     assert json.loads((bench.path / "gh.json").read_text())
     assert (bench.path / "speedups.svg").read_text().lstrip().startswith("<?xml")
 
@@ -149,6 +156,77 @@ def test_a_plot_that_could_not_be_written_is_refused_before_anything_runs(
     result = pytester.runpytest("--gpubench", "--gpubench-plot", path)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+@pytest.mark.filterwarnings("ignore:Not saving anything")  # pytest-benchmark's, in-process
+def test_a_run_that_measures_nothing_leaves_an_earlier_json_as_it_was(
+    bench: pytest.Pytester,
+) -> None:
+    first = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "run.json")
+    assert first.ret == pytest.ExitCode.OK
+    earlier = (bench.path / "run.json").read_text()
+    assert json.loads(earlier)["benchmarks"]
+    assert [p.name for p in bench.path.iterdir() if "partial" in p.name] == []
+    again = bench.runpytest("--gpubench", *CPU2, "--gpubench-json", "run.json", "-k", "nomatch")
+    again.stdout.fnmatch_lines(["*gpubench: nothing was measured; run.json was left as it was*"])
+    assert (bench.path / "run.json").read_text() == earlier
+    assert [p.name for p in bench.path.iterdir() if "partial" in p.name] == []
+
+
+def test_json_over_the_run_it_compares_with_is_refused(bench: pytest.Pytester) -> None:
+    saved = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "base.json")
+    assert saved.ret == pytest.ExitCode.OK
+    before = (bench.path / "base.json").read_text()
+    result = bench.runpytest(
+        "--gpubench", *CPU2, "--gpubench-compare", "base.json", "--gpubench-json", "base.json"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--gpubench-json 'base.json' is the saved run --gpubench-compare reads*"]
+    )
+    assert (bench.path / "base.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--gpubench-markdown", "blocked/report.md"],
+            "*--gpubench-markdown 'blocked/report.md' cannot be written: *writable directory*",
+        ),
+        (
+            ["--gpubench-json", "out"],
+            "*--gpubench-json 'out' is a directory; give a file such as out/gpubench.json*",
+        ),
+        (
+            ["--gpubench-github-json", "/proc/x.json"],
+            "*--gpubench-github-json '/proc/x.json' cannot be written*",
+        ),
+        (
+            ["--gpubench-json", "same", "--gpubench-markdown", "./same"],
+            "*--gpubench-json and --gpubench-markdown both write './same'; give each its own file*",
+        ),
+    ],
+)
+def test_report_paths_that_could_not_be_written_are_refused_before_anything_runs(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    (pytester.path / "out").mkdir()
+    (pytester.path / "blocked").write_text("a file where a directory is wanted\n")
+    result = pytester.runpytest("--gpubench", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_report_paths_are_not_checked_or_touched_without_gpubench(
+    pytester: pytest.Pytester,
+) -> None:
+    """``--gpubench-json`` in addopts must not break (or empty files in) plain test runs."""
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    (pytester.path / "kept.json").write_text('{"earlier": "run"}')
+    result = pytester.runpytest("--gpubench-json", "kept.json", "--gpubench-markdown", "/proc/x")
+    assert result.ret == pytest.ExitCode.OK
+    assert (pytester.path / "kept.json").read_text() == '{"earlier": "run"}'
 
 
 def test_a_plot_without_matplotlib_is_refused_naming_the_extra(
