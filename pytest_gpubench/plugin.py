@@ -184,6 +184,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except (ValueError, FileNotFoundError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
+    if state.enabled and not config.pluginmanager.hasplugin("benchmark"):
+        raise pytest.UsageError(
+            "--gpubench times through pytest-benchmark, which is disabled here "
+            "(-p no:benchmark); drop that option to run the benchmarks"
+        )
     if state.enabled:  # saved with the run: the gate never compares quick with seed
         results_of(config).extra["profile"] = state.profile
     _wire_benchmark_output(config)
@@ -369,6 +374,7 @@ def gpubench(request: pytest.FixtureRequest, device: Device, benchmark: Any) -> 
         _record_not_measured(request, device, f"failed: {request.node.stash[_CALL_FAILURE]}")
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: absent under -p no:benchmark
 def pytest_benchmark_update_json(
     config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]
 ) -> None:

@@ -337,6 +337,16 @@ def test_xdist_workers(numprocesses: object, tx: object, workers: str | None) ->
     assert xdist_workers(SimpleNamespace()) is None  # xdist not installed
 
 
+def test_disabling_pytest_benchmark_leaves_plain_runs_working(pytester: pytest.Pytester) -> None:
+    """The plugin loads for every pytest run once installed: ``-p no:benchmark`` must not
+    break a project's plain tests; ``--gpubench`` then says what it needs."""
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    assert pytester.runpytest_subprocess("-p", "no:benchmark").ret == pytest.ExitCode.OK
+    result = pytester.runpytest_subprocess("-p", "no:benchmark", "--gpubench")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gpubench times through pytest-benchmark, which is disabled*"])
+
+
 def test_gpubench_under_xdist_is_a_usage_error_naming_the_fix(pytester: pytest.Pytester) -> None:
     """Benchmarks timed side by side slow each other, and each worker would report only its
     share: refused before anything runs (pytest-xdist's own options faked here)."""
