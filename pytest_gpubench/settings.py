@@ -166,15 +166,22 @@ def parse_threshold(expr: str) -> Any:
     return parse_compare_fail(expr)
 
 
-def _positive_int(value: Any, option: str, minimum: int) -> int:
+#: Upper limits of the timing options: beyond them a run would never end (a typo's extra
+#: zeros), and nothing is measured better.
+MAX_WARMUP = 1_000
+MAX_ROUNDS = 100_000
+MAX_TIME_S = 86_400.0
+
+
+def _positive_int(value: Any, option: str, minimum: int, maximum: int) -> int:
     if value is None:
         raise ValueError(f"{option} needs a value")
     try:
         number = int(value)
     except (TypeError, ValueError):
         number = None
-    if number is None or number < minimum or str(number) != str(value).strip():
-        raise ValueError(f"{option} takes an integer >= {minimum}, got {value!r}")
+    if number is None or not minimum <= number <= maximum or str(number) != str(value).strip():
+        raise ValueError(f"{option} takes an integer from {minimum} to {maximum}, got {value!r}")
     return number
 
 
@@ -190,13 +197,15 @@ def timing_settings(
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     base = PROFILES[profile]
     values = {
-        "warmup": base.warmup if warmup is None else _positive_int(warmup, "--gpubench-warmup", 0),
+        "warmup": base.warmup
+        if warmup is None
+        else _positive_int(warmup, "--gpubench-warmup", 0, MAX_WARMUP),
         "min_rounds": base.min_rounds
         if min_rounds is None
-        else _positive_int(min_rounds, "--gpubench-min-rounds", 1),
+        else _positive_int(min_rounds, "--gpubench-min-rounds", 1, MAX_ROUNDS),
         "max_rounds": base.max_rounds
         if max_rounds is None
-        else _positive_int(max_rounds, "--gpubench-max-rounds", 1),
+        else _positive_int(max_rounds, "--gpubench-max-rounds", 1, MAX_ROUNDS),
         "max_time": base.max_time,
     }
     if max_time is not None:
@@ -204,11 +213,19 @@ def timing_settings(
             values["max_time"] = float(max_time)
         except ValueError:
             values["max_time"] = math.nan
-        if not (values["max_time"] > 0 and math.isfinite(values["max_time"])):
+        if not 0 < values["max_time"] <= MAX_TIME_S:
             raise ValueError(
-                f"--gpubench-max-time takes seconds (a finite number > 0), got {max_time!r}; "
-                "for more rounds, raise --gpubench-min-rounds"
+                f"--gpubench-max-time takes seconds (> 0, at most {MAX_TIME_S:g}), got "
+                f"{max_time!r}; for more rounds, raise --gpubench-min-rounds"
             )
+    if (
+        min_rounds is not None
+        and max_rounds is not None
+        and values["max_rounds"] < values["min_rounds"]
+    ):
+        raise ValueError(
+            f"--gpubench-max-rounds {max_rounds} is below --gpubench-min-rounds {min_rounds}"
+        )
     if min_rounds is not None and max_rounds is None:
         values["max_rounds"] = max(values["max_rounds"], values["min_rounds"])
     if max_rounds is not None and min_rounds is None:

@@ -148,8 +148,9 @@ def calibrate_rounds(warmup_s: Sequence[float], settings: TimingSettings) -> int
     estimates = [t for t in (warmup_s[1:] or warmup_s) if t > 0]
     if not estimates:
         return settings.min_rounds if not warmup_s else settings.max_rounds
-    rounds = math.ceil(settings.max_time / min(estimates))
-    return max(settings.min_rounds, min(settings.max_rounds, rounds))
+    fill = settings.max_time / min(estimates)  # inf for a denormal estimate: no ceil of it
+    rounds = math.ceil(fill) if fill < settings.max_rounds else settings.max_rounds
+    return max(settings.min_rounds, rounds)
 
 
 def measure(

@@ -15,6 +15,7 @@ from tests.sshd import Sshd, make_sshd, unavailable_reason
 #: What pytester's inner sessions import, loaded once up front: its in-process runs unload the
 #: modules a run imported, and C extensions (numpy.fft under scipy) refuse a second load.
 PRELOADED = (
+    "torch",  # the default devices probe torch-cpu; a second import crashes the interpreter
     "array_api_strict",
     "array_api_compat.numpy",
     "scipy.stats",

@@ -146,6 +146,7 @@ def test_a_profiled_extra_call_adds_no_event_round() -> None:
         ((0.01,), 50),  # 100 rounds wanted, clamped down to max_rounds
         ((5.0, 0.1), 10),  # the first (compile) round is ignored when there is a later one
         ((0.0,), 50),  # too fast for the clock: as many as allowed
+        ((5e-324,), 50),  # 1 s / a denormal is inf: no OverflowError, as many as allowed
     ],
 )
 def test_calibrate_rounds(warmup_s: tuple[float, ...], expected: int) -> None:
