@@ -87,7 +87,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gpubench-warmup",
         metavar="N",
         default=None,
-        help="Warm-up rounds before timing (default 1; the first GPU call compiles).",
+        help="Warm-up rounds before timing (default 2; the first GPU call compiles, the "
+        "second calibrates the rounds).",
     )
     add("--gpubench-min-rounds", metavar="N", default=None, help="Fewest timed rounds (default 3).")
     add(
