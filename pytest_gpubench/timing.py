@@ -242,6 +242,14 @@ def _number(value: Any, name: str) -> float:
         raise ValueError(f"{name} must be a number, got {value!r}") from None
 
 
+def _finite(value: Any, name: str, what: str, low: float = -math.inf) -> float:
+    """``value`` as a finite float of at least ``low``; ``ValueError`` says what is wanted."""
+    number = _number(value, name)
+    if not (math.isfinite(number) and number >= low):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return number
+
+
 class GpuBench:
     """The ``gpubench`` fixture: time a workload on one device and record it.
 
@@ -301,11 +309,13 @@ class GpuBench:
         if self.timing is not None:
             raise RuntimeError("gpubench can time one workload per test; split the test")
         self.units = units
-        self.units_per_round = _number(units_per_round, "units_per_round")
+        self.units_per_round = _finite(
+            units_per_round, "units_per_round", "a finite number >= 0 (0: no throughput)", 0.0
+        )
         if size is not None:
             self.size = str(size)
         if size_value is not None:
-            self.size_value = _number(size_value, "size_value")
+            self.size_value = _finite(size_value, "size_value", "a finite number (the x axis)")
         runner = None
         if self.benchmark is not None:
             self.benchmark.group = f"{self.experiment} {self.size}"

@@ -239,6 +239,23 @@ def test_gpubench_records_a_measurement_with_units_transfer_and_metrics() -> Non
         bench(lambda: None)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"units_per_round": float("nan")}, r"units_per_round must be a finite number >= 0"),
+        ({"units_per_round": -5}, r"units_per_round must be a finite number >= 0 .*got -5"),
+        ({"units_per_round": float("inf")}, r"units_per_round must be a finite number"),
+        ({"size_value": float("inf")}, r"size_value must be a finite number \(the x axis\)"),
+    ],
+)
+def test_gpubench_refuses_nonsense_numbers_before_timing(kwargs: dict, match: str) -> None:
+    calls = []
+    bench = GpuBench(get_device("numpy"), experiment="e", size="1")
+    with pytest.raises(ValueError, match=match):
+        bench(lambda: calls.append(1), **kwargs)
+    assert calls == [] and bench.measurement() is None
+
+
 def test_gpubench_rejects_a_non_numeric_metric() -> None:
     bench = GpuBench(get_device("numpy"), experiment="e", size="1")
     with pytest.raises(ValueError, match="metric 'accuracy' must be a number"):
