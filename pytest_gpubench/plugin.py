@@ -274,6 +274,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for marker in definition.iter_markers("parametrize"):
         names = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
         if "device" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else names):
+            indirect = marker.kwargs.get("indirect", False)
+            if indirect is not True and "device" not in (indirect or ()):
+                pytest.fail(
+                    f"{definition.nodeid}: parametrize 'device' with indirect=True, e.g. "
+                    "@pytest.mark.parametrize('device', ['numpy', 'cuda'], indirect=True): the "
+                    "device fixture turns each name into a device (passed directly, the test "
+                    "gets the bare string)",
+                    pytrace=False,
+                )
             return  # the test chose its own devices
     # skipped anyway without --gpubench: don't probe (import torch) for them
     names = state.params if state.enabled else state.device_names

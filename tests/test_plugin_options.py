@@ -382,3 +382,21 @@ def test_a_test_choosing_its_own_devices_gets_them_even_outside_the_selection(
     )
     result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST)
     result.assert_outcomes(passed=2)
+
+
+def test_a_device_parametrized_without_indirect_says_how_to_fix_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("device", ["numpy"])
+        def test_own(gpubench, device):
+            gpubench(lambda: device.namespace().ones(4))
+        """
+    )
+    result = pytester.runpytest("--gpubench", *FAST)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*test_own: parametrize 'device' with indirect=True, e.g.*"])
+    result.stdout.no_fnmatch_line("*event_timer*")
