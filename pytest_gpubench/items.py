@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 __all__ = [
+    "MARKER_ARGUMENTS",
+    "check_marker",
     "is_benchmark_item",
     "item_experiment",
     "item_size",
@@ -24,6 +26,44 @@ def is_benchmark_item(item: pytest.Item) -> bool:
     """A gpubench benchmark: uses the ``gpubench`` fixture or carries the marker."""
     names = getattr(item, "fixturenames", ())
     return "gpubench" in names or item.get_closest_marker("gpubench") is not None
+
+
+#: The ``gpubench`` marker's arguments, all keywords.
+MARKER_ARGUMENTS = ("experiment", "compare_fail", "speedup")
+
+
+def check_marker(item: pytest.Item) -> None:
+    """``ValueError`` for a ``gpubench`` marker the plugin would misread: positional or
+    unknown arguments (a typo would be ignored silently), or values of the wrong type."""
+    marker = item.get_closest_marker("gpubench")
+    if marker is None:
+        return
+    usage = "gpubench(experiment='name', compare_fail='speedup:10%', speedup=True)"
+    if marker.args:
+        raise ValueError(
+            f"{item.nodeid}: the gpubench marker takes keyword arguments only, got "
+            f"{marker.args!r}; write {usage}"
+        )
+    unknown = sorted(set(marker.kwargs) - set(MARKER_ARGUMENTS))
+    if unknown:
+        raise ValueError(
+            f"{item.nodeid}: gpubench marker: unknown argument(s) {', '.join(unknown)}; it takes "
+            f"{', '.join(MARKER_ARGUMENTS)}"
+        )
+    experiment = marker.kwargs.get("experiment")
+    if experiment is not None and not (isinstance(experiment, str) and experiment.strip()):
+        raise ValueError(
+            f"{item.nodeid}: gpubench(experiment=...) takes a non-empty name, got {experiment!r}"
+        )
+    spec = marker.kwargs.get("compare_fail")
+    exprs = [spec] if isinstance(spec, str) else spec
+    if spec is not None and not (
+        isinstance(exprs, (list, tuple)) and all(isinstance(e, str) for e in exprs)
+    ):
+        raise ValueError(
+            f"{item.nodeid}: gpubench(compare_fail=...) takes an expression such as "
+            f"'speedup:10%' or a list of them, got {spec!r}"
+        )
 
 
 def item_experiment(item: pytest.Item) -> str:
@@ -74,6 +114,7 @@ def size_value_of(size: str) -> float:
 def marker_thresholds(items: Sequence[pytest.Item], parse: Any) -> dict[str, list[Any]]:
     """Per-experiment ``compare_fail=`` thresholds from the ``gpubench`` markers, parsed."""
     found: dict[str, list[Any]] = {}
+    given: dict[str, tuple[str, list[str]]] = {}  # the first test's expressions, to compare
     for item in items:
         marker = item.get_closest_marker("gpubench")
         spec = marker.kwargs.get("compare_fail") if marker else None
@@ -81,10 +122,17 @@ def marker_thresholds(items: Sequence[pytest.Item], parse: Any) -> dict[str, lis
             continue
         exprs = [spec] if isinstance(spec, str) else list(spec)
         experiment = item_experiment(item)
-        parsed = found.setdefault(experiment, [])
-        if not parsed:
-            try:
-                parsed.extend(parse(expr) for expr in exprs)
-            except ValueError as exc:
-                raise ValueError(f"{item.nodeid}: gpubench(compare_fail=...): {exc}") from exc
+        try:
+            parsed = [parse(expr) for expr in exprs]
+        except ValueError as exc:
+            raise ValueError(f"{item.nodeid}: gpubench(compare_fail=...): {exc}") from exc
+        if experiment in found and given[experiment][1] != exprs:
+            first, first_exprs = given[experiment]
+            raise ValueError(
+                f"{item.nodeid}: gpubench(compare_fail={spec!r}) differs from {first}'s "
+                f"{first_exprs!r} for experiment {experiment!r}; give each test of an experiment "
+                "the same thresholds"
+            )
+        found[experiment] = parsed
+        given.setdefault(experiment, (item.nodeid, exprs))
     return found

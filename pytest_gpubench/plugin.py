@@ -19,6 +19,7 @@ import pytest
 from pytest_gpubench.devices import Device, get_device
 from pytest_gpubench.finish import run_gate, write_reports
 from pytest_gpubench.items import (
+    check_marker,
     is_benchmark_item,
     item_experiment,
     item_size,
@@ -298,9 +299,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if is_benchmark_item(item) != state.enabled:
             item.add_marker(skip)
     try:
-        state.experiment_thresholds = marker_thresholds(items, parse_threshold)
-        for item in items:  # a bad gpubench(speedup=...) stops the session before it runs
+        for item in items:  # a bad gpubench marker stops the session before it runs
+            check_marker(item)
             item_versus_baseline(item)
+        state.experiment_thresholds = marker_thresholds(items, parse_threshold)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -146,6 +146,61 @@ def test_a_cost_marker_records_times_without_speedups_and_a_bad_value_stops_the_
     refused.stderr.fnmatch_lines(["*gpubench(speedup=...) takes True or False, got 'no'*"])
 
 
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ('gpubench("myexp")', "*the gpubench marker takes keyword arguments only, got ('myexp',)*"),
+        ('gpubench(expriment="a")', "*unknown argument(s) expriment; it takes experiment, *"),
+        ('gpubench(experiment=["a", "b"])', "*gpubench(experiment=...) takes a non-empty name*"),
+        ("gpubench(compare_fail=5)", "*gpubench(compare_fail=...) takes an expression such as*"),
+        (
+            'gpubench(experiment="e", compare_fail="garbage!!")',
+            "*test_b*gpubench(compare_fail=...): *",
+        ),
+    ],
+)
+def test_a_bad_marker_stops_the_session_before_it_runs(
+    pytester: pytest.Pytester, marker: str, message: str
+) -> None:
+    """Each test of an experiment is read, not only the first (test_b's spec was never
+    parsed), and a typo is refused rather than ignored."""
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.gpubench(experiment="e", compare_fail="speedup:10%")
+        def test_a(gpubench, device):
+            gpubench(lambda: None)
+
+        @pytest.mark.{marker}
+        def test_b(gpubench, device):
+            gpubench(lambda: None)
+        """
+    )
+    result = pytester.runpytest("--gpubench", *FAST)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_tests_of_one_experiment_must_agree_on_its_thresholds(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.gpubench(experiment="e", compare_fail="speedup:10%")
+        def test_a(gpubench, device):
+            gpubench(lambda: None)
+
+        @pytest.mark.gpubench(experiment="e", compare_fail="speedup:50%")
+        def test_b(gpubench, device):
+            gpubench(lambda: None)
+        """
+    )
+    result = pytester.runpytest("--gpubench", *FAST)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*differs from *test_a*'s [[]'speedup:10%'] for experiment 'e'*"])
+
+
 def test_profile_reaches_the_experiments(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
