@@ -294,8 +294,9 @@ class Comparison:
 
     @property
     def compared_nothing(self) -> bool:
-        """A gate that found no row measured in both runs: it must not pass silently."""
-        return self.gated and not self.rows_compared and not self.missing
+        """A gate that checked nothing (no row measured in both runs, or every such row
+        skipped, e.g. for rounds of 0 s): it must not pass silently."""
+        return self.gated and not self.checks and not self.missing
 
     @property
     def ok(self) -> bool:
@@ -317,9 +318,10 @@ class Comparison:
         lines += [f"  note: {note}" for note in self.notes]
         if self.compared_nothing:
             lines.append(
-                "Nothing compared: no (experiment, size, device) was measured in both runs, "
-                "and a gate that compares nothing fails. Check the selected tests and devices "
-                "against the saved run."
+                "Nothing compared: no (experiment, size, device) was measured in both runs "
+                "in a way that could be checked (see the skipped rows), and a gate that "
+                "compares nothing fails. Check the selected tests and devices against the "
+                "saved run."
             )
         if self.missing:
             lines.append("Measured in the saved run, n/a now (fails the gate):")
@@ -407,7 +409,7 @@ def _speedup_checks(
             return
     assert old_base is not None and new_base is not None
     if min(old_dev.rounds_s) <= 0 or min(new_dev.rounds_s) <= 0:
-        comparison.skipped.append(Skip(*key, "a round of 0 s (below the timer resolution)"))
+        comparison.skipped.append(Skip(*key, "a round of 0 s (below the timer's resolution)"))
         return
     old_median_b, new_median_b = _median(old_base.rounds_s), _median(new_base.rounds_s)
     old_samples = [old_median_b / t for t in old_dev.rounds_s]

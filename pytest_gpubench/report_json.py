@@ -221,12 +221,14 @@ def load_results(source: str | Path | Mapping[str, Any]) -> RunResults:
             document = json.loads(Path(source).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where} is not JSON ({exc}); expected a gpubench JSON file") from exc
+        except UnicodeDecodeError:
+            raise ValueError(f"{where} is not a text file; expected a gpubench JSON file") from None
     else:
         document = source
     if not isinstance(document, Mapping):
         raise ValueError(f"{where} holds a JSON {type(document).__name__}, not an object")
     if SECTION_KEY in document:
-        section = document[SECTION_KEY]
+        section = _checked(document[SECTION_KEY], Mapping, f"{where}: {SECTION_KEY}")
     elif "schema_version" in document and "measurements" in document:
         section = document
     else:
@@ -242,13 +244,59 @@ def load_results(source: str | Path | Mapping[str, Any]) -> RunResults:
             f"version {SCHEMA_VERSION} only (use the pytest-gpubench release that wrote it)"
         )
     results = RunResults(
-        measurements=[Measurement.from_dict(m) for m in section.get("measurements", [])],
-        devices={name: dict(info) for name, info in section.get("devices", {}).items()},
-        extra=dict(section.get("extra", {})),
+        measurements=[
+            _measurement(m, f"{where}: {SECTION_KEY}.measurements[{i}]")
+            for i, m in enumerate(_part(section, "measurements", list, where))
+        ],
+        devices={
+            str(name): dict(_checked(info, Mapping, f"{where}: {SECTION_KEY}.devices[{name!r}]"))
+            for name, info in _part(section, "devices", Mapping, where).items()
+        },
+        extra=dict(_part(section, "extra", Mapping, where)),
     )
     if section.get("baseline"):
         results.extra["baseline_device"] = section["baseline"]
     return results
+
+
+def _checked(value: Any, kind: type, what: str) -> Any:
+    """``value`` if it is a ``kind`` (a JSON object or list), else a ``ValueError`` naming it."""
+    if not isinstance(value, kind):
+        wanted = "a list" if kind is list else "an object"
+        raise ValueError(f"{what} must be {wanted}, got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {str(value)[:60]!r}"
+
+
+def _part(section: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    default = [] if kind is list else {}
+    return _checked(section.get(key, default), kind, f"{where}: {SECTION_KEY}.{key}")
+
+
+def _measurement(data: Any, what: str) -> Measurement:
+    """One saved measurement, checked: a saved run is read to gate CI, so a damaged one is
+    refused naming the file and the field, never half-read."""
+    _checked(data, Mapping, what)
+    for name in ("experiment", "size", "device"):
+        if not isinstance(data.get(name), str):
+            raise ValueError(f"{what}.{name} must be a string, got {_json_type(data.get(name))}")
+    for name in ("rounds_s", "event_rounds_s"):
+        rounds = data.get(name, [])
+        if not isinstance(rounds, list) or not all(
+            isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
+            for r in rounds
+        ):
+            raise ValueError(
+                f"{what}.{name} must be a list of seconds (finite numbers >= 0), got "
+                f"{_json_type(rounds)}"
+            )
+    try:
+        return Measurement.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- CI charts

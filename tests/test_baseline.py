@@ -333,7 +333,10 @@ def test_rounds_of_zero_seconds_are_skipped_not_divided_by():
     current = RunResults([m for m in run(2).measurements if m.device == "numpy"])
     current.add(Measurement("fit", "1k", "cupy", (0.0, 0.1, 0.1), device_info=GPU))
     comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
-    assert comparison.ok and "below the timer resolution" in comparison.skipped[0].why
+    assert "below the timer's resolution" in comparison.skipped[0].why
+    # that was the only row to check: a gate that checked nothing fails, it never passes
+    assert comparison.compared_nothing and not comparison.ok
+    assert "Nothing compared" in comparison.render()
 
 
 def test_a_cost_only_benchmark_is_gated_on_its_time_never_on_a_speedup():
@@ -345,6 +348,6 @@ def test_a_cost_only_benchmark_is_gated_on_its_time_never_on_a_speedup():
 
     current, saved = as_cost(run(2, gpu_s=0.2)), as_cost(run(1))  # the copy got 2x slower
     by_speedup = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
-    assert by_speedup.ok and not by_speedup.checks
+    assert not by_speedup.checks and by_speedup.compared_nothing  # no speedup to gate on
     by_time = compare(current, saved, [parse_compare_fail("time:10%")], baseline_device="numpy")
     assert [(f.device, f.threshold.metric) for f in by_time.failures] == [("cupy", "time")]

@@ -278,6 +278,61 @@ def test_load_results_refuses_another_schema_version(results, rows):
         load_results({"gpubench": section})
 
 
+def _damaged(section: dict, path: str, value: object) -> dict:
+    """``section`` with the JSON value at ``path`` (``a.0.b``) replaced."""
+    import copy
+
+    damaged = copy.deepcopy(section)
+    *parents, last = path.split(".")
+    node = damaged
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return damaged
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "match"),
+    [
+        ("measurements", None, r"gpubench\.measurements must be a list, got null"),
+        ("devices", ["cupy"], r"gpubench\.devices must be an object, got list"),
+        ("extra", ["x"], r"gpubench\.extra must be an object, got list"),
+        ("measurements.0", None, r"gpubench\.measurements\[0\] must be an object, got null"),
+        ("measurements.0.experiment", None, r"measurements\[0\]\.experiment must be a string"),
+        ("measurements.0.rounds_s", None, r"measurements\[0\]\.rounds_s must be a list of sec"),
+        ("measurements.0.rounds_s", [0.1, -1.0], r"rounds_s must be a list of seconds \(finite"),
+        ("measurements.0.rounds_s", [0.1, "x"], r"rounds_s must be a list of seconds"),
+        ("measurements.0.metrics", {"acc": "high"}, r"measurements\[0\]: could not convert"),
+        ("measurements.0.newfield", 1, r"measurements\[0\]: unknown measurement fields"),
+    ],
+)
+def test_a_damaged_saved_run_is_refused_naming_the_file_and_the_field(
+    results, rows, tmp_path, path, value, match
+):
+    """A saved run gates CI: a damaged one is refused saying where, never half-read (these
+    crashed the session with an INTERNALERROR, or gave messages without the file)."""
+    saved = tmp_path / "saved.json"
+    section = gpubench_section(results, rows, "numpy")
+    saved.write_text(json.dumps({"gpubench": _damaged(section, path, value)}))
+    with pytest.raises(ValueError, match=rf"saved\.json: .*{match}"):
+        load_results(saved)
+
+
+def test_a_saved_run_that_is_not_text_or_whose_section_is_not_an_object_is_refused(tmp_path):
+    binary = tmp_path / "plot.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+    with pytest.raises(ValueError, match=r"plot\.png is not a text file; expected a gpubench"):
+        load_results(binary)
+    for section in (None, [1, 2]):
+        odd = tmp_path / "odd.json"
+        odd.write_text(json.dumps({"gpubench": section}))
+        with pytest.raises(ValueError, match=r"odd\.json: gpubench must be an object"):
+            load_results(odd)
+
+
 def test_load_results_rejects_non_json(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
