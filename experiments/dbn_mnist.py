@@ -113,9 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--random-state", type=seed, default=None, help="seed for split and fit (0 to 2**32-1)"
     )
     parser.add_argument(
-        "--samples", type=positive_int, default=10_000, help="synthetic only (10000)"
+        "--samples", type=positive_int, default=None, help="synthetic only (default: 10000)"
     )
-    parser.add_argument("--features", type=positive_int, default=784, help="synthetic only (784)")
+    parser.add_argument(
+        "--features", type=positive_int, default=None, help="synthetic only (default: 784)"
+    )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more detail (DBN verbose=2)"
     )
@@ -136,8 +138,12 @@ def load(args: argparse.Namespace) -> Dataset:
     options: dict[str, Any] = {}
     if args.dataset in IDX_DATASETS and args.data_dir is not None:
         options["data_dir"] = args.data_dir
+    if args.dataset != "synthetic" and (args.samples, args.features) != (None, None):
+        raise DatasetError(
+            f"--samples and --features shape --dataset synthetic only, not {args.dataset!r}"
+        )
     if args.dataset == "synthetic":
-        options.update(n_samples=args.samples, n_features=args.features)
+        options.update(n_samples=args.samples or 10_000, n_features=args.features or 784)
         if args.random_state is not None:
             options["random_state"] = args.random_state
     return load_dataset(args.dataset, **options)
@@ -217,7 +223,11 @@ def run(args: argparse.Namespace, data: Dataset) -> int:
     try:
         clf.fit(X_train, y_train)
     except TrainingDivergedError as exc:
-        print(f"error: training diverged: {exc}", file=sys.stderr)
+        print(
+            f"error: training diverged: {exc}\n(this script's learn rate is --learn-rate, now "
+            f"{args.learn_rate}; e.g. --learn-rate {args.learn_rate / 3:.2g})",
+            file=sys.stderr,
+        )
         return 1
     except ValueError as exc:  # the DBN checks combinations of parameters in fit
         raise ArgumentsRejected(f"the DBN rejected these arguments: {exc}") from exc

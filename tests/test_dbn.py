@@ -302,6 +302,19 @@ def test_a_fit_that_ends_at_chance_warns_and_keeps_the_model(small) -> None:
         tiny().fit(X, y)  # a fit that learns draws no warning
 
 
+def test_a_fit_that_fails_on_unscaled_inputs_says_to_scale_them(small) -> None:
+    """scikit-learn's raw digits reach 16: the fit learns nothing, and says why."""
+    X, y = small
+    with pytest.warns(ConvergenceWarning, match=r"X reaches 16 in magnitude: scale it to about"):
+        tiny(epochs=3, learn_rates=0.3).fit(X * 16, y)
+    with pytest.raises(TrainingDivergedError, match=r"lower learn_rates .*; X reaches 1e\+19"):
+        tiny(learn_rates=0.5).fit(X * 1e19, y)
+    with warnings.catch_warnings(), pytest.raises(TrainingDivergedError) as info:
+        warnings.simplefilter("ignore")
+        tiny(learn_rates=1e3, l2_costs=0.0).fit(X, y)  # scaled inputs: only the rate is blamed
+    assert "X reaches" not in str(info.value)
+
+
 def test_a_failed_refit_does_not_keep_the_previous_model(small) -> None:
     X, y = small
     clf = tiny().fit(X, y)

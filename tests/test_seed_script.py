@@ -76,6 +76,10 @@ def test_bad_hidden_sizes_are_rejected(text: str) -> None:
             ["--dataset", "digits", "--data-dir", "x"],
             "--data-dir applies to --dataset mnist or fashion-mnist, not 'digits'",
         ),
+        (
+            ["--dataset", "digits", "--samples", "500"],
+            "--samples and --features shape --dataset synthetic only, not 'digits'",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_error(
@@ -183,6 +187,7 @@ def test_divergence_prints_the_dbn_message_and_exits_1(
     captured = capsys.readouterr()
     assert captured.err == (
         "error: training diverged: fine-tuning diverged in epoch 3: lower learn_rates\n"
+        "(this script's learn rate is --learn-rate, now 0.3; e.g. --learn-rate 0.1)\n"
     )
     assert "precision" not in captured.out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -62,7 +63,26 @@ class TrainingDivergedError(FloatingPointError, ValueError):
     """The training loss became NaN or infinite; the fit was abandoned."""
 
 
-def _warn_if_at_chance(errors: list[float], y_index: np.ndarray, learn_rates: list) -> None:
+#: Inputs larger than this (in magnitude) get a hint to scale them when a fit fails:
+#: nolearn's learn rates assume inputs of about [0, 1] (digits' raw pixels reach 16).
+INPUT_SCALE_HINT_ABOVE = 8.0
+
+
+def _input_scale_hint(xp: Any, X: Any) -> str:
+    """A sentence for a failed fit's message where X is far from the [0, 1] scale that
+    nolearn's learn rates assume; empty otherwise."""
+    top = float(xp.max(xp.abs(X)))
+    if not top > INPUT_SCALE_HINT_ABOVE:
+        return ""
+    return (
+        f"; X reaches {top:.4g} in magnitude: scale it to about [0, 1] first "
+        "(e.g. pixels / 255), as nolearn's learn rates assume"
+    )
+
+
+def _warn_if_at_chance(
+    errors: list[float], y_index: np.ndarray, learn_rates: list, hint: Callable[[], str]
+) -> None:
     """Warn when, after two epochs or more, the last epoch's training error is no better
     than always predicting the most frequent class: the fit finished, but the network
     learned nothing (with ReLUs, a too-large learn rate kills the hidden units while the
@@ -76,7 +96,7 @@ def _warn_if_at_chance(errors: list[float], y_index: np.ndarray, learn_rates: li
             f"than always predicting the most frequent class ({chance:.3f}): the network "
             f"learned nothing. If the labels can be learned at all, the learn rate was too "
             f"large (with ReLUs, the hidden units die) or the updates too few; lower "
-            f"learn_rates (now {learn_rates}) or scales, or train longer",
+            f"learn_rates (now {learn_rates}) or scales, or train longer{hint()}",
             ConvergenceWarning,
             stacklevel=4,
         )
@@ -304,6 +324,7 @@ class DBN(ClassifierMixin, BaseEstimator):
                 raise TrainingDivergedError(
                     f"fine-tuning diverged in epoch {epoch}: the mean training loss is "
                     f"{loss:.4g}; lower learn_rates (now {self.learn_rates_})"
+                    f"{_input_scale_hint(xp, X_dev)}"
                 )
             self.losses_fine_tune_.append(loss)
             self.errors_fine_tune_.append(err)
@@ -317,7 +338,12 @@ class DBN(ClassifierMixin, BaseEstimator):
         if cfg.epochs == 0:
             self._publish(device, *tuner.parameters())
         if cfg.loss_funct is None and cfg.output == "softmax":
-            _warn_if_at_chance(self.errors_fine_tune_, y_index, self.learn_rates_)
+            _warn_if_at_chance(
+                self.errors_fine_tune_,
+                y_index,
+                self.learn_rates_,
+                lambda: _input_scale_hint(xp, X_dev),
+            )
         return self
 
     def _validate_device_data(self, X_dev: Any, y: Any, device: Device) -> tuple[Any, np.ndarray]:
