@@ -118,7 +118,7 @@ def _runs(folder: Path) -> list[Path]:
 def _listing(storage: Path) -> str:
     found = sorted(storage.glob("*/[0-9][0-9][0-9][0-9]_*.json")) if storage.is_dir() else []
     if not found:
-        return f"no saved runs under {storage} (save one with --benchmark-save=NAME)"
+        return f"no saved runs under {storage} (save one with --gpubench-save NAME)"
     names = [str(p.relative_to(storage)) for p in found]
     shown = ", ".join(names[-10:])
     more = f" (and {len(names) - 10} older)" if len(names) > 10 else ""
@@ -137,6 +137,12 @@ def resolve_baseline(spec: str | None, storage: Path, machine_id: str | None = N
     """
     if spec is not None and spec.strip():
         candidate = Path(spec)
+        if candidate.suffix == ".py" or candidate.is_dir():  # a test path the option took
+            raise ValueError(
+                f"--gpubench-compare takes a saved run (a NAME, a NUMBER or the PATH of its "
+                f"JSON), not {spec!r}, which looks like a test path: write "
+                "--gpubench-compare=RUN, or put test paths before the option"
+            )
         if candidate.is_file():
             return candidate
         if candidate.suffix == ".json" or len(candidate.parts) > 1:

@@ -324,8 +324,19 @@ def test_resolve_baseline_on_a_machine_without_runs_of_its_own(tmp_path):
 
 
 def test_resolve_baseline_with_nothing_saved(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"no saved runs under .*--benchmark-save"):
+    with pytest.raises(FileNotFoundError, match=r"no saved runs under .*--gpubench-save NAME"):
         resolve_baseline(None, tmp_path / ".benchmarks")
+
+
+def test_resolve_baseline_refuses_a_test_path_the_option_took(tmp_path, monkeypatch):
+    """``pytest --gpubench --gpubench-compare tests/test_x.py``: argparse gives the path to
+    the option (its value is optional); saying "not JSON" hid what happened."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "test_x.py").write_text("")
+    (tmp_path / "tests").mkdir()
+    for spec in ("test_x.py", "tests"):
+        with pytest.raises(ValueError, match=r"looks like a test path: write --gpubench-compare="):
+            resolve_baseline(spec, tmp_path / ".benchmarks")
 
 
 def test_rounds_of_zero_seconds_are_skipped_not_divided_by():
