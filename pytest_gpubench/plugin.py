@@ -191,9 +191,22 @@ def pytest_configure(config: pytest.Config) -> None:
             "--gpubench times through pytest-benchmark, which is disabled here "
             "(-p no:benchmark); drop that option to run the benchmarks"
         )
+    if state.enabled and option.gpubench_baseline and not getattr(option, "gpubench_ec2", None):
+        _require_usable_baseline(state, option.gpubench_baseline)
     if state.enabled:  # saved with the run: the gate never compares quick with seed
         results_of(config).extra["profile"] = state.profile
     _wire_benchmark_output(config)
+
+
+def _require_usable_baseline(state: GpubenchState, spec: str) -> None:
+    """A baseline that cannot run here makes every speedup n/a: refuse it before the run
+    (in EC2 mode the devices are the instance's, so this is not checked here)."""
+    device = next(d for d in state.devices if d.name == state.baseline)
+    if not device.available:
+        raise pytest.UsageError(
+            f"--gpubench-baseline {spec}: {device.name} cannot run here ({device.reason}), so "
+            "every speedup would be n/a; pick a device that runs here, such as numpy"
+        )
 
 
 def _wire_benchmark_output(config: pytest.Config) -> None:

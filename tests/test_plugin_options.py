@@ -311,6 +311,21 @@ def test_bad_option_values_are_usage_errors_saying_what_is_accepted(
     result.stderr.fnmatch_lines([message])
 
 
+def test_a_baseline_that_cannot_run_here_is_refused_before_the_run(
+    bench: pytest.Pytester,
+) -> None:
+    """Every speedup would be n/a, after a whole run (the README promised a usage error)."""
+    from pytest_gpubench.devices import get_device
+
+    if get_device("cuda").available:
+        pytest.skip("cuda runs here")
+    result = bench.runpytest("--gpubench", "--gpubench-baseline", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--gpubench-baseline cuda: cuda cannot run here (*), so every speedup would be n/a*"]
+    )
+
+
 def test_unknown_profile_is_refused_by_the_option_parser(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--gpubench-profile", "huge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
