@@ -40,7 +40,6 @@ from pytest_gpubench.timing import GpuBench, TimingSettings
 __all__ = ["state_of"]
 
 SKIP_WITHOUT = "gpubench benchmark: pass --gpubench to run it"
-SKIP_OTHERS = "not a gpubench benchmark (--gpubench runs only those)"
 
 _STATE = pytest.StashKey[GpubenchState]()
 #: the exception that failed a test's call phase, for its benchmark's n/a row
@@ -307,10 +306,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = state_of(config)
     if state is None:
         return
-    skip = pytest.mark.skip(reason=SKIP_OTHERS if state.enabled else SKIP_WITHOUT)
-    for item in items:
-        if is_benchmark_item(item) != state.enabled:
-            item.add_marker(skip)
+    if state.enabled:  # the other tests are deselected: a benchmark run lists only benchmarks
+        others = [item for item in items if not is_benchmark_item(item)]
+        if others:
+            config.hook.pytest_deselected(items=others)
+            items[:] = [item for item in items if is_benchmark_item(item)]
+    else:  # the benchmarks are skipped, with the reason saying how to run them
+        skip = pytest.mark.skip(reason=SKIP_WITHOUT)
+        for item in items:
+            if is_benchmark_item(item):
+                item.add_marker(skip)
     try:
         for item in items:  # a bad gpubench marker stops the session before it runs
             check_marker(item)
@@ -426,7 +431,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if json_written:
         state.written.insert(0, str(config.option.gpubench_json))
     state.gate_failed = run_gate(state, results)  # also when nothing ran: that fails a gate
-    if state.gate_failed and session.exitstatus == pytest.ExitCode.OK:
+    # the gate's verdict replaces a pass, and "no tests" (all deselected): that gate failed too
+    passing = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if state.gate_failed and session.exitstatus in passing:
         lost = state.compare_error is None
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if lost else pytest.ExitCode.USAGE_ERROR
     if state.report_errors and session.exitstatus == pytest.ExitCode.OK:
