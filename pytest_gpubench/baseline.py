@@ -58,6 +58,7 @@ __all__ = [
     "min_p_value",
     "parse_compare_fail",
     "resolve_baseline",
+    "rounds_for",
 ]
 
 #: Significance level of the rank test: a failing gate should be a real loss.
@@ -208,6 +209,14 @@ def min_p_value(n: int, m: int) -> float:
     return 1.0 / math.comb(n + m, n)
 
 
+def rounds_for(alpha: float) -> int:
+    """The fewest rounds a side (equal on both) that allow a p-value below ``alpha``."""
+    rounds = 1
+    while min_p_value(rounds, rounds) >= alpha:
+        rounds += 1
+    return rounds
+
+
 def _mwu_greater(larger: Sequence[float], smaller: Sequence[float]) -> float:
     """One-sided p-value that ``larger`` is stochastically larger than ``smaller``."""
     from scipy.stats import mannwhitneyu
@@ -305,8 +314,20 @@ class Comparison:
         return self.gated and not self.checks and not self.missing
 
     @property
+    def untestable(self) -> bool:
+        """A gate whose every gating check had too few rounds for any p-value below alpha:
+        it could not have failed whatever the numbers, so it must not pass."""
+        gating = [c for c in self.checks if c.gating]
+        return self.gated and bool(gating) and all(c.p_value is None for c in gating)
+
+    @property
     def ok(self) -> bool:
-        return not self.failures and not self.missing and not self.compared_nothing
+        return (
+            not self.failures
+            and not self.missing
+            and not self.compared_nothing
+            and not self.untestable
+        )
 
     def render(self) -> str:
         """What failed and by how much, what was within noise, and what was skipped."""
@@ -328,6 +349,14 @@ class Comparison:
                 "in a way that could be checked (see the skipped rows), and a gate that "
                 "compares nothing fails. Check the selected tests and devices against the "
                 "saved run."
+            )
+        if self.untestable:
+            need = rounds_for(self.alpha)
+            lines.append(
+                f"Untestable: every checked row has too few rounds for a p-value below alpha "
+                f"{self.alpha:g} (at least {need} a side are needed), so this gate could not "
+                f"have failed, and it fails. Save the baseline and run the gate with "
+                f"--gpubench-min-rounds {need} or more."
             )
         if self.missing:
             lines.append("Measured in the saved run, n/a now (fails the gate):")

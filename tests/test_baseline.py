@@ -16,6 +16,7 @@ from pytest_gpubench.baseline import (
     min_p_value,
     parse_compare_fail,
     resolve_baseline,
+    rounds_for,
 )
 from pytest_gpubench.report import write_json
 from pytest_gpubench.results import Measurement, RunResults
@@ -115,11 +116,32 @@ def test_a_drop_with_too_few_rounds_is_not_failed_and_says_so():
     comparison = compare(
         run(2, gpu_s=0.2, rounds=3), run(1, rounds=3), [SPEEDUP_10], baseline_device="numpy"
     )
-    assert comparison.ok
     (check,) = comparison.checks
-    assert check.status == "noise" and check.drop_pct > 40
+    assert check.status == "noise" and check.drop_pct > 40 and not check.failed
     assert "too few rounds (3 vs 3)" in check.note
     assert "within noise" in comparison.render()
+    # but a gate where no row could be tested could never fail: it fails, saying what to do
+    assert comparison.untestable and not comparison.ok
+    assert "at least 5 a side are needed" in comparison.render()
+    assert "--gpubench-min-rounds 5" in comparison.render()
+
+
+def test_one_untestable_row_among_tested_ones_does_not_fail_the_gate():
+    current = run(2, rounds=3, sizes=("1k",))
+    saved = run(1, rounds=3, sizes=("1k",))
+    for size in ("2k", "4k"):
+        current.measurements += run(4, sizes=(size,)).measurements
+        saved.measurements += run(3, sizes=(size,)).measurements
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    assert [c.p_value is None for c in comparison.checks] == [True, False, False]
+    assert comparison.ok and not comparison.untestable
+    shown_only = compare(current, saved, [SPEEDUP_10], baseline_device="numpy", gated=False)
+    assert shown_only.ok
+
+
+def test_rounds_for_alpha():
+    assert rounds_for(0.01) == 5  # 4 vs 4 rounds give at best p = 1/70
+    assert rounds_for(0.05) == 4
 
 
 def test_a_drop_within_the_threshold_passes_even_when_significant():
