@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -54,9 +54,12 @@ __all__ = [
     "Skip",
     "Threshold",
     "compare",
+    "hardware_mismatches",
+    "hardware_refusal",
     "load_baseline",
     "min_p_value",
     "parse_compare_fail",
+    "profile_mismatch",
     "resolve_baseline",
     "rounds_for",
 ]
@@ -380,44 +383,68 @@ def _index(results: RunResults) -> dict[tuple[str, str, str], Measurement]:
     return {(m.experiment, m.size, m.device): m for m in results.measurements}
 
 
+def profile_mismatch(now: str | None, then: str | None) -> str | None:
+    """Why runs of profiles ``now`` and ``then`` are not compared; None when they may be.
+    The same size ids run different workloads in ``quick`` and ``seed``."""
+    if not now or not then or now == then:
+        return None
+    return (
+        f"the saved run used profile {then!r} and this one {now!r}: the same sizes run "
+        "different workloads in each. Compare with a run of the same profile "
+        f"(--gpubench-profile {then}), or, to compare anyway, pass --gpubench-compare-force "
+        "(force=True to compare())"
+    )
+
+
+def hardware_mismatches(
+    now: Mapping[str, Mapping[str, str]],
+    then: Mapping[str, Mapping[str, str]],
+    devices: Iterable[str],
+) -> list[str]:
+    """One line per device of ``devices`` whose hardware differs between the descriptions
+    ``now`` and ``then`` (``"cupy: saved on {...}, now {...}"``)."""
+    lines = []
+    for device in sorted(devices):
+        new, old = hardware_facts(now.get(device, {})), hardware_facts(then.get(device, {}))
+        if new and old and new != old:
+            lines.append(f"{device}: saved on {old}, now {new}")
+    return lines
+
+
+def hardware_refusal(mismatches: Sequence[str]) -> str:
+    """Why a baseline of other hardware (the lines of :func:`hardware_mismatches`) is not
+    compared, and how to compare it anyway."""
+    return (
+        f"the saved run was measured on different hardware ({'; '.join(mismatches)}); "
+        "baselines from different hardware are never compared silently. Save a baseline on "
+        "this hardware, or, to compare anyway, pass --gpubench-compare-force (force=True to "
+        "compare())"
+    )
+
+
 def _check_profile(
     current: RunResults, saved: RunResults, force: bool, comparison: Comparison
 ) -> None:
-    """Refuse runs of different profiles (``quick``, ``seed``): the same size ids run
-    different workloads there, so their speedups mean different things."""
     now, then = current.extra.get("profile"), saved.extra.get("profile")
-    if not now or not then or now == then:
+    problem = profile_mismatch(now, then)
+    if problem is None:
         return
     if not force:
-        raise ValueError(
-            f"the saved run used profile {then!r} and this one {now!r}: the same sizes run "
-            "different workloads in each. Compare with a run of the same profile "
-            f"(--gpubench-profile {then}), or, to compare anyway, pass force=True "
-            "(--gpubench-compare-force)"
-        )
+        raise ValueError(problem)
     comparison.notes.append(f"compared across profiles (forced): saved {then}, now {now}")
 
 
 def _check_hardware(
     current: RunResults, saved: RunResults, devices: set[str], force: bool, comparison: Comparison
 ) -> None:
-    now, then = device_descriptions(current), device_descriptions(saved)
-    mismatches = []
-    for device in sorted(devices):
-        new, old = hardware_facts(now.get(device, {})), hardware_facts(then.get(device, {}))
-        if new and old and new != old:
-            mismatches.append(f"{device}: saved on {old}, now {new}")
+    mismatches = hardware_mismatches(
+        device_descriptions(current), device_descriptions(saved), devices
+    )
     if not mismatches:
         return
-    text = "; ".join(mismatches)
     if not force:
-        raise ValueError(
-            f"the saved run was measured on different hardware ({text}); baselines from "
-            "different hardware are never compared silently. Save a baseline on this "
-            "hardware, or, to compare anyway, pass force=True to "
-            "pytest_gpubench.baseline.compare"
-        )
-    comparison.notes.append(f"compared across different hardware (forced): {text}")
+        raise ValueError(hardware_refusal(mismatches))
+    comparison.notes.append(f"compared across different hardware (forced): {'; '.join(mismatches)}")
 
 
 def _median(rounds: Sequence[float]) -> float:

@@ -33,6 +33,7 @@ from pytest_gpubench.settings import (
     PROFILES,
     GpubenchState,
     build_state,
+    compare_refusal,
     parse_threshold,
 )
 from pytest_gpubench.timing import GpuBench, TimingSettings
@@ -190,8 +191,12 @@ def pytest_configure(config: pytest.Config) -> None:
             "--gpubench times through pytest-benchmark, which is disabled here "
             "(-p no:benchmark); drop that option to run the benchmarks"
         )
-    if state.enabled and option.gpubench_baseline and not getattr(option, "gpubench_ec2", None):
+    local = not getattr(option, "gpubench_ec2", None)  # EC2 mode: the instance's devices
+    if state.enabled and option.gpubench_baseline and local:
         _require_usable_baseline(state, option.gpubench_baseline)
+    refusal = compare_refusal(state, devices_here=local) if state.enabled else None
+    if refusal:
+        raise pytest.UsageError(f"--gpubench-compare {state.compare_path}: {refusal}")
     if state.enabled:  # saved with the run: the gate never compares quick with seed
         results_of(config).extra["profile"] = state.profile
     _wire_benchmark_output(config)

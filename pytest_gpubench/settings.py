@@ -25,6 +25,7 @@ __all__ = [
     "check_output_paths",
     "check_plot_path",
     "choose_baseline",
+    "compare_refusal",
     "parse_threshold",
     "rows_of",
     "select_devices",
@@ -360,6 +361,24 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
     if option.gpubench:  # without it nothing is written: the paths are not ours to touch
         check_output_paths(option, state.compare_path)
     return state
+
+
+def compare_refusal(state: GpubenchState, devices_here: bool) -> str | None:
+    """Why the saved run of ``--gpubench-compare`` would be refused at the end (another
+    profile; other hardware, where ``devices_here``: not in EC2 mode, whose devices are the
+    instance's), known before anything runs; None when it may be compared."""
+    if state.compared is None or state.force:
+        return None
+    from pytest_gpubench.baseline import hardware_mismatches, hardware_refusal, profile_mismatch
+    from pytest_gpubench.report_json import device_descriptions
+
+    problem = profile_mismatch(state.profile, state.compared.extra.get("profile"))
+    if problem or not devices_here:
+        return problem
+    saved = {m.device for m in state.compared.measurements if m.ran}
+    now = {d.name: d.describe() for d in state.devices if d.available and d.name in saved}
+    mismatches = hardware_mismatches(now, device_descriptions(state.compared), now)
+    return hardware_refusal(mismatches) if mismatches else None
 
 
 def rows_of(results: RunResults, baseline: str) -> list[Any]:

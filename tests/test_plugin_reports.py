@@ -390,8 +390,30 @@ def test_a_run_of_another_profile_is_not_compared(bench: pytest.Pytester) -> Non
     assert load_results(run).extra["profile"] == "seed"
     gate = ("--gpubench-compare", "0001", "--gpubench-compare-fail", "speedup:75%")
     result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, *gate)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # before anything ran
+    result.stderr.fnmatch_lines(
+        ["*saved run used profile 'seed' and this one 'quick'*--gpubench-compare-force*"]
+    )
+    forced = bench.runpytest("--gpubench", *CPU2, *ROUNDS, *gate, "--gpubench-compare-force")
+    forced.stdout.fnmatch_lines(["*compared across profiles (forced): saved seed, now quick*"])
+
+
+def test_a_run_saved_on_other_hardware_is_refused_before_anything_runs(
+    bench: pytest.Pytester,
+) -> None:
+    saved = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "other.json")
+    assert saved.ret == 0
+    document = json.loads((bench.path / "other.json").read_text())
+    for info in document["gpubench"]["devices"].values():
+        info["processor"] = "A CPU from another machine"
+    for m in document["gpubench"]["measurements"]:
+        m["device_info"] = {**m["device_info"], "processor": "A CPU from another machine"}
+    (bench.path / "other.json").write_text(json.dumps(document))
+    result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-compare", "other.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["*saved run used profile 'seed' and this one 'quick'*"])
+    result.stderr.fnmatch_lines(
+        ["*measured on different hardware (*numpy: saved on *--gpubench-compare-force*"]
+    )
 
 
 def test_autosave_writes_a_run_with_the_section(bench: pytest.Pytester) -> None:
