@@ -195,6 +195,19 @@ def test_summary_line() -> None:
         "ran on g4dn.xlarge i-1 (us-east-1b, spot), held 1h02m03s at $0.2/h = $0.2068 "
         "(spot price history)"
     )
+    # a run that failed before launching: it did not run anywhere, and cost nothing
+    never = {**info, "instance_id": None, "zone": None, "cost_usd": None, "seconds_held": 0}
+    assert format_summary(never) == "nothing launched (g4dn.xlarge in us-east-1): nothing to pay"
+
+
+def test_a_wide_ipv6_cidr_is_refused_with_an_ipv6_example() -> None:
+    from pytest_gpubench.ec2.faults import Ec2ConfigError
+    from pytest_gpubench.ec2.resources import check_ssh_cidr
+
+    with pytest.raises(Ec2ConfigError, match=r"--gpubench-ec2-ssh-cidr YOUR:IPV6::ADDRESS/128"):
+        check_ssh_cidr("::/0")
+    with pytest.raises(Ec2ConfigError, match=r"--gpubench-ec2-ssh-cidr YOUR\.IP/32"):
+        check_ssh_cidr("0.0.0.0/0")
 
 
 def test_ledger_merges_and_lists_open_sessions(tmp_path: Path) -> None:

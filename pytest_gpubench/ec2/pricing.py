@@ -143,8 +143,12 @@ def _duration(seconds: float) -> str:
 
 
 def format_summary(info: Mapping[str, Any]) -> str:
-    """One line for the terminal: where the run happened and what it cost."""
-    where = f"{info.get('instance_type')} {info.get('instance_id') or '(no instance)'}"
+    """One line for the terminal: where the run happened and what it cost (or that no
+    instance was launched, which costs nothing)."""
+    place_of = info.get("zone") or info.get("region")
+    if not info.get("instance_id"):
+        return f"nothing launched ({info.get('instance_type')} in {place_of}): nothing to pay"
+    where = f"{info.get('instance_type')} {info.get('instance_id')}"
     place = ", ".join(
         str(x) for x in (info.get("zone") or info.get("region"), info.get("market")) if x
     )

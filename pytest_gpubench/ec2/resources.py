@@ -74,7 +74,8 @@ def check_ssh_cidr(cidr: str, *, allow_world: bool = False) -> str:
         what = "the whole internet" if network in WORLD else f"{network.num_addresses} addresses"
         raise Ec2ConfigError(
             f"refusing SSH from {network} ({what}): only your own address as a "
-            f"/{network.max_prefixlen} is allowed; pass --gpubench-ec2-ssh-cidr YOUR.IP/32, "
+            f"/{network.max_prefixlen} is allowed; pass --gpubench-ec2-ssh-cidr "
+            f"{'YOUR:IPV6::ADDRESS/128' if network.version == 6 else 'YOUR.IP/32'}, "
             "or --gpubench-ec2-allow-world to open it wider on purpose"
         )
     return str(network)
