@@ -45,6 +45,7 @@ SKIP_WITHOUT = "gpubench benchmark: pass --gpubench to run it"
 _STATE = pytest.StashKey[GpubenchState]()
 #: the exception that failed a test's call phase, for its benchmark's n/a row
 _CALL_FAILURE = pytest.StashKey[str]()
+_CALL_SKIP = pytest.StashKey[str]()
 
 
 def state_of(config: pytest.Config) -> GpubenchState | None:
@@ -53,6 +54,10 @@ def state_of(config: pytest.Config) -> GpubenchState | None:
 
 
 # --------------------------------------------------------------------------- hooks
+
+
+#: The n/a reason of a benchmark that passed without timing anything.
+NEVER_TIMED = "not timed: the test never called gpubench(fn, ...)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -376,6 +381,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.when == "call" and report.failed and call.excinfo is not None:
         item.stash[_CALL_FAILURE] = call.excinfo.exconly().splitlines()[0][:200]
+    elif report.when == "call" and report.skipped and call.excinfo is not None:
+        item.stash[_CALL_SKIP] = str(call.excinfo.value)[:200] or "no reason given"
 
 
 @pytest.fixture(scope="session")
@@ -402,11 +409,18 @@ def gpubench(request: pytest.FixtureRequest, device: Device, benchmark: Any) -> 
     )
     yield bench
     measurement = bench.measurement()
-    if measurement is not None:
+    failure = request.node.stash.get(_CALL_FAILURE, None)
+    if measurement is not None and failure is None:
         versus_baseline = item_versus_baseline(request.node)
         results_of(request.config).add(replace(measurement, versus_baseline=versus_baseline))
-    elif _CALL_FAILURE in request.node.stash:  # failed before it was timed: say so, don't vanish
-        _record_not_measured(request, device, f"failed: {request.node.stash[_CALL_FAILURE]}")
+    elif failure is not None:  # a failed test's time is no result (its check failed): n/a
+        after = "" if measurement is None else " after it was timed"
+        _record_not_measured(request, device, f"failed{after}: {failure}")
+    elif _CALL_SKIP in request.node.stash:  # the test skipped itself (e.g. out of memory)
+        _record_not_measured(request, device, f"skipped: {request.node.stash[_CALL_SKIP]}")
+    elif state is not None and state.enabled:  # passed without timing anything: say so
+        _record_not_measured(request, device, NEVER_TIMED)
+        request.node.warn(pytest.PytestWarning(f"gpubench: {NEVER_TIMED}"))
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: absent under -p no:benchmark

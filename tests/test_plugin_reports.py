@@ -381,6 +381,44 @@ def test_a_benchmark_that_fails_before_it_is_timed_shows_as_failed(
     assert expected in (pytester.path / "out.md").read_text()
 
 
+def test_benchmarks_that_time_nothing_or_fail_after_timing_are_not_shown_as_results(
+    pytester: pytest.Pytester,
+) -> None:
+    """A test that never calls gpubench vanished from every report; one whose check failed
+    after timing showed a normal row (a speedup of a wrong result); one that skipped itself
+    vanished too."""
+    pytester.makepyfile(
+        test_odd="""
+        import pytest
+
+        def test_forgot(gpubench, device):
+            pass
+
+        def test_wrong(gpubench, device):
+            gpubench(lambda: sum(range(100)))
+            assert device.name == "numpy", "accuracy 0.1 < 0.9"
+
+        def test_too_big(gpubench, device):
+            if device.name != "numpy":
+                pytest.skip("needs 80 GiB")
+            gpubench(lambda: sum(range(100)))
+        """
+    )
+    result = pytester.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "run.json")
+    result.assert_outcomes(passed=4, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*gpubench: not timed: the test never called gpubench(fn, ...)*"])
+    section = json.loads((pytester.path / "run.json").read_text())["gpubench"]
+    reasons = {(m["experiment"], m["device"]): m["reason"] for m in section["measurements"]}
+    assert reasons[("forgot", "numpy")] == "not timed: the test never called gpubench(fn, ...)"
+    assert reasons[("wrong", "numpy")] is None
+    assert reasons[("wrong", "array-api-strict")] == (
+        "failed after it was timed: AssertionError: accuracy 0.1 < 0.9"
+    )
+    assert reasons[("too_big", "array-api-strict")] == "skipped: needs 80 GiB"
+    ran = {(m["experiment"], m["device"]) for m in section["measurements"] if m["rounds_s"]}
+    assert ran == {("wrong", "numpy"), ("too_big", "numpy")}
+
+
 def test_a_run_of_another_profile_is_not_compared(bench: pytest.Pytester) -> None:
     saved = bench.runpytest(
         "--gpubench", *CPU2, *ROUNDS, "--gpubench-profile", "seed", "--gpubench-save", "s"
