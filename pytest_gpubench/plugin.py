@@ -56,6 +56,9 @@ def state_of(config: pytest.Config) -> GpubenchState | None:
 # --------------------------------------------------------------------------- hooks
 
 
+#: pytest-benchmark's clock, the one every gpubench round is read on.
+WALL_CLOCK = "time.perf_counter"
+
 #: The n/a reason of a benchmark that passed without timing anything.
 NEVER_TIMED = "not timed: the test never called gpubench(fn, ...)"
 
@@ -195,6 +198,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "--gpubench times through pytest-benchmark, which is disabled here "
             "(-p no:benchmark); drop that option to run the benchmarks"
+        )
+    timer = str(getattr(option, "benchmark_timer", WALL_CLOCK))
+    if state.enabled and timer != WALL_CLOCK:
+        raise pytest.UsageError(
+            f"--gpubench times wall-clock seconds ({WALL_CLOCK}) between device "
+            f"synchronisations; --benchmark-timer {timer} would leave out the device's work or "
+            "change the unit. Drop --benchmark-timer"
         )
     local = not getattr(option, "gpubench_ec2", None)  # EC2 mode: the instance's devices
     if state.enabled and option.gpubench_baseline and local:

@@ -295,6 +295,10 @@ def test_rounds_run_through_pytest_benchmark_with_the_device_synchronised_at_eac
             "*--gpubench-max-rounds 2 is below --gpubench-min-rounds 5*",
         ),
         (("--gpubench-max-time", "0"), "*--gpubench-max-time takes seconds (> 0*"),
+        (
+            ("--benchmark-timer", "time.process_time"),
+            "*--benchmark-timer time.process_time would leave out the device's work*",
+        ),
         (("--gpubench-max-time", "soon"), "*--gpubench-max-time takes seconds*"),
         (("--gpubench-max-time", "inf"), "*got 'inf'; for more rounds, raise*"),
         (("--gpubench-save", "a/b"), "*--gpubench-save 'a/b'*Must not contain*"),
