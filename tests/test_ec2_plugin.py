@@ -334,6 +334,14 @@ def test_fixture_skips_without_the_option(pytester: pytest.Pytester) -> None:
         (["--gpubench-ec2", "--gpubench-ec2-price", "inf"], "*--gpubench-ec2-price must be*inf*"),
         (["--gpubench-ec2", "--gpubench-ec2-ami", "foo"], "*'foo' is not an AMI id like ami-*"),
         (
+            ["--gpubench-ec2", "--gpubench-ec2-ledger-dir", "a-file"],
+            "*--gpubench-ec2-ledger-dir 'a-file' cannot be a directory*",
+        ),
+        (
+            ["--gpubench-ec2", "--gpubench-ec2-extras", "cuda,tourch"],
+            "*--gpubench-ec2-extras 'cuda,tourch': unknown extra(s) tourch; *defines cuda, torch*",
+        ),
+        (
             ["--gpubench", "--gpubench-ec2-spot", "--gpubench-ec2-ttl=0"],
             "*--gpubench-ec2-spot, --gpubench-ec2-ttl only apply with --gpubench-ec2 TYPE*",
         ),
@@ -342,6 +350,10 @@ def test_fixture_skips_without_the_option(pytester: pytest.Pytester) -> None:
 def test_bad_options_are_usage_errors(
     pytester: pytest.Pytester, args: list[str], message: str
 ) -> None:
+    pytester.makepyprojecttoml(
+        '[project]\nname = "p"\n[project.optional-dependencies]\ncuda = []\ntorch = []\n'
+    )
+    (pytester.path / "a-file").write_text("not a directory\n")
     result = pytester.runpytest("-p", "no:hypothesispytest", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])

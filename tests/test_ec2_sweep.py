@@ -119,3 +119,23 @@ def test_cli_sweep(ec2, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sweep", "--region", "us-east-1"]) == 0
     assert "3 expired, 3 deleted, 3 fresh left alone" in capsys.readouterr().out
     assert len(leftovers(ec2)["instances"]) == 1
+
+
+def test_sweep_cli_explains_an_unusable_region_or_network(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tracebacks before: ValueError 'Invalid endpoint' and EndpointConnectionError."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    assert main(["sweep", "--dry-run", "--region", ""]) == 2
+    assert "error: --region '' is not usable" in capsys.readouterr().err
+
+    from botocore.exceptions import EndpointConnectionError
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise EndpointConnectionError(endpoint_url="https://ec2.mars-1.amazonaws.com/")
+
+    monkeypatch.setattr("pytest_gpubench.ec2.sweep.sweep", offline)
+    assert main(["sweep", "--region", "us-east-1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: EC2 in us-east-1 could not be reached" in err and "nothing was deleted" in err

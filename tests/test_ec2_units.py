@@ -121,6 +121,11 @@ def test_prices_precedence_and_sources(tmp_path: Path) -> None:
     price_file.write_text(json.dumps({"g5.xlarge": 1.2}))
     env = {ENV_PRICE_FILE: str(price_file)}
     assert quote("g5.xlarge", "us-east-1", market="on-demand", env=env).usd_per_hour == 1.2
+    for not_a_table in ("g5.xlarge", [1.2]):  # a JSON string indexed like a table: TypeError
+        price_file.write_text(json.dumps(not_a_table))
+        with pytest.raises(Ec2ConfigError, match=r"prices\.json holds a JSON \w+; expected an"):
+            quote("g5.xlarge", "us-east-1", market="on-demand", env=env)
+    price_file.write_text(json.dumps({"g5.xlarge": 1.2}))
     env[ENV_PRICE] = "0.9"
     assert quote("g5.xlarge", "us-east-1", market="on-demand", env=env).usd_per_hour == 0.9
     explicit = quote("g5.xlarge", "us-east-1", market="on-demand", env=env, explicit=0.7)

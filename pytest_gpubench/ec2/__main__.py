@@ -35,13 +35,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print(f"error: sweeping needs boto3: {INSTALL_HINT}", file=sys.stderr)
         return 2
+    from botocore.exceptions import BotoCoreError
+
     from pytest_gpubench.ec2.sweep import sweep
 
-    ec2 = boto3.session.Session(region_name=args.region).client("ec2")
+    try:
+        ec2 = boto3.session.Session(region_name=args.region).client("ec2")
+    except (ValueError, BotoCoreError) as exc:  # botocore: "Invalid endpoint" for a bad name
+        print(f"error: --region {args.region!r} is not usable ({exc})", file=sys.stderr)
+        return 2
     try:
         report = sweep(ec2, datetime.now(timezone.utc), dry_run=args.dry_run)
     except NoCredentialsError:
         print(f"error: no AWS credentials; {CREDENTIALS_HELP}", file=sys.stderr)
+        return 2
+    except BotoCoreError as exc:  # no network, or a region EC2 does not answer in
+        print(
+            f"error: EC2 in {args.region} could not be reached ({exc}); check --region and "
+            "the network, then run the sweep again (nothing was deleted)",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:
         if error_code(exc) in {"AuthFailure", "UnauthorizedOperation"}:

@@ -143,6 +143,16 @@ def ec2_options(config: pytest.Config) -> Any:
         or "us-east-1"
     )
     ledger = config.getoption("gpubench_ec2_ledger_dir")
+    if ledger:
+        _require_directory(Path(ledger), "--gpubench-ec2-ledger-dir")
+    extras = config.getoption("gpubench_ec2_extras")
+    known = _project_extras(config.rootpath)
+    unknown = sorted(set(filter(None, extras.split(","))) - known)
+    if unknown and known:  # found on the paid instance otherwise
+        raise pytest.UsageError(
+            f"--gpubench-ec2-extras {extras!r}: unknown extra(s) {', '.join(unknown)}; "
+            f"{config.rootpath / 'pyproject.toml'} defines {', '.join(sorted(known))}"
+        )
     options = Ec2Options(
         instance_type=instance_type,
         region=region,
@@ -170,6 +180,31 @@ def ec2_options(config: pytest.Config) -> Any:
     except Ec2ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     return options
+
+
+def _require_directory(path: Path, option: str) -> None:
+    """A usable directory at ``path`` (created if missing), else a usage error naming it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"{option} {str(path)!r} cannot be a directory ({exc.strerror or exc}); give a "
+            "directory path"
+        ) from None
+
+
+def _project_extras(root: Path) -> set[str]:
+    """The extras the instance can install: ``[project.optional-dependencies]`` of the
+    project under test (``pip install -e '.[EXTRAS]'`` there); empty where unknown."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: not checked here; pip on the instance says
+        return set()
+    try:
+        project = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {})
+    except (OSError, ValueError):
+        return set()
+    return set(project.get("optional-dependencies", {}))
 
 
 def _ec2_regions() -> set[str]:

@@ -103,6 +103,11 @@ def override_quote(
             raise Ec2ConfigError(
                 f"{ENV_PRICE_FILE}={path} is not a readable JSON object of type → USD/h: {exc}"
             ) from exc
+        if not isinstance(table, Mapping):
+            raise Ec2ConfigError(
+                f"{ENV_PRICE_FILE}={path} holds a JSON {type(table).__name__}; expected an "
+                'object of instance type → USD/h, e.g. {"g4dn.xlarge": 0.526}'
+            )
         if instance_type in table:
             return PriceQuote(_positive(table[instance_type], str(path)), f"price file {path}")
     return None
