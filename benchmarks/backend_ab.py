@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from benchmarks.cli import at_least, run_child
 from benchmarks.peer_epoch import MINIBATCH, SIZES, make_data
 
 THIS_CHECKOUT = Path(__file__).resolve().parent.parent
@@ -61,8 +61,8 @@ def time_in_subprocess(code: Path, device: str, samples: int, fits: int) -> Timi
     """:func:`time_fits` in a fresh interpreter."""
     command = [sys.executable, "-m", "benchmarks.backend_ab", "--child", str(code), device]
     command += ["--samples", str(samples), "--fits", str(fits)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=THIS_CHECKOUT)
-    return Timing(**json.loads(out.stdout.strip().splitlines()[-1]))
+    out = run_child(command, cwd=THIS_CHECKOUT)
+    return Timing(**json.loads(out.strip().splitlines()[-1]))
 
 
 def usable_devices(names: list[str]) -> list[str]:
@@ -105,9 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--devices", default="numpy,torch-cpu,cupy,torch-cuda")
     parser.add_argument("--baseline", type=Path, help="a checkout to compare against")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--fits", type=int, default=5, help="timed fits per process")
-    parser.add_argument("--samples", type=int, default=46_900, help="training rows")
+    parser.add_argument("--rounds", type=at_least(1), default=2)
+    parser.add_argument("--fits", type=at_least(1), default=5, help="timed fits per process")
+    parser.add_argument(
+        "--samples", type=at_least(MINIBATCH), default=46_900, help="training rows (>= 64)"
+    )
     parser.add_argument("--child", nargs=2, metavar=("CODE", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -124,7 +126,10 @@ def main(argv: list[str] | None = None) -> None:
         f"one epoch of {'-'.join(map(str, SIZES))}, minibatch {MINIBATCH}, {args.samples} rows; "
         f"min of {args.fits} warm fits per process, {args.rounds} round(s)"
     )
-    devices = usable_devices(args.devices.split(","))
+    try:
+        devices = usable_devices(args.devices.split(","))
+    except ValueError as exc:  # an unknown device name
+        parser.error(f"--devices {args.devices!r}: {exc}")
     runs: dict[str, dict[str, list[Timing]]] = {d: {label: [] for label in codes} for d in devices}
     for _ in range(args.rounds):
         for device in devices:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -36,6 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks.cli import at_least, run_child
 from pytest_gpubench.speedup import speedup_interval
 
 SIZES = (784, 800, 800, 10)
@@ -186,20 +186,22 @@ def time_one(name: str, samples: int) -> tuple[float, float]:
 def time_in_subprocess(name: str, samples: int) -> tuple[float, float]:
     """:func:`time_one` in a fresh interpreter, so no contender inherits another's heap,
     thread pools or caches."""
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.peer_epoch", "--one", name, "--samples", str(samples)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    out = run_child(
+        [sys.executable, "-m", "benchmarks.peer_epoch", "--one", name, "--samples", str(samples)]
+    ).split()
     return float(out[-2]), float(out[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--samples", type=int, default=46_900, help="training rows")
     parser.add_argument(
-        "--repeats", type=int, default=9, help="interleaved rounds (one takes ~25 s on 2 cores)"
+        "--samples", type=at_least(MINIBATCH), default=46_900, help="training rows (>= 64)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=at_least(1),
+        default=9,
+        help="interleaved rounds (one takes ~25 s on 2 cores)",
     )
     parser.add_argument("--one", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -34,3 +34,31 @@ def test_a_run_times_this_checkout_in_a_fresh_process(capsys) -> None:
     assert "640 rows; min of 1 warm fits per process, 1 round(s)" in out
     assert f"({THIS_CHECKOUT / 'experiments' / '__init__.py'})" in out
     assert "baseline" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rounds", "0"], "argument --rounds: expected an integer >= 1, got '0'"),
+        (["--fits", "-1"], "argument --fits: expected an integer >= 1, got '-1'"),
+        (["--samples", "10"], "argument --samples: expected an integer >= 64, got '10'"),
+        (["--devices", "foo"], "--devices 'foo': unknown device 'foo'"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_runs(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_failed_timing_process_shows_its_own_error(capsys) -> None:
+    import sys
+
+    from benchmarks.cli import run_child
+
+    with pytest.raises(SystemExit) as info:
+        run_child([sys.executable, "-c", "raise MemoryError('out of GPU memory')"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "a timing process failed (exit 1)" in err and "MemoryError: out of GPU memory" in err
