@@ -109,7 +109,13 @@ def parse_compare_fail(expr: str) -> Threshold:
     if match is None:
         raise ValueError(f"cannot parse compare-fail expression {expr!r}; expected {_ACCEPTED}")
     metric: Metric = "speedup" if match["metric"] == "speedup" else "time"
-    return Threshold(metric, float(match["value"]), relative=bool(match["pct"]))
+    threshold = Threshold(metric, float(match["value"]), relative=bool(match["pct"]))
+    if metric == "speedup" and threshold.relative and threshold.value >= 100:
+        raise ValueError(
+            f"compare-fail expression {expr!r} can never fail: a speedup cannot drop by "
+            "100% or more; give a smaller percentage such as speedup:10%"
+        )
+    return threshold
 
 
 # --------------------------------------------------------------------------- saved runs

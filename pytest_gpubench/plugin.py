@@ -9,6 +9,7 @@ gpubench is :mod:`.items`, the session's end (report files, regression gate) is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -233,6 +234,11 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
     from pytest_benchmark.utils import get_tag, parse_save
 
     option = config.option
+    if option.gpubench and getattr(option, "benchmark_skip", False):
+        raise pytest.UsageError(
+            "--gpubench with --benchmark-skip would run nothing (every gpubench test is a "
+            "benchmark); drop --benchmark-skip"
+        )
     if (option.gpubench_save or option.gpubench_autosave) and getattr(
         option, "benchmark_disable", False
     ):
@@ -245,11 +251,19 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
             raise pytest.UsageError("give --gpubench-json or --benchmark-json, not both")
         if option.gpubench:  # pytest-benchmark writes beside it; the session end moves it
             option.benchmark_json = _benchmark_json_target(_staged(Path(option.gpubench_json)))
-    if option.gpubench_save:
+    if option.gpubench_save is not None:
+        name = option.gpubench_save
+        if not re.fullmatch(r"[\w.-]+", name):
+            raise pytest.UsageError(
+                f"--gpubench-save {name!r}: a run name is letters, digits, '.', '_' or '-' "
+                "(so that --gpubench-compare NAME finds it again)"
+            )
+        if getattr(option, "benchmark_save", None):
+            raise pytest.UsageError("give --gpubench-save or --benchmark-save, not both")
         try:
-            option.benchmark_save = parse_save(option.gpubench_save)
+            option.benchmark_save = parse_save(name)
         except Exception as exc:
-            raise pytest.UsageError(f"--gpubench-save {option.gpubench_save!r}: {exc}") from None
+            raise pytest.UsageError(f"--gpubench-save {name!r}: {exc}") from None
     if option.gpubench_autosave and not getattr(option, "benchmark_autosave", None):
         option.benchmark_autosave = get_tag()
 

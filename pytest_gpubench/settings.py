@@ -326,7 +326,16 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
         )
     if getattr(option, "gpubench_plot", None):
         check_plot_path(option.gpubench_plot)
-    names = resolve_names(option.gpubench_devices or ini_devices or DEFAULT_DEVICES)
+    if option.gpubench_devices is not None and not option.gpubench_devices.strip(", "):
+        raise ValueError(
+            f"--gpubench-devices {option.gpubench_devices!r} names no device; give a "
+            f"comma-separated list such as {DEFAULT_DEVICES}"
+        )
+    try:
+        names = resolve_names(option.gpubench_devices or ini_devices or DEFAULT_DEVICES)
+    except ValueError as exc:
+        source = "--gpubench-devices" if option.gpubench_devices else "ini gpubench_devices"
+        raise ValueError(f"{source}: {exc}") from None
     if option.gpubench_baseline is not None:
         baseline = resolve_names(option.gpubench_baseline)
         if len(baseline) != 1:
@@ -334,6 +343,11 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
                 f"--gpubench-baseline takes one device name, got {option.gpubench_baseline!r}"
             )
     profile = option.gpubench_profile or ini_profile or "quick"
+    if profile not in PROFILES:
+        source = "--gpubench-profile" if option.gpubench_profile else "ini gpubench_profile"
+        raise ValueError(
+            f"{source}: unknown profile {profile!r}; expected one of {', '.join(PROFILES)}"
+        )
     settings = timing_settings(
         profile,
         option.gpubench_warmup,
@@ -357,6 +371,11 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
     elif state.thresholds:
         raise ValueError(
             "--gpubench-compare-fail needs --gpubench-compare [RUN|PATH] to compare against"
+        )
+    elif state.force:
+        raise ValueError(
+            "--gpubench-compare-force applies to --gpubench-compare [RUN|PATH]; add it or drop "
+            "the force"
         )
     if option.gpubench:  # without it nothing is written: the paths are not ours to touch
         check_output_paths(option, state.compare_path)

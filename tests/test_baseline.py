@@ -71,6 +71,13 @@ def test_parse_compare_fail_names_the_expression_and_the_forms(expr):
     assert repr(expr) in str(info.value) and "time:5%" in str(info.value)
 
 
+@pytest.mark.parametrize("expr", ["speedup:100%", "speedup:1000%"])
+def test_a_speedup_percentage_that_can_never_fail_is_refused(expr):
+    with pytest.raises(ValueError, match=r"can never fail: a speedup cannot drop by 100%"):
+        parse_compare_fail(expr)
+    assert parse_compare_fail("time:1000%").value == 1000  # times can grow 10x
+
+
 def test_threshold_loss():
     assert SPEEDUP_10.loss(10.0, 8.0) == pytest.approx(20.0)
     assert Threshold("speedup", 0.5, False).exceeded(3.0, 2.4)

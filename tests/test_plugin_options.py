@@ -301,7 +301,17 @@ def test_rounds_run_through_pytest_benchmark_with_the_device_synchronised_at_eac
         ),
         (("--gpubench-max-time", "soon"), "*--gpubench-max-time takes seconds*"),
         (("--gpubench-max-time", "inf"), "*got 'inf'; for more rounds, raise*"),
-        (("--gpubench-save", "a/b"), "*--gpubench-save 'a/b'*Must not contain*"),
+        (("--gpubench-save", "a/b"), "*--gpubench-save 'a/b': a run name is letters, *"),
+        (("--gpubench-save", ""), "*--gpubench-save '': a run name is letters*"),
+        (("--gpubench-save", "has space"), "*--gpubench-save 'has space': a run name is*"),
+        (
+            ("--gpubench-save", "main", "--benchmark-save", "other"),
+            "*give --gpubench-save or --benchmark-save, not both*",
+        ),
+        (("--gpubench-devices", ""), "*--gpubench-devices '' names no device*"),
+        (("--gpubench-devices", "nope"), "*--gpubench-devices: unknown device 'nope'*"),
+        (("--gpubench-compare-force",), "*--gpubench-compare-force applies to --gpubench-comp*"),
+        (("--benchmark-skip",), "*--gpubench with --benchmark-skip would run nothing*"),
     ],
 )
 def test_bad_option_values_are_usage_errors_saying_what_is_accepted(
