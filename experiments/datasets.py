@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import inspect
+import math
 import os
 import warnings
 import zlib
@@ -154,7 +155,7 @@ def read_idx(path: str | os.PathLike[str], *, images: bool, hint: str = "") -> n
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     if 0 in dims:
         raise DatasetError(f"{path}: header declares an empty shape {dims}; {hint}")
-    size = int(np.prod(dims))
+    size = math.prod(dims)  # Python ints: a corrupt header's product must not wrap around
     if len(raw) - header != size:
         raise DatasetError(
             f"{path}: header declares shape {dims} ({size} bytes of data) but the file holds "
@@ -189,12 +190,17 @@ def _read_split(directory: Path, split: str, hint: str) -> tuple[np.ndarray, np.
 
 
 def load_idx_directory(
-    directory: str | os.PathLike[str], hint: str = ""
+    directory: str | os.PathLike[str],
+    hint: str = "",
+    *,
+    image_shape: tuple[int, int] | None = None,
+    n_classes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read ``train-*`` and ``t10k-*`` IDX files from ``directory``, concatenated.
 
     Returns ``X`` float32 in [0, 1], one flattened image per row, and ``y`` int64. Train
-    and test are joined so that callers split the data themselves.
+    and test are joined so that callers split the data themselves. ``image_shape`` and
+    ``n_classes``, when given, are checked (MNIST's: 28 x 28 pixels, labels 0-9).
     """
     directory = Path(directory).expanduser()
     hint = hint or "put the four IDX files there"
@@ -207,6 +213,14 @@ def load_idx_directory(
             f"{directory}: train images are {train_X.shape[1:]} pixels but t10k images are "
             f"{test_X.shape[1:]}; {hint}"
         )
+    if image_shape is not None and train_X.shape[1:] != image_shape:
+        raise DatasetError(
+            f"{directory}: the images are {'x'.join(map(str, train_X.shape[1:]))} pixels, "
+            f"expected {'x'.join(map(str, image_shape))}; {hint}"
+        )
+    top = max(int(train_y.max()), int(test_y.max()))
+    if n_classes is not None and top >= n_classes:
+        raise DatasetError(f"{directory}: a label is {top}, expected 0 to {n_classes - 1}; {hint}")
     X = np.concatenate([train_X, test_X]).reshape(train_X.shape[0] + test_X.shape[0], -1)
     X = X.astype(np.float32)
     X /= np.float32(255.0)
@@ -242,7 +256,7 @@ def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None) -> Datase
     ``dataset-fashion-mnist`` package installs them.
     """
     directory = Path(data_dir or _env_dir(FASHION_MNIST_ENV) or FASHION_MNIST_DIR).expanduser()
-    X, y = load_idx_directory(directory, FASHION_MNIST_HINT)
+    X, y = load_idx_directory(directory, FASHION_MNIST_HINT, image_shape=(28, 28), n_classes=10)
     return Dataset(
         name="fashion-mnist",
         X=X,
@@ -317,7 +331,7 @@ def load_mnist(
     """
     directory = data_dir or _env_dir(MNIST_ENV)
     if directory is not None:
-        X, y = load_idx_directory(directory, MNIST_HINT)
+        X, y = load_idx_directory(directory, MNIST_HINT, image_shape=(28, 28), n_classes=10)
         source = f"IDX files in {Path(directory).expanduser()}"
     else:
         home = _openml_data_home(data_home)

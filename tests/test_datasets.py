@@ -37,12 +37,16 @@ def write_idx(path: Path, array: np.ndarray, magic: int, *, gz: bool = False, cu
     return path
 
 
-def idx_dir(root: Path, n_train: int = 5, n_test: int = 3, *, gz: bool = False) -> Path:
-    """A directory of the four IDX files: 2x3 images whose pixels count up, labels i % 10."""
+def idx_dir(
+    root: Path, n_train: int = 5, n_test: int = 3, *, gz: bool = False, shape=(28, 28)
+) -> Path:
+    """A directory of the four IDX files: MNIST-sized images whose pixels count up, labels
+    i % 10."""
     root.mkdir(parents=True, exist_ok=True)
     suffix = ".gz" if gz else ""
+    pixels = shape[0] * shape[1]
     for split, n, start in (("train", n_train, 0), ("t10k", n_test, n_train)):
-        images = (np.arange(n * 6).reshape(n, 2, 3) + start * 6) % 256
+        images = (np.arange(n * pixels).reshape(n, *shape) + start * pixels) % 256
         labels = (np.arange(n) + start) % 10
         write_idx(root / f"{split}-images-idx3-ubyte{suffix}", images, IMAGES, gz=gz)
         write_idx(root / f"{split}-labels-idx1-ubyte{suffix}", labels, LABELS, gz=gz)
@@ -143,7 +147,7 @@ def test_read_idx_names_a_missing_file_and_the_fix(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_idx_directory_joins_train_and_test_scaled_to_unit_range(tmp_path: Path, gz: bool) -> None:
-    X, y = load_idx_directory(idx_dir(tmp_path / "d", gz=gz))
+    X, y = load_idx_directory(idx_dir(tmp_path / "d", gz=gz, shape=(2, 3)))
     assert X.shape == (8, 6) and X.dtype == np.float32
     np.testing.assert_allclose(X.ravel(), np.arange(48) / 255, rtol=1e-6)
     np.testing.assert_array_equal(y, np.arange(8))
@@ -151,7 +155,7 @@ def test_idx_directory_joins_train_and_test_scaled_to_unit_range(tmp_path: Path,
 
 
 def test_idx_directory_accepts_dotted_names(tmp_path: Path) -> None:
-    root = idx_dir(tmp_path / "d")
+    root = idx_dir(tmp_path / "d", shape=(2, 3))
     for path in root.iterdir():
         path.rename(root / path.name.replace("-idx", ".idx"))
     X, _ = load_idx_directory(root)
@@ -170,7 +174,7 @@ def test_idx_directory_rejects_a_count_mismatch(tmp_path: Path) -> None:
 
 
 def test_idx_directory_rejects_different_image_sizes(tmp_path: Path) -> None:
-    root = idx_dir(tmp_path / "d")
+    root = idx_dir(tmp_path / "d", shape=(2, 3))
     write_idx(root / "t10k-images-idx3-ubyte", np.zeros((3, 3, 2)), IMAGES)
     with pytest.raises(DatasetError, match=r"train images are \(2, 3\) pixels but t10k images"):
         load_idx_directory(root)
@@ -432,3 +436,22 @@ def test_best_available_uses_fashion_mnist_when_mnist_is_absent(
     monkeypatch.setenv(FASHION_MNIST_ENV, str(idx_dir(tmp_path / "fashion")))
     data = best_available()
     assert data.name == "fashion-mnist" and len(data.notes) == 1
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_mnist_loaders_refuse_files_that_are_not_mnist_shaped(tmp_path: Path, name: str) -> None:
+    """Other IDX data (2x3 images, or a label of 200) loaded as MNIST trained a wrong model."""
+    with pytest.raises(DatasetError, match=r"the images are 2x3 pixels, expected 28x28"):
+        load_dataset(name, data_dir=idx_dir(tmp_path / "small", shape=(2, 3)))
+    root = idx_dir(tmp_path / "labels")
+    write_idx(root / "t10k-labels-idx1-ubyte", np.array([1, 200, 3]), LABELS)
+    with pytest.raises(DatasetError, match=r"a label is 200, expected 0 to 9"):
+        load_dataset(name, data_dir=root)
+
+
+def test_read_idx_reports_a_header_whose_size_overflows(tmp_path: Path) -> None:
+    path = tmp_path / "huge"
+    header = IMAGES.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (2**32 - 1,) * 3)
+    path.write_bytes(header + bytes(10))
+    with pytest.raises(DatasetError, match=r"header declares shape .* but the file holds 10"):
+        read_idx(path, images=True)
