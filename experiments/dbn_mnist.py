@@ -80,6 +80,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def decay(text: str) -> float:
+    """A per-epoch learn-rate factor in (0, 1]: above 1 the rate would grow every epoch."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a factor in (0, 1] (1 keeps the rate), got {text!r}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with nolearn's defaults where the classic script had them."""
     parser = argparse.ArgumentParser(
@@ -106,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--learn-rate", type=positive_float, default=0.3, help="default: 0.3")
     parser.add_argument(
-        "--learn-rate-decay", type=positive_float, default=0.9, help="per epoch (default: 0.9)"
+        "--learn-rate-decay", type=decay, default=0.9, help="per epoch, in (0, 1] (default: 0.9)"
     )
     parser.add_argument("--minibatch-size", type=positive_int, default=64, help="default: 64")
     parser.add_argument(

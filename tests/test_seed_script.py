@@ -64,6 +64,10 @@ def test_bad_hidden_sizes_are_rejected(text: str) -> None:
         (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
         (["--learn-rate", "nan"], "argument --learn-rate: expected a positive number, got 'nan'"),
         (
+            ["--learn-rate-decay", "5"],
+            "argument --learn-rate-decay: expected a factor in (0, 1] (1 keeps the rate), got '5'",
+        ),
+        (
             ["--random-state", "-1"],
             "argument --random-state: expected an integer from 0 to 2**32 - 1, got '-1'",
         ),
