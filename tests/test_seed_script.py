@@ -164,7 +164,7 @@ def test_auto_picks_the_best_available(
     assert main(["--hidden", "8", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("data set: mnist (auto: best available): MNIST")
-    assert "mnist: 90 samples x 6 features, 10 classes, from IDX files in" in out
+    assert "mnist: 90 samples x 784 features, 10 classes, from IDX files in" in out
 
 
 def test_auto_falls_back_to_digits_and_says_why(
