@@ -90,13 +90,14 @@ def reference_backprop_step(
     """
     drops = drops or [0.0] * len(Ws)
     keeps = keeps or [None] * len(Ws)
+    lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * len(Ws)
     vWs = [mu * v for v in vWs]
     vbs = [mu * v for v in vbs]
     if nesterov:
         la_W = [W + v for W, v in zip(Ws, vWs, strict=True)]
         la_b = [b + v for b, v in zip(bs, vbs, strict=True)]
     else:
-        la_W, la_b, lr = Ws, bs, lr * f
+        la_W, la_b, lrs = Ws, bs, [rate * f for rate in lrs]
     acts = [x if keeps[0] is None else x * keeps[0]]
     for i, (W, b) in enumerate(zip(la_W[:-1], la_b[:-1], strict=True)):
         z = acts[-1] / (1 - drops[i]) @ W + b
@@ -114,8 +115,8 @@ def reference_backprop_step(
             back = delta @ la_W[i].T
             h = acts[i]
             delta = back * ((h > 0) if relu else h * (1 - h))
-        vWs[i] = vWs[i] + lr * (grad_W / m - l2 * la_W[i])
-        vbs[i] = vbs[i] + lr / m * grad_b
+        vWs[i] = vWs[i] + lrs[i] * (grad_W / m - l2 * la_W[i])
+        vbs[i] = vbs[i] + lrs[i] / m * grad_b
     return (
         [W + v for W, v in zip(Ws, vWs, strict=True)],
         [b + v for b, v in zip(bs, vbs, strict=True)],
@@ -125,18 +126,29 @@ def reference_backprop_step(
 
 
 @pytest.mark.parametrize(
-    ("relu", "nesterov", "nest_compare"),
-    [(True, True, True), (False, True, True), (True, False, True), (True, False, False)],
+    ("relu", "nesterov", "nest_compare", "mu"),
+    [
+        (True, True, True, 0.9),
+        (False, True, True, 0.9),
+        (True, False, True, 0.9),
+        (True, False, False, 0.9),
+        (True, True, True, 0.0),  # plain SGD: the lazy scales must not divide by zero
+        (True, False, True, 0.0),
+    ],
 )
-def test_fine_tune_steps_match_gdbn_backprop(relu: bool, nesterov: bool, nest_compare) -> None:
+def test_fine_tune_steps_match_gdbn_backprop(
+    relu: bool, nesterov: bool, nest_compare: bool, mu: float
+) -> None:
     rng = np.random.default_rng(2)
     sizes = [5, 7, 6, 3]
+    rates = [0.2, 0.1, 0.05]  # per layer: each layer must use its own
     params = {
         **DBN().get_params(),
         "layer_sizes": sizes,
         "minibatch_size": 8,
         "use_re_lu": relu,
-        "learn_rates": 0.2,
+        "learn_rates": rates,
+        "momentum": mu,
         "l2_costs": 0.01,
         "nesterov": nesterov,
         "nest_compare": nest_compare,
@@ -151,10 +163,10 @@ def test_fine_tune_steps_match_gdbn_backprop(relu: bool, nesterov: bool, nest_co
     for _ in range(RENORMALIZE_EVERY + 3):
         x = rng.random((8, 5))
         t = np.eye(3)[rng.integers(0, 3, 8)]
-        tuner.step(x, t, [0.2, 0.2, 0.2])
-        f = 1.0 if nest_compare else 0.1
+        tuner.step(x, t, rates)
+        f = 1.0 if nest_compare else 1.0 - mu
         Ws, bs, vWs, vbs = reference_backprop_step(
-            Ws, bs, vWs, vbs, x, t, 0.2, 0.9, 0.01, relu, nesterov, f
+            Ws, bs, vWs, vbs, x, t, rates, mu, 0.01, relu, nesterov, f
         )
     for state, W in zip(tuner.weights, Ws, strict=True):
         np.testing.assert_allclose(state.weights(), W, rtol=1e-8, atol=1e-10)
