@@ -223,6 +223,15 @@ def test_ledger_merges_and_lists_open_sessions(tmp_path: Path) -> None:
     assert ledger.read("s1")["client_tokens"] == ["s1-0", "s1-1"]
     assert [e["session"] for e in ledger.open_entries()] == ["s1"]
     assert not list((tmp_path / "l").glob(".tmp-*"))
+    # a process killed inside record() leaves a half-written temporary file: not an entry
+    (tmp_path / "l" / ".tmp-abc.json").write_text('{"session": "s3", "sta')
+    assert [e["session"] for e in ledger.open_entries()] == ["s1"]
+    # an entry damaged some other way is listed as unreadable: its teardown is not known
+    (tmp_path / "l" / "s4.json").write_text("{not json")
+    assert [(e["session"], e["status"]) for e in ledger.open_entries()] == [
+        ("s1", "starting"),
+        ("s4", "unreadable"),
+    ]
 
 
 def test_quota_help_by_family() -> None:

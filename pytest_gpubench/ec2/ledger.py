@@ -55,9 +55,18 @@ class Ledger:
         return entry
 
     def entries(self) -> list[dict[str, Any]]:
+        """Every session's entry. A half-written temporary file (a process killed inside
+        :meth:`record`) is not an entry; an entry that cannot be read is listed as
+        ``unreadable``, so it still counts as a session whose teardown is not known done."""
         if not self.directory.is_dir():
             return []
-        return [json.loads(p.read_text()) for p in sorted(self.directory.glob("*.json"))]
+        found = []
+        for path in sorted(self.directory.glob("[!.]*.json")):
+            try:
+                found.append(json.loads(path.read_text()))
+            except (OSError, ValueError) as exc:
+                found.append({"session": path.stem, "status": "unreadable", "error": str(exc)})
+        return found
 
     def open_entries(self) -> list[dict[str, Any]]:
         """Sessions whose teardown did not finish."""
