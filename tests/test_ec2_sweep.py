@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("moto")
 
 from pytest_gpubench.ec2.__main__ import main
+from pytest_gpubench.ec2.faults import error_code
 from pytest_gpubench.ec2.resources import session_tags, tag_specifications
 from pytest_gpubench.ec2.session import _Lifecycle
 from pytest_gpubench.ec2.sweep import sweep
@@ -80,6 +81,50 @@ def test_an_expiry_without_a_time_zone_is_left_alone_and_does_not_stop_the_sweep
     assert {(x.kind, x.resource_id) for x in report.deleted} == set(old.items())
     assert [x.resource_id for x in report.fresh] == [naive]
     assert leftovers(ec2)["groups"] == [naive]
+
+
+class RefusingToTerminate:
+    """The moto client, except that EC2 refuses to terminate ``protected`` (termination
+    protection: OperationNotPermitted)."""
+
+    def __init__(self, ec2, protected: str) -> None:
+        self._ec2, self._protected = ec2, protected
+
+    def __getattr__(self, name: str):
+        return getattr(self._ec2, name)
+
+    def terminate_instances(self, InstanceIds: list[str]):  # boto3's keyword
+        if self._protected in InstanceIds:
+            from botocore.exceptions import ClientError
+
+            error = {"Error": {"Code": "OperationNotPermitted", "Message": "protected"}}
+            raise ClientError(error, "TerminateInstances")
+        return self._ec2.terminate_instances(InstanceIds=InstanceIds)
+
+
+def test_one_instance_ec2_refuses_stops_neither_the_others_nor_their_groups(ec2) -> None:
+    """A protected instance first in line kept every later expired one running, billed."""
+    first = plant(ec2, "a-protected", NOW - timedelta(minutes=5))
+    second = plant(ec2, "b-plain", NOW - timedelta(minutes=5))
+    report = sweep(
+        RefusingToTerminate(ec2, first["instance"]), NOW, sleep=lambda s: None, delay_s=0
+    )
+    assert [(x.resource_id, error_code(exc)) for x, exc in report.errors] == [
+        (first["instance"], "OperationNotPermitted")
+    ]
+    assert {(x.kind, x.resource_id) for x in report.deleted} >= set(second.items())
+    left = leftovers(ec2)
+    assert left["instances"] == [first["instance"]]
+    assert second["security-group"] not in left.get("groups", [])
+
+
+def test_a_stopped_expired_instance_is_swept(ec2) -> None:
+    """Stopped instances still bill for their disks and hold their security group."""
+    old = plant(ec2, "old", NOW - timedelta(minutes=1))
+    ec2.stop_instances(InstanceIds=[old["instance"]])
+    report = sweep(ec2, NOW, sleep=lambda s: None, delay_s=0)
+    assert {(x.kind, x.resource_id) for x in report.deleted} == set(old.items())
+    assert "instances" not in leftovers(ec2)
 
 
 def test_dry_run_lists_and_deletes_nothing(ec2) -> None:

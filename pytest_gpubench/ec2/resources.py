@@ -221,10 +221,15 @@ def terminate_instances(
     delay_s: float = 5.0,
     max_attempts: int = 120,
     sleep: Callable[[float], None] = time.sleep,
+    failures: list[tuple[str, BaseException]] | None = None,
 ) -> list[str]:
     """Terminate and wait until EC2 reports them terminated (billing stops); the ids that
     were terminated. Ids are terminated one by one, so one that EC2 does not know (yet)
-    neither hides the others nor counts as gone before :data:`NOT_FOUND_ATTEMPTS` tries."""
+    neither hides the others nor counts as gone before :data:`NOT_FOUND_ATTEMPTS` tries.
+
+    An id EC2 refuses to terminate (termination protection, a permission) raises, unless
+    ``failures`` is given: then it is recorded there and the other ids still go.
+    """
     terminated = []
     for instance_id in instance_ids:
         for attempt in range(NOT_FOUND_ATTEMPTS):
@@ -232,7 +237,10 @@ def terminate_instances(
                 ec2.terminate_instances(InstanceIds=[instance_id])
             except Exception as exc:
                 if error_code(exc) != "InvalidInstanceID.NotFound":
-                    raise
+                    if failures is None:
+                        raise
+                    failures.append((instance_id, exc))
+                    break
                 if attempt < NOT_FOUND_ATTEMPTS - 1:
                     sleep(delay_s)
                 continue

@@ -118,12 +118,19 @@ def sweep(
 
     instances = [x for x in report.expired if x.kind == "instance"]
     if instances:
+        refused: list[tuple[str, BaseException]] = []  # one protected instance stops no other
         try:
             ids = terminate_instances(
-                ec2, [x.resource_id for x in instances], delay_s=delay_s, sleep=sleep
+                ec2,
+                [x.resource_id for x in instances],
+                delay_s=delay_s,
+                sleep=sleep,
+                failures=refused,
             )
             report.deleted.extend(x for x in instances if x.resource_id in ids)
-        except Exception as exc:
+            why = dict(refused)
+            report.errors.extend((x, why[x.resource_id]) for x in instances if x.resource_id in why)
+        except Exception as exc:  # the wait for termination failed: none is known gone
             report.errors.extend((x, exc) for x in instances)
     for x in report.expired:
         if x.kind == "security-group":
