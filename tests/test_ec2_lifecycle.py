@@ -435,6 +435,24 @@ def test_security_group_delete_waits_for_the_eni(inproc: Harness) -> None:
     assert leftovers(inproc.client("ec2")) == {}
 
 
+def test_a_security_group_that_stays_in_use_fails_the_teardown_loudly(
+    inproc: Harness, aws_env: Path
+) -> None:
+    """Retries run out: the open-SSH group is reported, never given up on silently."""
+    fault = Fault("DeleteSecurityGroup", "DependencyViolation")
+    inproc.faults.append(fault)
+    sessions = []
+    with (
+        pytest.raises(TeardownError, match="security_group"),
+        ec2_session(options(), inproc.hooks(on_session=sessions.append)),
+    ):
+        pass
+    assert len(fault.hits) == 30  # every attempt, then the error
+    entry = json.loads((aws_env / f"{sessions[0].session_id}.json").read_text())
+    assert entry["status"] == "teardown-failed"
+    assert "groups" in leftovers(inproc.client("ec2"))
+
+
 def test_unknown_instance_type_is_refused_by_validation(inproc: Harness) -> None:
     with (
         pytest.raises(Ec2ConfigError, match=r"g9x\.nope"),
