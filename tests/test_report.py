@@ -98,7 +98,10 @@ def test_formatters():
 
 
 def test_speedup_cell_text(rows):
-    assert format_speedup(rows[1].cell("cupy")).startswith("4.00× [")
+    cell = rows[1].cell("cupy")
+    low, high = cell.speedup_low, cell.speedup_high
+    assert low < cell.speedup < high
+    assert format_speedup(cell) == f"4.00× [{low:.3g}–{high:.3g}]"
     assert format_speedup(rows[2].cell("torch-cuda")) == "n/a"
 
 

@@ -75,6 +75,28 @@ def test_speedup_is_the_ratio_of_medians_with_an_interval_around_it():
     assert cell.speedup_low > 3.2 and cell.speedup_high < 4.8
 
 
+def test_interval_matches_the_exact_bootstrap_distribution():
+    """With 4 rounds a side every resample can be enumerated (256 x 256): the 95% interval
+    is the 2.5th and 97.5th percentiles of that exact distribution of median ratios."""
+    import itertools
+
+    import numpy as np
+
+    base, dev = (1.0, 1.2, 1.5, 1.3), (0.5, 0.55, 0.7, 0.6)
+    base_medians = [np.median(c) for c in itertools.product(base, repeat=4)]
+    dev_medians = [np.median(c) for c in itertools.product(dev, repeat=4)]
+    ratios = np.divide.outer(base_medians, dev_medians).ravel()
+    exact = np.percentile(ratios, [2.5, 97.5])
+    assert speedup_interval(base, dev) == pytest.approx(tuple(exact), rel=0.02)
+    assert np.percentile(ratios, 5) > exact[0] * 1.02  # a 90% interval would be told apart
+
+
+def test_a_measurements_median_is_the_median_not_the_mean():
+    """The baseline side of every speedup: one slow round (a GC pause) must not move it."""
+    assert Measurement("e", "s", "numpy", (1.0, 1.0, 10.0)).median_s == 1.0
+    assert Measurement("e", "s", "numpy", (1.0, 2.0, 3.0, 10.0)).median_s == 2.5
+
+
 def test_interval_is_reproducible_and_narrows_with_tighter_rounds():
     wide = speedup_interval(spread(1.0, 15, 0.2), spread(0.1, 15, 0.2))
     tight = speedup_interval(spread(1.0, 15, 0.02), spread(0.1, 15, 0.02))

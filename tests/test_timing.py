@@ -102,14 +102,16 @@ def test_warmup_rounds_are_excluded_from_the_measured_rounds() -> None:
 def test_cuda_events_are_recorded_per_measured_round_only() -> None:
     log: list[str] = []
     settings = TimingSettings(warmup=1, min_rounds=2, max_rounds=2)
-    timing = measure(fake_device(log, events=True), lambda: None, settings, clock=FakeClock(log))
+    device = fake_device(log, events=True)
+    timing = measure(device, lambda: log.append("work"), settings, clock=FakeClock(log))
     assert timing.event_rounds_s == (0.5, 0.5)
     assert timing.timer == "perf_counter+cuda-event"
-    first_round = log[: log.index("event-read") + 1]
+    first_round = log[log.index("clock") - 1 : log.index("event-read") + 1]  # after warm-up
     assert first_round == [
         "sync",
         "clock",
         "event-start",
+        "work",  # the events bracket the work itself
         "event-stop",
         "sync",
         "clock",
