@@ -229,3 +229,72 @@ def test_fine_tune_steps_with_dropout_match_gdbn(relu: bool) -> None:
         np.testing.assert_allclose(state.weights(), W, rtol=1e-8, atol=1e-10)
     for state, b in zip(tuner.biases, bs, strict=True):
         np.testing.assert_allclose(state.weights(), b, rtol=1e-8, atol=1e-10)
+
+
+class RecordingRng:
+    """Stands in for the device RNG: draws from numpy and keeps each draw for a reference."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.draws: list[np.ndarray] = []
+
+    def normal(self, shape, dtype):
+        self.draws.append(self.rng.standard_normal(shape))
+        return self.draws[-1].astype(dtype)
+
+    def uniform(self, shape, dtype):
+        self.draws.append(self.rng.random(shape))
+        return self.draws[-1].astype(dtype)
+
+
+def reference_cd_step(W, hb, vb, dW, dhb, dvb, vis, draw, lr, mu, l2, nest_compare, gauss, relu):
+    """gdbn's ``CDStep`` with ``CD1`` (float64): ``draw`` is the hidden sample's noise (ReLU:
+    standard normal) or uniform (binary units)."""
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    act = (lambda a: np.maximum(a, 0)) if relu else sigmoid
+    pos_hid = act(vis @ W + hb)
+    if relu:  # gdbn's ReLU.sampleStates: relu(a + sqrt(sigmoid(a) + tiny) * noise)
+        sample = np.maximum(pos_hid + np.sqrt(sigmoid(pos_hid) + 1e-30) * draw, 0)
+    else:  # Binary.sampleStates: acts > uniform
+        sample = (draw <= pos_hid).astype(float)
+    neg_vis = sample @ W.T + vb
+    if not gauss:  # the visible units are the hidden units below: same type
+        neg_vis = act(neg_vis)
+    neg_hid = act(neg_vis @ W + hb)
+    stats = vis.T @ pos_hid - neg_vis.T @ neg_hid
+    factor = 1.0 if nest_compare else 1.0 - mu
+    dW = mu * dW + factor * stats
+    dvb = mu * dvb + factor * (vis.sum(0) - neg_vis.sum(0))
+    dhb = mu * dhb + factor * (pos_hid.sum(0) - neg_hid.sum(0))
+    m = vis.shape[0]
+    W = W * (1 - l2 * lr * factor) + lr / m * dW
+    return W, hb + lr / m * dhb, vb + lr / m * dvb, dW, dhb, dvb, ((vis - neg_vis) ** 2).sum()
+
+
+@pytest.mark.parametrize("nest_compare", [True, False])
+@pytest.mark.parametrize(
+    ("gauss", "relu"), [(True, True), (True, False), (False, True), (False, False)]
+)
+def test_rbm_cd1_steps_match_gdbn(gauss: bool, relu: bool, nest_compare: bool) -> None:
+    from experiments.dbn.params import StepConfig
+    from experiments.dbn.rbm import RBMTrainer
+
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=(6, 4)) * 0.3
+    hb = rng.normal(size=4) * 0.1
+    draws = RecordingRng(7)
+    trainer = RBMTrainer(Kernels(xnp, W), draws, W.copy(), hb.copy(), gauss, relu)
+    ref = (W, hb, np.zeros(6), np.zeros_like(W), np.zeros(4), np.zeros(6))
+    step = StepConfig(
+        learn_rates=(0.05,), momentum=0.9, l2_costs=(0.01,), nest_compare=nest_compare
+    )
+    for _ in range(4):
+        vis = rng.random((8, 6)) if gauss else (rng.random((8, 6)) > 0.5).astype(float)
+        error = trainer.step(vis, 0.05, step, 0.01)
+        *ref, ref_error = reference_cd_step(
+            *ref, vis, draws.draws[-1], 0.05, 0.9, 0.01, nest_compare, gauss, relu
+        )
+        assert float(error) == pytest.approx(ref_error, rel=1e-9)
+    np.testing.assert_allclose(trainer.W, ref[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(trainer.hb, ref[1], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(trainer.vb, ref[2], rtol=1e-9, atol=1e-12)
