@@ -8,6 +8,7 @@ import struct
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pytest_gpubench.report import (
@@ -404,6 +405,30 @@ def _record_axes(monkeypatch) -> list:
 
     monkeypatch.setattr(Figure, "savefig", record_then_save)
     return seen
+
+
+def test_plot_error_bars_span_each_speedups_interval(tmp_path, monkeypatch):
+    """The bars are the reviewer's spread: each must run from the interval's low to its high
+    end, at the speedup's size."""
+    pytest.importorskip("matplotlib")
+    seen = _record_axes(monkeypatch)
+    run = RunResults()
+    for size, value, gpu_s in (("300", 300.0, 2.0), ("800-800", 1600.0, 0.4)):
+        run.add(
+            Measurement("fit", size, "numpy", tuple(np.linspace(0.9, 1.1, 7)), size_value=value)
+        )
+        rounds = tuple(gpu_s * np.linspace(0.8, 1.3, 7))
+        run.add(Measurement("fit", size, "cupy", rounds, size_value=value))
+    rows = build_rows(run.measurements, "numpy")
+    plot_speedups(rows, tmp_path / "bars.png", "numpy")
+    [axes] = seen
+    [container] = axes.containers
+    segments = container.lines[2][0].get_segments()
+    for row, segment in zip(rows, segments, strict=True):
+        cell = row.cell("cupy")
+        (x0, y0), (x1, y1) = segment
+        assert x0 == x1 == row.size_value
+        assert (y0, y1) == pytest.approx((cell.speedup_low, cell.speedup_high))
 
 
 def test_plot_of_a_single_size_frames_it_on_the_log_axis(tmp_path, monkeypatch):
