@@ -105,6 +105,9 @@ def test_full_lifecycle_tags_and_teardown(harness: Harness, aws_env: Path) -> No
     billed = max(summary["seconds_held"], 60)  # EC2's minimum charge
     assert summary["cost_usd"] == pytest.approx(0.526 * billed / 3600, abs=1e-6)
     assert "on-demand table" in summary["price_source"]
+    # the bill stops at termination: an hour later the session has held it no longer
+    an_hour_later = harness.hooks().clock() + 3600
+    assert s.summary(an_hour_later)["seconds_held"] == summary["seconds_held"] < 3600
 
 
 def test_user_data_powers_off_at_ttl(inproc: Harness) -> None:
