@@ -438,6 +438,19 @@ def test_security_group_delete_waits_for_the_eni(inproc: Harness) -> None:
     assert leftovers(inproc.client("ec2")) == {}
 
 
+def test_a_security_group_already_gone_is_not_a_teardown_failure(
+    inproc: Harness, aws_env: Path
+) -> None:
+    fault = Fault("DeleteSecurityGroup", "InvalidGroup.NotFound", times=1)
+    inproc.faults.append(fault)
+    sessions = []
+    with ec2_session(options(), inproc.hooks(on_session=sessions.append)):
+        pass
+    assert len(fault.hits) == 1 and not sessions[0].teardown_errors
+    entry = json.loads((aws_env / f"{sessions[0].session_id}.json").read_text())
+    assert entry["status"] == "done"
+
+
 def test_a_security_group_that_stays_in_use_fails_the_teardown_loudly(
     inproc: Harness, aws_env: Path
 ) -> None:
