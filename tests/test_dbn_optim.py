@@ -125,6 +125,15 @@ def reference_backprop_step(
     )
 
 
+def small_net(rng: np.random.Generator, params: dict) -> tuple:
+    """A 5-7-6-3 network's config, random weights and biases, and zero velocities."""
+    sizes = params["layer_sizes"]
+    cfg = NetConfig.from_params(params, n_samples=64, n_features=5, n_classes=3)
+    Ws = [rng.normal(size=(a, b)) * 0.5 for a, b in itertools.pairwise(sizes)]
+    bs = [rng.normal(size=b) * 0.1 for b in sizes[1:]]
+    return cfg, Ws, bs, [np.zeros_like(W) for W in Ws], [np.zeros_like(b) for b in bs]
+
+
 @pytest.mark.parametrize(
     ("relu", "nesterov", "nest_compare", "mu"),
     [
@@ -153,11 +162,7 @@ def test_fine_tune_steps_match_gdbn_backprop(
         "nesterov": nesterov,
         "nest_compare": nest_compare,
     }
-    cfg = NetConfig.from_params(params, n_samples=64, n_features=5, n_classes=3)
-    Ws = [rng.normal(size=(a, b)) * 0.5 for a, b in itertools.pairwise(sizes)]
-    bs = [rng.normal(size=b) * 0.1 for b in sizes[1:]]
-    vWs = [np.zeros_like(W) for W in Ws]
-    vbs = [np.zeros_like(b) for b in bs]
+    cfg, Ws, bs, vWs, vbs = small_net(rng, params)
     kernels = Kernels(xnp, Ws[0])
     tuner = FineTuner(kernels, None, cfg, [W.copy() for W in Ws], [b.copy() for b in bs])
     for _ in range(RENORMALIZE_EVERY + 3):
@@ -202,11 +207,7 @@ def test_fine_tune_steps_with_dropout_match_gdbn(relu: bool) -> None:
         "l2_costs": 0.01,
         "dropouts": drops,
     }
-    cfg = NetConfig.from_params(params, n_samples=64, n_features=5, n_classes=3)
-    Ws = [rng.normal(size=(a, b)) * 0.5 for a, b in itertools.pairwise(sizes)]
-    bs = [rng.normal(size=b) * 0.1 for b in sizes[1:]]
-    vWs = [np.zeros_like(W) for W in Ws]
-    vbs = [np.zeros_like(b) for b in bs]
+    cfg, Ws, bs, vWs, vbs = small_net(rng, params)
     steps = 5
     draws = [rng.random((m, n)) for _ in range(steps) for n in sizes[:-1]]
     tuner = FineTuner(
