@@ -500,7 +500,7 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
         return True
     staged.unlink(missing_ok=True)
     if not getattr(option, "benchmark_json", None):  # EC2 mode: keep_instance_document
-        return False
+        return bool(results.measurements) and path.exists()  # wrote the instance's results
     if not results.measurements:
         state.notes.append(f"nothing was measured; {path} was left as it was")
         return False

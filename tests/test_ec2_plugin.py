@@ -192,6 +192,7 @@ def test_the_instances_run_is_written_and_saved_as_pytest_benchmark_documents(
     )
     assert result.ret == 0, result.stdout.str()
     assert "Not saving anything" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["gpubench: wrote out.json"])
     [saved] = store.glob("*/0001_gpu.json")
     for document in (
         json.loads(saved.read_text()),
