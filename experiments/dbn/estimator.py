@@ -312,31 +312,37 @@ class DBN(ClassifierMixin, BaseEstimator):
         tuner = FineTuner(kernels, rng, cfg, weights, biases)
         log.fine_tune()
         cases = cfg.minibatches_per_epoch * cfg.minibatch_size
-        for epoch in range(1, cfg.epochs + 1):
-            tick, close = log.progress(cfg.minibatches_per_epoch, f"epoch {epoch}")
-            error_sum, mistakes = tuner.epoch(
-                X_dev, targets, labels, self.learn_rates_, tick, cfg.loss_funct, device.to_numpy
-            )
-            close()
-            loss = float(device.to_numpy(error_sum)) / cases
-            err = float(device.to_numpy(mistakes) if cfg.loss_funct is None else mistakes) / cases
-            if not math.isfinite(loss) or loss > EXPLODED_LOSS:
-                raise TrainingDivergedError(
-                    f"fine-tuning diverged in epoch {epoch}: the mean training loss is "
-                    f"{loss:.4g}; lower learn_rates (now {self.learn_rates_})"
-                    f"{_input_scale_hint(xp, X_dev)}"
+        snapshot = None  # the last whole epoch's parameters, on the device (no copy per epoch)
+        try:
+            for epoch in range(1, cfg.epochs + 1):
+                tick, close = log.progress(cfg.minibatches_per_epoch, f"epoch {epoch}")
+                error_sum, mistakes = tuner.epoch(
+                    X_dev, targets, labels, self.learn_rates_, tick, cfg.loss_funct, device.to_numpy
                 )
-            self.losses_fine_tune_.append(loss)
-            self.errors_fine_tune_.append(err)
-            if self._decay_learn_rates(cfg):
-                log.learn_rates(self.learn_rates_)
-            log.fine_tune_epoch(epoch, loss, err)
-            self._publish(device, *tuner.parameters())  # what an interrupted fit keeps
-            if cfg.fine_tune_callback is not None:
-                cfg.fine_tune_callback(self, epoch)
-
-        if cfg.epochs == 0:
-            self._publish(device, *tuner.parameters())
+                close()
+                loss = float(device.to_numpy(error_sum)) / cases
+                err = float(device.to_numpy(mistakes) if cfg.loss_funct is None else mistakes)
+                err /= cases
+                if not math.isfinite(loss) or loss > EXPLODED_LOSS:
+                    raise TrainingDivergedError(
+                        f"fine-tuning diverged in epoch {epoch}: the mean training loss is "
+                        f"{loss:.4g}; lower learn_rates (now {self.learn_rates_})"
+                        f"{_input_scale_hint(xp, X_dev)}"
+                    )
+                self.losses_fine_tune_.append(loss)
+                self.errors_fine_tune_.append(err)
+                if self._decay_learn_rates(cfg):
+                    log.learn_rates(self.learn_rates_)
+                log.fine_tune_epoch(epoch, loss, err)
+                snapshot = tuner.parameters()
+                if cfg.fine_tune_callback is not None:
+                    self._publish(device, *snapshot)
+                    cfg.fine_tune_callback(self, epoch)
+        except BaseException as exc:
+            if snapshot is not None and self._keeps_last_epoch(exc):
+                self._publish(device, *snapshot)  # an interrupted fit keeps its last epoch
+            raise
+        self._publish(device, *(snapshot or tuner.parameters()))
         if cfg.loss_funct is None and cfg.output == "softmax":
             _warn_if_at_chance(
                 self.errors_fine_tune_,
