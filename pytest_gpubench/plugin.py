@@ -60,6 +60,12 @@ def state_of(config: pytest.Config) -> GpubenchState | None:
 #: pytest-benchmark's clock, the one every gpubench round is read on.
 WALL_CLOCK = "time.perf_counter"
 
+#: Why a test with the marker but without the ``gpubench`` fixture is warned about.
+UNTIMED_MARKER = (
+    "marked gpubench but does not take the gpubench fixture: it runs, but nothing it does is "
+    "timed or shown in the speedup table (add a gpubench argument and call gpubench(fn))"
+)
+
 #: The n/a reason of a benchmark that passed without timing anything.
 NEVER_TIMED = "not timed: the test never called gpubench(fn, ...)"
 
@@ -354,6 +360,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:  # a bad gpubench marker stops the session before it runs
             check_marker(item)
             item_versus_baseline(item)
+            if state.enabled and "gpubench" not in getattr(item, "fixturenames", ()):
+                item.warn(pytest.PytestWarning(f"gpubench: {UNTIMED_MARKER}"))
         state.experiment_thresholds = marker_thresholds(items, parse_threshold)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None

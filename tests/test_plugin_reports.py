@@ -398,6 +398,10 @@ def test_benchmarks_that_time_nothing_or_fail_after_timing_are_not_shown_as_resu
             gpubench(lambda: sum(range(100)))
             assert device.name == "numpy", "accuracy 0.1 < 0.9"
 
+        @pytest.mark.gpubench(experiment="only_marked")
+        def test_marker_only(device):
+            pass
+
         def test_too_big(gpubench, device):
             if device.name != "numpy":
                 pytest.skip("needs 80 GiB")
@@ -405,8 +409,9 @@ def test_benchmarks_that_time_nothing_or_fail_after_timing_are_not_shown_as_resu
         """
     )
     result = pytester.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "run.json")
-    result.assert_outcomes(passed=4, failed=1, skipped=1)
+    result.assert_outcomes(passed=6, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*gpubench: not timed: the test never called gpubench(fn, ...)*"])
+    result.stdout.fnmatch_lines(["*gpubench: marked gpubench but does not take the gpubench*"])
     section = json.loads((pytester.path / "run.json").read_text())["gpubench"]
     reasons = {(m["experiment"], m["device"]): m["reason"] for m in section["measurements"]}
     assert reasons[("forgot", "numpy")] == "not timed: the test never called gpubench(fn, ...)"
