@@ -256,7 +256,7 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
         if getattr(option, "benchmark_json", None):
             raise pytest.UsageError("give --gpubench-json or --benchmark-json, not both")
         if option.gpubench:  # pytest-benchmark writes beside it; the session end moves it
-            option.benchmark_json = _benchmark_json_target(_staged(Path(option.gpubench_json)))
+            option.benchmark_json = _benchmark_json_target(Path(option.gpubench_json))
     if option.gpubench_save is not None:
         name = option.gpubench_save
         if not re.fullmatch(r"[\w.-]+", name):
@@ -282,10 +282,12 @@ def _staged(path: Path) -> Path:
 
 class _OpenOnWrite:
     """pytest-benchmark < 5.3 wants ``--benchmark-json`` as a file opened at configure time,
-    which would truncate it before anything ran; this one opens when it is written."""
+    which would truncate it before anything ran; this one opens ``path`` when it is written,
+    and names the file it ends up as (``shown``) in pytest-benchmark's "Wrote" line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, shown: Path) -> None:
         self.path = path
+        self.shown = shown
         self._file: Any = None
 
     def __enter__(self) -> Any:
@@ -296,15 +298,17 @@ class _OpenOnWrite:
         self._file.close()
 
     def __str__(self) -> str:
-        return str(self.path)
+        return str(self.shown)
 
 
-def _benchmark_json_target(path: Path) -> Any:
-    """What pytest-benchmark's ``--benchmark-json`` holds: a path from 5.3 on, else a file."""
+def _benchmark_json_target(final: Path) -> Any:
+    """What pytest-benchmark's ``--benchmark-json`` holds for ``final``: the staged path from
+    5.3 on, else a file opened on write."""
     from importlib.metadata import version
 
     major, minor = (int(part) for part in version("pytest-benchmark").split(".")[:2])
-    return path if (major, minor) >= (5, 3) else _OpenOnWrite(path)
+    staged = _staged(final)
+    return staged if (major, minor) >= (5, 3) else _OpenOnWrite(staged, shown=final)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
