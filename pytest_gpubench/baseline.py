@@ -320,7 +320,7 @@ class Comparison:
     def compared_nothing(self) -> bool:
         """A gate that checked nothing (no row measured in both runs, or every such row
         skipped, e.g. for rounds of 0 s): it must not pass silently."""
-        return self.gated and not self.checks and not self.missing
+        return self.gated and not any(c.gating for c in self.checks) and not self.missing
 
     @property
     def untestable(self) -> bool:

@@ -9,6 +9,7 @@ gpubench is :mod:`.items`, the session's end (report files, regression gate) is
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -245,6 +246,11 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
             "--gpubench with --benchmark-skip would run nothing (every gpubench test is a "
             "benchmark); drop --benchmark-skip"
         )
+    if option.gpubench and option.gpubench_json and getattr(option, "benchmark_disable", False):
+        raise pytest.UsageError(
+            "--gpubench-json with --benchmark-disable would write a run with no rounds over "
+            "--gpubench-json's file (nothing is timed); drop one of them"
+        )
     if (option.gpubench_save or option.gpubench_autosave) and getattr(
         option, "benchmark_disable", False
     ):
@@ -275,9 +281,14 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
 
 
 def _staged(path: Path) -> Path:
-    """Where pytest-benchmark writes the ``--gpubench-json`` document: the final file is
-    replaced only by a run that measured something, never emptied by one that did not."""
-    return path.with_name(f".{path.name}.partial")
+    """Where pytest-benchmark writes the ``--gpubench-json`` document: beside the file (the
+    target of a symlink), which is replaced only by a run that measured something, never
+    emptied by one that did not. A FIFO, a device or a file in a directory this user may not
+    add to is written in place (the path itself is returned)."""
+    real = path.resolve()
+    if real.exists() and (not real.is_file() or not os.access(real.parent, os.W_OK)):
+        return real
+    return real.with_name(f".{real.name}.partial")
 
 
 class _OpenOnWrite:
@@ -415,7 +426,8 @@ def _record_not_measured(request: pytest.FixtureRequest, device: Device, reason:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and report.failed and call.excinfo is not None:
+    xfailed = hasattr(report, "wasxfail") and report.skipped  # failed, as it was expected to
+    if report.when == "call" and (report.failed or xfailed) and call.excinfo is not None:
         item.stash[_CALL_FAILURE] = call.excinfo.exconly().splitlines()[0][:200]
     elif report.when == "call" and report.skipped and call.excinfo is not None:
         item.stash[_CALL_SKIP] = str(call.excinfo.value)[:200] or "no reason given"
@@ -506,16 +518,19 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
     if not (option.gpubench_json and state.enabled):
         return False
     path = Path(option.gpubench_json)
-    staged = _staged(path)
-    if staged.exists() and staged.stat().st_size:
-        staged.replace(path)
-        return True
-    staged.unlink(missing_ok=True)
+    real, staged = path.resolve(), _staged(path)
+    if staged != real:
+        if staged.exists() and staged.stat().st_size:
+            staged.replace(real)
+            return True
+        staged.unlink(missing_ok=True)
     if not getattr(option, "benchmark_json", None):  # EC2 mode: keep_instance_document
         return bool(results.measurements) and path.exists()  # wrote the instance's results
     if not results.measurements:
         state.notes.append(f"nothing was measured; {path} was left as it was")
         return False
+    if staged == real and any(m.ran for m in results.measurements):
+        return True  # written in place by pytest-benchmark
     from pytest_gpubench.report import write_json
 
     write_json(path, results, state.rows(results), state.baseline)

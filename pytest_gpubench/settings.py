@@ -6,6 +6,7 @@ profile, the saved run to compare with. Plain functions, so tests call them with
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,15 +293,22 @@ def check_output_paths(option: Any, compare_path: Path | None) -> None:
             raise ValueError(
                 f"{flag} {value!r} is a directory; give a file such as {path / example}"
             )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=path.parent):
-                pass
-        except OSError as exc:
-            raise ValueError(
-                f"{flag} {value!r} cannot be written: {exc.strerror or exc} "
-                f"({path.parent}); give a path in a writable directory"
-            ) from None
+        if path.exists():  # a file (or /dev/stdout) this user may write to is fine as it is
+            if not os.access(path, os.W_OK):
+                raise ValueError(
+                    f"{flag} {value!r} cannot be written: permission denied; give a path "
+                    "you may write to"
+                )
+        else:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryFile(dir=path.parent):
+                    pass
+            except OSError as exc:
+                raise ValueError(
+                    f"{flag} {value!r} cannot be written: {exc.strerror or exc} "
+                    f"({path.parent}); give a path in a writable directory"
+                ) from None
         key = path.resolve()
         if key in seen:
             raise ValueError(f"{seen[key]} and {flag} both write {value!r}; give each its own file")
@@ -372,7 +380,7 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
         raise ValueError(
             "--gpubench-compare-fail needs --gpubench-compare [RUN|PATH] to compare against"
         )
-    elif state.force:
+    elif state.force and option.gpubench:  # in addopts, a plain run must still work
         raise ValueError(
             "--gpubench-compare-force applies to --gpubench-compare [RUN|PATH]; add it or drop "
             "the force"

@@ -146,6 +146,33 @@ def test_one_untestable_row_among_tested_ones_does_not_fail_the_gate():
     assert shown_only.ok
 
 
+def test_a_marker_gated_experiment_that_checked_nothing_fails_beside_a_shown_one():
+    """Experiment A is gated by its marker but its only row is skipped (0 s rounds); B is
+    only shown. B's display-only check must not make A's empty gate pass."""
+    saved, current = RunResults(), RunResults()
+    for results, seed in ((saved, 1), (current, 2)):
+        for m in run(seed).measurements:
+            results.add(dataclasses.replace(m, experiment="B"))
+    saved.measurements += [
+        Measurement("A", "1k", "numpy", (1.0, 1.0, 1.0)),
+        Measurement("A", "1k", "cupy", (0.1, 0.1, 0.1)),
+    ]
+    current.measurements += [
+        Measurement("A", "1k", "numpy", (1.0, 1.0, 1.0)),
+        Measurement("A", "1k", "cupy", (0.0, 0.1, 0.1)),
+    ]
+    comparison = compare(
+        current,
+        saved,
+        [SPEEDUP_10],
+        {"A": [SPEEDUP_10]},
+        baseline_device="numpy",
+        gated=False,
+    )
+    assert [c.experiment for c in comparison.checks] == ["B"]
+    assert comparison.compared_nothing and not comparison.ok
+
+
 def test_rounds_for_alpha():
     assert rounds_for(0.01) == 5  # 4 vs 4 rounds give at best p = 1/70
     assert rounds_for(0.05) == 4

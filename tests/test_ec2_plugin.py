@@ -360,6 +360,21 @@ def test_bad_options_are_usage_errors(
     result.stderr.fnmatch_lines([message])
 
 
+def test_extras_are_checked_only_as_given_and_by_pips_rules(pytester: pytest.Pytester) -> None:
+    """Another project needs no cuda/torch extras for the default to be accepted, and names
+    compare as pip compares them (PEP 685)."""
+    pytester.makepyprojecttoml(
+        '[project]\nname = "p"\n[project.optional-dependencies]\nmy_gpu = []\n'
+    )
+    pytester.makepyfile("def test_x():\n    pass\n")
+    base = ["-p", "no:hypothesispytest", "--gpubench-ec2", "--collect-only", "-q"]
+    assert pytester.runpytest(*base).ret == pytest.ExitCode.OK
+    assert pytester.runpytest(*base, "--gpubench-ec2-extras", "My.GPU").ret == pytest.ExitCode.OK
+    refused = pytester.runpytest(*base, "--gpubench-ec2-extras", "cuda")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*unknown extra(s) cuda; *defines my-gpu*"])
+
+
 def test_a_ttl_shorter_than_an_install_warns(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(
         "-p", "no:hypothesispytest", "--gpubench-ec2", "--gpubench-ec2-ttl", "5", "--co"

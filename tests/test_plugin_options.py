@@ -337,6 +337,13 @@ def test_a_baseline_that_cannot_run_here_is_refused_before_the_run(
     )
 
 
+def test_gpubench_options_in_addopts_leave_a_plain_run_working(bench: pytest.Pytester) -> None:
+    bench.makeini("[pytest]\naddopts = --gpubench-compare-force --gpubench-json r.json\n")
+    result = bench.runpytest(*CPU2)
+    assert result.ret == pytest.ExitCode.OK  # the plain test passes, benchmarks skip
+    result.assert_outcomes(passed=1, skipped=4)
+
+
 def test_unknown_profile_is_refused_by_the_option_parser(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--gpubench-profile", "huge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

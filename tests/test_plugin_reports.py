@@ -174,6 +174,57 @@ def test_a_run_that_measures_nothing_leaves_an_earlier_json_as_it_was(
     assert [p.name for p in bench.path.iterdir() if "partial" in p.name] == []
 
 
+def test_a_json_path_that_is_a_symlink_or_a_fifo_is_written_through(bench: pytest.Pytester) -> None:
+    """The staged JSON must not replace a symlink (or a FIFO) with a plain file."""
+    import os
+    import stat
+    import threading
+
+    (bench.path / "target.json").write_text("{}")
+    (bench.path / "link.json").symlink_to("target.json")
+    result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "link.json")
+    assert result.ret == pytest.ExitCode.OK
+    assert (bench.path / "link.json").is_symlink()
+    assert json.loads((bench.path / "target.json").read_text())["benchmarks"]
+
+    fifo = bench.path / "pipe.json"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", str(fifo))
+    reader.join(timeout=30)
+    assert result.ret == pytest.ExitCode.OK
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0])["gpubench"]["measurements"]
+
+
+def test_a_json_without_timing_is_refused(bench: pytest.Pytester) -> None:
+    result = bench.runpytest("--gpubench", "--benchmark-disable", "--gpubench-json", "r.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gpubench-json with --benchmark-disable would write*"])
+
+
+def test_an_xfailed_benchmark_that_failed_after_timing_is_not_a_result(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import pytest
+
+        @pytest.mark.xfail(reason="known wrong on this back end")
+        def test_wrong(gpubench, device):
+            gpubench(lambda: sum(range(100)))
+            assert False, "accuracy 0.1"
+        """
+    )
+    result = pytester.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "r.json")
+    result.assert_outcomes(xfailed=2)
+    section = json.loads((pytester.path / "r.json").read_text())["gpubench"]
+    assert [m["rounds_s"] for m in section["measurements"]] == [[], []]
+    assert all("AssertionError: accuracy 0.1" in m["reason"] for m in section["measurements"])
+
+
 def test_json_over_the_run_it_compares_with_is_refused(bench: pytest.Pytester) -> None:
     saved = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "base.json")
     assert saved.ret == pytest.ExitCode.OK

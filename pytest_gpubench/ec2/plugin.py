@@ -26,6 +26,8 @@ from pytest_gpubench.results import Measurement, RunResults, results_of
 log = logging.getLogger("pytest_gpubench.ec2")
 
 DEFAULT_TYPE = "g4dn.xlarge"
+#: What the instance installs unless --gpubench-ec2-extras says otherwise.
+DEFAULT_EXTRAS = "cuda,torch"
 INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 #: Options not forwarded: this plugin's, and outputs and gates made locally from the
 #: merged measurements (the remote run gets its own --gpubench-json).
@@ -113,8 +115,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--gpubench-ec2-extras",
         metavar="EXTRAS",
-        default="cuda,torch",
-        help="extras installed on the instance: pip install -e '.[EXTRAS]' (default cuda,torch)",
+        default=DEFAULT_EXTRAS,
+        help=f"extras installed on the instance: pip install -e '.[EXTRAS]' (default "
+        f"{DEFAULT_EXTRAS})",
     )
     group.addoption(
         "--gpubench-ec2-ledger-dir",
@@ -146,8 +149,9 @@ def ec2_options(config: pytest.Config) -> Any:
     if ledger:
         _require_directory(Path(ledger), "--gpubench-ec2-ledger-dir")
     extras = config.getoption("gpubench_ec2_extras")
-    known = _project_extras(config.rootpath)
-    unknown = sorted(set(filter(None, extras.split(","))) - known)
+    given = extras != DEFAULT_EXTRAS  # the default suits this project; another may lack them
+    known = {_extra_name(k) for k in _project_extras(config.rootpath)} if given else set()
+    unknown = [e for e in extras.split(",") if e and _extra_name(e) not in known]
     if unknown and known:  # found on the paid instance otherwise
         raise pytest.UsageError(
             f"--gpubench-ec2-extras {extras!r}: unknown extra(s) {', '.join(unknown)}; "
@@ -191,6 +195,11 @@ def _require_directory(path: Path, option: str) -> None:
             f"{option} {str(path)!r} cannot be a directory ({exc.strerror or exc}); give a "
             "directory path"
         ) from None
+
+
+def _extra_name(name: str) -> str:
+    """An extra's name as pip compares it (PEP 685: case and runs of ``-_.`` folded)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _project_extras(root: Path) -> set[str]:
