@@ -262,7 +262,8 @@ def _wire_benchmark_output(config: pytest.Config) -> None:
         if getattr(option, "benchmark_json", None):
             raise pytest.UsageError("give --gpubench-json or --benchmark-json, not both")
         if option.gpubench:  # pytest-benchmark writes beside it; the session end moves it
-            option.benchmark_json = _benchmark_json_target(Path(option.gpubench_json))
+            final = Path(option.gpubench_json)
+            option.benchmark_json = _StagedJson(_staged(final), final)
     if option.gpubench_save is not None:
         name = option.gpubench_save
         if not re.fullmatch(r"[\w.-]+", name):
@@ -291,35 +292,32 @@ def _staged(path: Path) -> Path:
     return real.with_name(f".{real.name}.partial")
 
 
-class _OpenOnWrite:
-    """pytest-benchmark < 5.3 wants ``--benchmark-json`` as a file opened at configure time,
-    which would truncate it before anything ran; this one opens ``path`` when it is written,
-    and names the file it ends up as (``shown``) in pytest-benchmark's "Wrote" line."""
+class _StagedJson:
+    """What pytest-benchmark's ``--benchmark-json`` holds for a ``--gpubench-json`` file.
 
-    def __init__(self, path: Path, shown: Path) -> None:
-        self.path = path
-        self.shown = shown
+    It writes to the staged path: 5.3 opens it through ``os.fspath``; 5.2 writes into it as
+    a context manager, so it is opened only then (5.2 expects a file opened at configure
+    time, which would truncate the target before anything ran). Its "Wrote benchmark data
+    in" line names the final path.
+    """
+
+    def __init__(self, staged: Path, final: Path) -> None:
+        self.staged = staged
+        self.final = final
         self._file: Any = None
 
+    def __fspath__(self) -> str:
+        return str(self.staged)
+
     def __enter__(self) -> Any:
-        self._file = self.path.open("wb")
+        self._file = self.staged.open("wb")
         return self._file
 
     def __exit__(self, *exc_info: object) -> None:
         self._file.close()
 
     def __str__(self) -> str:
-        return str(self.shown)
-
-
-def _benchmark_json_target(final: Path) -> Any:
-    """What pytest-benchmark's ``--benchmark-json`` holds for ``final``: the staged path from
-    5.3 on, else a file opened on write."""
-    from importlib.metadata import version
-
-    major, minor = (int(part) for part in version("pytest-benchmark").split(".")[:2])
-    staged = _staged(final)
-    return staged if (major, minor) >= (5, 3) else _OpenOnWrite(staged, shown=final)
+        return str(self.final)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
