@@ -309,8 +309,6 @@ class Comparison:
     missing: list[Skip] = field(default_factory=list)
     #: whether any threshold gates (fails the session) rather than only showing losses
     gated: bool = True
-    #: rows measured in both runs (each gets its checks, or a skip saying why it can't)
-    rows_compared: int = 0
 
     @property
     def failures(self) -> list[Check]:
@@ -608,7 +606,6 @@ def compare(
             skip = Skip(*key, f"n/a in the {run} ({m.reason or 'no rounds'})")
             (comparison.missing if old_m.ran and gating else comparison.skipped).append(skip)
             continue
-        comparison.rows_compared += 1
         if any(t.metric == "time" for t in limits):
             _time_checks(key, (old_m, new_m), limits, alpha, comparison, gating)
         raced = new_m.versus_baseline and old_m.versus_baseline
