@@ -45,6 +45,40 @@ class Measurement:
     #: False for a cost every device pays its own way, not a race with the baseline device
     #: (a host→device copy: numpy has none to make), so no speedup is taken from it.
     versus_baseline: bool = True
+    #: The baseline device's round timed beside each of ``rounds_s`` (interleaved, the
+    #: order alternating), so that a pair saw the same machine; empty when unpaired.
+    paired_baseline_s: tuple[float, ...] = ()
+    #: Seconds this process's threads waited for a CPU during each kept round (Linux).
+    wait_s: tuple[float, ...] = ()
+    #: Rounds set aside as disturbed (waited for a CPU, or a throttled GPU), and their waits.
+    set_aside_s: tuple[float, ...] = ()
+    set_aside_wait_s: tuple[float, ...] = ()
+    #: Seconds some task on the machine waited for a CPU during all rounds (PSI), a hint.
+    pressure_s: float | None = None
+    #: The GPU's SM clock after each kept round (NVML), where it could be read.
+    sm_clock_mhz: tuple[float, ...] = ()
+    #: Why the rounds ended: precise, time budget, max rounds or machine busy.
+    stop: str = ""
+    #: "paired", or why the rounds were not interleaved with the baseline's.
+    pairing: str = ""
+
+    @property
+    def paired(self) -> bool:
+        return bool(self.paired_baseline_s) and len(self.paired_baseline_s) == len(self.rounds_s)
+
+    @property
+    def busy(self) -> bool:
+        """Fewer clean rounds than asked for, because the machine kept them waiting."""
+        return self.stop == "machine busy"
+
+    @property
+    def wait_share(self) -> float | None:
+        """Seconds waited for a CPU over seconds timed, all rounds (kept and set aside)."""
+        waits = (*self.wait_s, *self.set_aside_wait_s)
+        timed = sum(self.rounds_s) + sum(self.set_aside_s)
+        if not waits or timed <= 0:
+            return None
+        return sum(waits) / timed
 
     @property
     def ran(self) -> bool:
@@ -64,8 +98,8 @@ class Measurement:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["rounds_s"] = list(self.rounds_s)
-        data["event_rounds_s"] = list(self.event_rounds_s)
+        for name in _ROUND_FIELDS:
+            data[name] = list(getattr(self, name))
         data["metrics"] = dict(self.metrics)
         data["device_info"] = dict(self.device_info)
         return data
@@ -79,14 +113,26 @@ class Measurement:
                 f"unknown measurement fields {sorted(unknown)}; known: {sorted(known)}"
             )
         values = dict(data)
-        values["rounds_s"] = tuple(float(r) for r in values.get("rounds_s", ()))
-        values["event_rounds_s"] = tuple(float(r) for r in values.get("event_rounds_s", ()))
+        for name in _ROUND_FIELDS:
+            values[name] = tuple(float(r) for r in values.get(name, ()))
         # the JSON writes a NaN or infinite metric (a diverged loss) as null: NaN again here
         values["metrics"] = {
             name: math.nan if value is None else float(value)
             for name, value in values.get("metrics", {}).items()
         }
         return cls(**values)
+
+
+#: The per-round series of a measurement (lists in JSON, tuples here).
+_ROUND_FIELDS = (
+    "rounds_s",
+    "event_rounds_s",
+    "paired_baseline_s",
+    "wait_s",
+    "set_aside_s",
+    "set_aside_wait_s",
+    "sm_clock_mhz",
+)
 
 
 @dataclass

@@ -1,11 +1,19 @@
-"""Measure a callable on a device so that GPU times are real: warm-up, calibrated rounds,
-the device synchronised before every clock read, CUDA event times where there are events,
-and the host→device transfer measured apart from the compute.
+"""Measure a callable on a device so that GPU times are real and a busy machine shows:
+warm-up, the device synchronised before every clock read, CUDA event times where there are
+events, rounds disturbed by other work set aside and run again, rounds interleaved with the
+baseline device's (paired), and rounds until the answer is precise enough.
 
 The functions here take a device and a callable and need no pytest session. Inside a
-session :class:`GpuBench` hands the rounds to pytest-benchmark's ``benchmark.pedantic`` so
-its statistics, storage and ``--benchmark-*`` options keep working, reads them back and
-records a :class:`~pytest_gpubench.results.Measurement`.
+session :class:`GpuBench` measures, hands the kept rounds to pytest-benchmark (so its
+statistics, storage and ``--benchmark-*`` options keep working) and records a
+:class:`~pytest_gpubench.results.Measurement`.
+
+How many rounds: they go on until the 95% interval of the median (of the paired ratios,
+or of the times for an unpaired cell) is within ``precision`` of it, or until the cell
+has spent ``max_time`` seconds in kept rounds, with at least ``min_rounds`` and at most
+``max_rounds`` kept. Rounds set aside (see :mod:`.interference`) do not count, and may use
+``busy_time`` more seconds; a cell that still has fewer than ``min_rounds`` clean rounds
+then is *machine busy*.
 """
 
 from __future__ import annotations
@@ -14,42 +22,62 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pytest_gpubench.devices import Device, EventTimer
+from pytest_gpubench.interference import (
+    DEFAULT_WAIT_SHARE,
+    GpuClockProbe,
+    RoundNoise,
+    WaitProbe,
+    disturbed,
+)
 from pytest_gpubench.results import Measurement
 
 __all__ = [
-    "BenchmarkRunner",
+    "MIN_PRECISION_ROUNDS",
     "GpuBench",
-    "RoundRunner",
+    "Partners",
+    "Round",
     "SyncedTarget",
     "Timing",
     "TimingSettings",
-    "calibrate_rounds",
     "measure",
     "measure_transfer",
+    "median_interval",
+    "record_rounds",
+    "relative_half_width",
     "run_rounds",
+    "time_round",
 ]
 
 Clock = Callable[[], float]
+#: Called after every timed round with the kept and set-aside counts (progress display).
+RoundCallback = Callable[[int, int], None]
+#: NVML's floor for a clean GPU round: nvbench drops samples below 75% of the default clock.
+MIN_CLOCK_SHARE = 0.75
 
 
 @dataclass(frozen=True)
 class TimingSettings:
-    """How long and how often to measure.
+    """How long, how often and how precisely to measure.
 
-    ``warmup`` untimed-for-statistics rounds come first (the first GPU call pays for context
-    creation and kernel compilation); then as many rounds as fit in ``max_time`` seconds,
-    estimated from the warm-up and clamped to ``[min_rounds, max_rounds]``. Two warm-up
-    rounds by default: estimated from the cold first round alone, a GPU cell got 3 rounds
-    where 20 fitted (a 0.47 s first call, then 25 ms rounds).
+    ``warmup`` rounds come first (the first GPU call pays for context creation and kernel
+    compilation). Then rounds are kept until the median is known within ``precision``
+    (the relative half-width of its 95% interval; 0 fills ``max_time`` instead), or
+    ``max_time`` seconds of kept rounds, clamped to ``[min_rounds, max_rounds]``. A round
+    whose threads waited for a CPU longer than ``wait_share`` of it is set aside (``inf``
+    keeps every round); set-aside rounds may take ``busy_time`` seconds more (default:
+    ``max(10 s, 3 × max_time)``, enough to outlast a neighbour's busy spell).
     """
 
     warmup: int = 2
     min_rounds: int = 3
     max_rounds: int = 100
     max_time: float = 1.0
+    precision: float = 0.05
+    wait_share: float = DEFAULT_WAIT_SHARE
+    busy_time: float | None = None
 
     def __post_init__(self) -> None:
         if self.warmup < 0:
@@ -64,17 +92,56 @@ class TimingSettings:
             raise ValueError(
                 f"max_time must be a finite number of seconds > 0, got {self.max_time!r}"
             )
+        if not (0 <= self.precision < 1):
+            raise ValueError(
+                f"precision must be a fraction from 0 (off) to below 1, got {self.precision!r}"
+            )
+        if not self.wait_share > 0:
+            raise ValueError(f"wait_share must be > 0 (inf: off), got {self.wait_share!r}")
+        if self.busy_time is not None and not (
+            self.busy_time >= 0 and math.isfinite(self.busy_time)
+        ):
+            raise ValueError(f"busy_time must be finite seconds >= 0, got {self.busy_time!r}")
+
+    @property
+    def busy_budget_s(self) -> float:
+        """Seconds a cell may spend in set-aside rounds."""
+        return max(10.0, 3 * self.max_time) if self.busy_time is None else self.busy_time
+
+
+@dataclass(frozen=True)
+class Round:
+    """One timed call: host seconds (device synchronised), what else the machine did
+    meanwhile, and the CUDA event seconds where the device has events."""
+
+    seconds: float
+    noise: RoundNoise = field(default_factory=RoundNoise)
+    event_s: float | None = None
 
 
 @dataclass(frozen=True)
 class Timing:
-    """What one measurement produced: seconds per round (host clock, device synchronised),
-    the warm-up rounds apart, CUDA event seconds per round where the device has events."""
+    """What one measurement produced.
+
+    ``rounds_s`` are the kept rounds; ``paired_s`` the partner's (baseline's) round timed
+    beside each of them (empty when unpaired). ``set_aside_s`` are the rounds set aside as
+    disturbed, with their waits in ``set_aside_wait_s``. ``stop`` says why the rounds ended:
+    ``precise``, ``time budget``, ``max rounds`` or ``machine busy``.
+    """
 
     rounds_s: tuple[float, ...]
     warmup_s: tuple[float, ...] = ()
     event_rounds_s: tuple[float, ...] = ()
     result: Any = field(default=None, repr=False, compare=False)
+    paired_s: tuple[float, ...] = ()
+    wait_s: tuple[float, ...] = ()
+    set_aside_s: tuple[float, ...] = ()
+    set_aside_wait_s: tuple[float, ...] = ()
+    pressure_s: float | None = None
+    sm_clock_mhz: tuple[float, ...] = ()
+    stop: str = ""
+    pairing: str = ""
+    target: SyncedTarget | None = field(default=None, repr=False, compare=False)
 
     @property
     def timer(self) -> str:
@@ -86,20 +153,23 @@ class Timing:
         mid = len(ordered) // 2
         return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
+    @property
+    def busy(self) -> bool:
+        return self.stop == "machine busy"
+
 
 class SyncedTarget:
     """A callable bracketed by device synchronisation, for any timer to read around it.
 
     Call :meth:`setup` just before the clock starts (it waits for queued work), then the
     object itself (it runs the target, then waits until the device has finished it), then
-    :meth:`teardown` after the clock stopped (it collects the CUDA event time, if any).
+    :meth:`teardown` after the clock stopped: it returns the CUDA event time, if any.
     """
 
     def __init__(self, device: Device, target: Callable[[], Any]) -> None:
         self.device = device
         self.target = target
         self.events: EventTimer | None = device.event_timer()
-        self.event_rounds_s: list[float] = []
         self.result: Any = None
 
     def setup(self) -> None:
@@ -114,43 +184,143 @@ class SyncedTarget:
         self.device.synchronize()
         return self.result
 
-    def teardown(self) -> None:
-        if self.events is not None:
-            self.event_rounds_s.append(self.events.elapsed_s())
-
-
-class RoundRunner(Protocol):
-    """Times ``rounds`` calls of ``synced`` (each after its setup) and returns the seconds."""
-
-    def __call__(self, synced: SyncedTarget, rounds: int) -> list[float]: ...
+    def teardown(self) -> float | None:
+        return self.events.elapsed_s() if self.events is not None else None
 
 
 def run_rounds(synced: SyncedTarget, rounds: int, clock: Clock = time.perf_counter) -> list[float]:
     """Time ``rounds`` calls of ``synced`` with ``clock``; the device is idle at each read."""
-    durations = []
-    for _ in range(rounds):
-        synced.setup()
-        start = clock()
-        synced()
-        end = clock()
-        synced.teardown()
-        durations.append(end - start)
-    return durations
+    return [time_round(synced, clock).seconds for _ in range(rounds)]
 
 
-def calibrate_rounds(warmup_s: Sequence[float], settings: TimingSettings) -> int:
-    """Rounds that fill ``settings.max_time``, estimated from the warm-up.
+def time_round(
+    synced: SyncedTarget, clock: Clock = time.perf_counter, probe: WaitProbe | None = None
+) -> Round:
+    """One call of ``synced`` between two clock reads, with ``probe``'s counters around it."""
+    synced.setup()
+    if probe is not None:
+        probe.start()
+    start = clock()
+    synced()
+    end = clock()
+    noise = probe.stop() if probe is not None else RoundNoise()
+    return Round(end - start, noise, synced.teardown())
 
-    The first warm-up round pays one-off costs, so the later ones estimate a round when
-    there are any (with one warm-up round the estimate is that cold round: too few rounds);
-    with no warm-up there is nothing to estimate from and ``min_rounds`` is used.
-    """
-    estimates = [t for t in (warmup_s[1:] or warmup_s) if t > 0]
-    if not estimates:
-        return settings.min_rounds if not warmup_s else settings.max_rounds
-    fill = settings.max_time / min(estimates)  # inf for a denormal estimate: no ceil of it
-    rounds = math.ceil(fill) if fill < settings.max_rounds else settings.max_rounds
-    return max(settings.min_rounds, rounds)
+
+# --------------------------------------------------------------------------- precision
+
+#: Fewest samples whose order statistics bound the median at 95% (5 give only 94%).
+MIN_PRECISION_ROUNDS = 6
+_RANKS: dict[int, int] = {}
+
+
+def _lower_rank(n: int, confidence: float = 0.95) -> int:
+    """The largest ``k`` whose order statistics ``x_(k)``, ``x_(n+1-k)`` cover the median of
+    ``n`` samples with ``confidence`` (distribution-free: a binomial(n, 1/2) tail); 0 when
+    even the extremes do not."""
+    if n not in _RANKS:
+        tail, k, cumulative = (1 - confidence) / 2, 0, 0.0
+        while True:
+            cumulative += math.comb(n, k) / 2**n
+            if cumulative > tail:
+                break
+            k += 1
+        _RANKS[n] = k
+    return _RANKS[n]
+
+
+def median_interval(samples: Sequence[float]) -> tuple[float, float] | None:
+    """The distribution-free 95% interval of the median of ``samples``; None below
+    :data:`MIN_PRECISION_ROUNDS`. Cheap enough to check after every round."""
+    k = _lower_rank(len(samples))
+    if k == 0:
+        return None
+    ordered = sorted(samples)
+    return ordered[k - 1], ordered[len(ordered) - k]
+
+
+def relative_half_width(samples: Sequence[float]) -> float:
+    """Half the width of :func:`median_interval` over the median; inf when unknown."""
+    interval = median_interval(samples)
+    if interval is None:
+        return math.inf
+    ordered = sorted(samples)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return (interval[1] - interval[0]) / 2 / median if median > 0 else math.inf
+
+
+# --------------------------------------------------------------------------- the rounds
+
+
+class _PartnerFailed(Exception):
+    """The partner's callable raised when run again: the cell is measured unpaired."""
+
+
+@dataclass
+class _Rounds:
+    """The loop of one cell: kept and set-aside rounds, the budgets they spent."""
+
+    settings: TimingSettings
+    probe: WaitProbe
+    clock: Clock
+    default_clock_mhz: float | None = None
+    kept: list[tuple[Round, Round | None]] = field(default_factory=list)
+    aside: list[tuple[Round, Round | None]] = field(default_factory=list)
+    spent: float = 0.0
+    spent_aside: float = 0.0
+
+    def samples(self) -> list[float]:
+        """The numbers whose median is the answer: paired ratios, else the times."""
+        if self.kept and self.kept[0][1] is not None:
+            return [b.seconds / r.seconds for r, b in self.kept if b and r.seconds > 0]
+        return [r.seconds for r, _ in self.kept]
+
+    def stop(self) -> str | None:
+        """Why the rounds end now, or None to go on."""
+        s, kept = self.settings, len(self.kept)
+        if kept >= s.max_rounds:
+            return "max rounds"
+        if kept >= s.min_rounds:
+            if s.precision > 0 and relative_half_width(self.samples()) <= s.precision:
+                return "precise"
+            if self.spent >= s.max_time:
+                return "time budget"
+        if self.spent_aside >= s.busy_budget_s and self.aside:
+            return "machine busy" if kept < s.min_rounds else "time budget"
+        return None
+
+    def why_aside(self, r: Round) -> str | None:
+        return disturbed(
+            r.seconds,
+            r.noise,
+            self.settings.wait_share,
+            MIN_CLOCK_SHARE,
+            self.default_clock_mhz,
+        )
+
+    def one(self, synced: SyncedTarget, partner: SyncedTarget | None, index: int) -> None:
+        if partner is None:
+            mine, theirs = time_round(synced, self.clock, self.probe), None
+        elif index % 2 == 0:  # the order within a pair alternates: B D, D B, B D, ...
+            theirs = self._partner_round(partner)
+            mine = time_round(synced, self.clock, self.probe)
+        else:
+            mine = time_round(synced, self.clock, self.probe)
+            theirs = self._partner_round(partner)
+        cost = mine.seconds + (theirs.seconds if theirs else 0.0)
+        if self.why_aside(mine) or (theirs is not None and self.why_aside(theirs)):
+            self.aside.append((mine, theirs))
+            self.spent_aside += cost
+        else:
+            self.kept.append((mine, theirs))
+            self.spent += cost
+
+    def _partner_round(self, partner: SyncedTarget) -> Round:
+        try:
+            return time_round(partner, self.clock, self.probe)
+        except Exception as exc:
+            raise _PartnerFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
 def measure(
@@ -158,27 +328,92 @@ def measure(
     target: Callable[[], Any],
     settings: TimingSettings | None = None,
     *,
-    runner: RoundRunner | None = None,
     clock: Clock = time.perf_counter,
+    partner: SyncedTarget | None = None,
+    probe: WaitProbe | None = None,
+    on_round: RoundCallback | None = None,
 ) -> Timing:
-    """Warm up, calibrate and time ``target`` on ``device``.
+    """Warm up, then time ``target`` on ``device`` until precise enough (module doc).
 
-    The warm-up always runs on ``clock``; the measured rounds run on ``runner`` (default:
-    :func:`run_rounds` on ``clock``; in a session, pytest-benchmark's ``pedantic``).
+    With a ``partner`` (the baseline device's synchronised callable of the same size) its
+    rounds alternate with the target's, so that a slow spell of the machine hits both, and
+    a pair is set aside when either of its rounds was disturbed. A partner that fails when
+    run again leaves the cell unpaired, saying why in ``Timing.pairing``.
     """
     settings = settings or TimingSettings()
     synced = SyncedTarget(device, target)
     warmup_s = tuple(run_rounds(synced, settings.warmup, clock))
-    synced.event_rounds_s.clear()
-    rounds = calibrate_rounds(warmup_s, settings)
-    run = runner or (lambda target, n: run_rounds(target, n, clock))
-    rounds_s = run(synced, rounds)
+    gpu = gpu_clock(device)
+    probe = probe or WaitProbe(gpu=gpu)
+    pairing = ""
+    if partner is not None:
+        try:
+            run_rounds(partner, 1, clock)  # its caches went cold while other tests ran
+        except Exception as exc:
+            pairing = f"unpaired: the baseline failed when run again ({type(exc).__name__})"
+            partner = None
+    default_clock = gpu.default_clock_mhz if gpu is not None else None
+    loop = _Rounds(settings, probe, clock, default_clock)
+    try:
+        _run(loop, synced, partner, on_round)
+    except _PartnerFailed as exc:
+        pairing = f"unpaired: the baseline failed when run again ({exc})"
+        loop = _Rounds(settings, probe, clock, default_clock)
+        _run(loop, synced, None, on_round)
+        partner = None
+    if partner is not None:
+        pairing = "paired"
+    return _timing(loop, warmup_s, synced, pairing)
+
+
+def _run(
+    loop: _Rounds,
+    synced: SyncedTarget,
+    partner: SyncedTarget | None,
+    on_round: RoundCallback | None,
+) -> None:
+    index = 0
+    while loop.stop() is None:
+        loop.one(synced, partner, index)
+        index += 1
+        if on_round is not None:
+            on_round(len(loop.kept), len(loop.aside))
+
+
+def _timing(
+    loop: _Rounds, warmup_s: tuple[float, ...], synced: SyncedTarget, pairing: str
+) -> Timing:
+    kept = [r for r, _ in loop.kept]
+    aside = [r for r, _ in loop.aside]
+    everything = kept + aside
+    pressures = [r.noise.pressure_s for r in everything if r.noise.pressure_s is not None]
     return Timing(
-        rounds_s=tuple(rounds_s),
+        rounds_s=tuple(r.seconds for r in kept),
         warmup_s=warmup_s,
-        event_rounds_s=tuple(synced.event_rounds_s),
+        event_rounds_s=tuple(r.event_s for r in kept if r.event_s is not None),
         result=synced.result,
+        paired_s=tuple(b.seconds for _, b in loop.kept if b is not None),
+        wait_s=tuple(r.noise.wait_s for r in kept if r.noise.wait_s is not None),
+        set_aside_s=tuple(r.seconds for r in aside),
+        set_aside_wait_s=tuple(r.noise.wait_s for r in aside if r.noise.wait_s is not None),
+        pressure_s=sum(pressures) if pressures else None,
+        sm_clock_mhz=tuple(r.noise.sm_clock_mhz for r in kept if r.noise.sm_clock_mhz),
+        stop=loop.stop() or "",
+        pairing=pairing,
+        target=synced,
     )
+
+
+_GPU_CLOCKS: dict[str, GpuClockProbe | None] = {}
+
+
+def gpu_clock(device: Device) -> GpuClockProbe | None:
+    """The NVML clock probe of a CUDA device (cached), or None (CPU, or no NVML)."""
+    if not device.is_gpu:
+        return None
+    if device.name not in _GPU_CLOCKS:
+        _GPU_CLOCKS[device.name] = GpuClockProbe.create(0)
+    return _GPU_CLOCKS[device.name]
 
 
 def measure_transfer(
@@ -211,30 +446,6 @@ def _on_gpu(x: Any) -> bool:
     return array_api_compat.is_torch_array(x) and x.device.type != "cpu"
 
 
-class BenchmarkRunner:
-    """Runs the measured rounds through pytest-benchmark's fixture, which owns the clock."""
-
-    def __init__(self, benchmark: Any) -> None:
-        self.benchmark = benchmark
-
-    def __call__(self, synced: SyncedTarget, rounds: int) -> list[float]:
-        self.benchmark.pedantic(
-            synced,
-            setup=synced.setup,
-            teardown=synced.teardown,
-            rounds=rounds,
-            warmup_rounds=0,
-            iterations=1,
-        )
-        stats = getattr(self.benchmark, "stats", None)
-        if stats is None:  # --benchmark-disable: the target ran once, untimed
-            return []
-        rounds_s = [float(t) for t in stats.stats.data]
-        # --benchmark-cprofile makes one more, profiled call after the rounds: not a round
-        del synced.event_rounds_s[len(rounds_s) :]
-        return rounds_s
-
-
 def _number(value: Any, name: str) -> float:
     try:
         return float(value)
@@ -250,6 +461,54 @@ def _finite(value: Any, name: str, what: str, low: float = -math.inf) -> float:
     return number
 
 
+class Partners:
+    """The baseline device's live callable of the (experiment, size) measured last, for the
+    other devices' rounds of that size to interleave with.
+
+    Only the latest size is held (the session orders each size's items together, baseline
+    first), so at most one baseline workload stays alive past its test.
+    """
+
+    def __init__(self, baseline: str) -> None:
+        self.baseline = baseline
+        self._key: tuple[str, str] | None = None
+        self._target: SyncedTarget | None = None
+
+    def offer(self, experiment: str, size: str, target: SyncedTarget) -> None:
+        self._key, self._target = (experiment, size), target
+
+    def find(self, experiment: str, size: str) -> SyncedTarget | None:
+        return self._target if self._key == (experiment, size) else None
+
+    def why_unpaired(self, experiment: str, size: str) -> str:
+        return (
+            f"unpaired: {self.baseline} was not timed at this size just before "
+            "(deselected with -k, skipped, or failed), so these rounds are not interleaved "
+            "with the baseline's"
+        )
+
+    def clear(self) -> None:
+        self._key = self._target = None
+
+
+def record_rounds(benchmark: Any, rounds_s: Sequence[float]) -> None:
+    """Hand the kept rounds to pytest-benchmark as this test's statistics (its tables, its
+    JSON, ``--benchmark-save`` and ``--benchmark-compare`` then show them).
+
+    pytest-benchmark has no public call for rounds timed elsewhere; this uses what its
+    ``pedantic`` does (``_make_stats``, one iteration per round), on 4.x and 5.x alike.
+    """
+    if getattr(benchmark, "_mode", None):
+        raise RuntimeError(
+            f"the benchmark fixture was already used in {benchmark._mode} mode; a gpubench "
+            "test times through gpubench(fn) only"
+        )
+    benchmark._mode = "gpubench(...)"
+    stats = benchmark._make_stats(1)
+    for seconds in rounds_s:
+        stats.update(seconds)
+
+
 class GpuBench:
     """The ``gpubench`` fixture: time a workload on one device and record it.
 
@@ -257,6 +516,8 @@ class GpuBench:
     ``gpubench(fn, *args, units=..., units_per_round=...)`` times ``fn(*args)`` (once per
     test, like pytest-benchmark's fixture) and returns its last result; ``metrics`` takes
     extra numbers such as accuracy. :meth:`measurement` is the record for the reports.
+    With ``partners``, a non-baseline device's rounds interleave with the baseline's of the
+    same size, and the baseline offers its own callable for the devices after it.
     """
 
     def __init__(
@@ -269,6 +530,9 @@ class GpuBench:
         settings: TimingSettings | None = None,
         benchmark: Any = None,
         test_id: str = "",
+        partners: Partners | None = None,
+        versus_baseline: bool = True,
+        on_round: RoundCallback | None = None,
     ) -> None:
         self.device = device
         self.experiment = experiment
@@ -277,6 +541,9 @@ class GpuBench:
         self.settings = settings or TimingSettings()
         self.benchmark = benchmark
         self.test_id = test_id
+        self.partners = partners
+        self.versus_baseline = versus_baseline
+        self.on_round = on_round
         self.units = ""
         self.units_per_round = 0.0
         self.metrics: dict[str, float] = {}
@@ -316,17 +583,42 @@ class GpuBench:
             self.size = str(size)
         if size_value is not None:
             self.size_value = _finite(size_value, "size_value", "a finite number (the x axis)")
-        runner = None
+        work = lambda: target(*args, **kwargs)  # noqa: E731
         if self.benchmark is not None:
             self.benchmark.group = f"{self.experiment} {self.size}"
-            runner = BenchmarkRunner(self.benchmark)
+            if getattr(self.benchmark, "disabled", False):  # --benchmark-disable: run once
+                self.timing = Timing(rounds_s=(), result=work())
+                self.note = "not timed (benchmarks disabled)"
+                return self.timing.result
+        partner, pairing = self._partner()
         self.timing = measure(
-            self.device, lambda: target(*args, **kwargs), self.settings, runner=runner
+            self.device, work, self.settings, partner=partner, on_round=self.on_round
         )
+        if pairing and not self.timing.pairing:
+            self.timing = _with_pairing(self.timing, pairing)
+        if self.partners is not None and self._is_baseline and self.timing.target is not None:
+            self.partners.offer(self.experiment, self.size, self.timing.target)
+        if self.benchmark is not None:
+            record_rounds(self.benchmark, self.timing.rounds_s)
         if not self.timing.rounds_s:
-            self.note = "not timed (benchmarks disabled)"
+            self.note = (
+                f"machine busy: every round waited for a CPU ({len(self.timing.set_aside_s)} "
+                "set aside); run on a quieter machine or raise --gpubench-interference"
+            )
         self._fill_extra_info()
         return self.timing.result
+
+    @property
+    def _is_baseline(self) -> bool:
+        return self.partners is not None and self.device.name == self.partners.baseline
+
+    def _partner(self) -> tuple[SyncedTarget | None, str]:
+        if self.partners is None or not self.versus_baseline or self._is_baseline:
+            return None, ""
+        found = self.partners.find(self.experiment, self.size)
+        if found is None:
+            return None, self.partners.why_unpaired(self.experiment, self.size)
+        return found, ""
 
     def _fill_extra_info(self) -> None:
         if self.benchmark is None or self.timing is None:
@@ -339,6 +631,7 @@ class GpuBench:
             units_per_round=self.units_per_round,
             warmup_rounds_s=list(self.timing.warmup_s),
             event_rounds_s=list(self.timing.event_rounds_s),
+            set_aside_rounds_s=list(self.timing.set_aside_s),
         )
 
     def measurement(self) -> Measurement | None:
@@ -350,20 +643,35 @@ class GpuBench:
             finite = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
             self.benchmark.extra_info["metrics"] = finite
         transfer = self.transfer_timing
+        timing = self.timing
         return Measurement(
             experiment=self.experiment,
             size=self.size,
             device=self.device.name,
-            rounds_s=self.timing.rounds_s,
+            rounds_s=timing.rounds_s,
             size_value=self.size_value,
             units=self.units,
             units_per_round=self.units_per_round,
             transfer_s=transfer.median_s if transfer and transfer.rounds_s else None,
-            warmup_rounds=len(self.timing.warmup_s),
-            timer=self.timing.timer,
-            event_rounds_s=self.timing.event_rounds_s,
+            warmup_rounds=len(timing.warmup_s),
+            timer=timing.timer,
+            event_rounds_s=timing.event_rounds_s,
             metrics=dict(self.metrics),
             device_info=self.device.describe(),
             test_id=self.test_id,
             reason=self.note,
+            paired_baseline_s=timing.paired_s,
+            wait_s=timing.wait_s,
+            set_aside_s=timing.set_aside_s,
+            set_aside_wait_s=timing.set_aside_wait_s,
+            pressure_s=timing.pressure_s,
+            sm_clock_mhz=timing.sm_clock_mhz,
+            stop=timing.stop,
+            pairing=timing.pairing,
         )
+
+
+def _with_pairing(timing: Timing, pairing: str) -> Timing:
+    from dataclasses import replace
+
+    return replace(timing, pairing=pairing)

@@ -12,7 +12,6 @@ from pytest_gpubench.devices import Device, NumpyBackend, get_device
 from pytest_gpubench.timing import (
     GpuBench,
     TimingSettings,
-    calibrate_rounds,
     measure,
     measure_transfer,
 )
@@ -119,50 +118,14 @@ def test_cuda_events_are_recorded_per_measured_round_only() -> None:
     ]
 
 
-def test_a_profiled_extra_call_adds_no_event_round() -> None:
-    """pytest-benchmark's --benchmark-cprofile calls the target once more after the rounds,
-    with the same setup and teardown: its CUDA event time is not a round."""
-    from types import SimpleNamespace
-
-    from pytest_gpubench.timing import BenchmarkRunner, SyncedTarget
-
-    class ProfilingBenchmark:
-        def pedantic(self, target, setup, teardown, rounds, warmup_rounds, iterations):
-            for _ in range(rounds + 1):  # the rounds, then the profiled call
-                setup()
-                target()
-                teardown()
-            self.stats = SimpleNamespace(stats=SimpleNamespace(data=[0.1] * rounds))
-
+def test_rounds_fill_the_time_budget_when_precision_is_off() -> None:
     log: list[str] = []
-    synced = SyncedTarget(fake_device(log, events=True), lambda: None)
-    assert BenchmarkRunner(ProfilingBenchmark())(synced, 3) == [0.1, 0.1, 0.1]
-    assert synced.event_rounds_s == [0.5, 0.5, 0.5]
-
-
-@pytest.mark.parametrize(
-    ("warmup_s", "expected"),
-    [
-        ((), 3),  # nothing to estimate from: min_rounds
-        ((0.5,), 3),  # 1 s / 0.5 s = 2 rounds, clamped up to min_rounds
-        ((0.01,), 50),  # 100 rounds wanted, clamped down to max_rounds
-        ((5.0, 0.1), 10),  # the first (compile) round is ignored when there is a later one
-        ((0.0,), 50),  # too fast for the clock: as many as allowed
-        ((5e-324,), 50),  # 1 s / a denormal is inf: no OverflowError, as many as allowed
-    ],
-)
-def test_calibrate_rounds(warmup_s: tuple[float, ...], expected: int) -> None:
-    settings = TimingSettings(warmup=1, min_rounds=3, max_rounds=50, max_time=1.0)
-    assert calibrate_rounds(warmup_s, settings) == expected
-
-
-def test_rounds_follow_the_calibration_from_the_warmup() -> None:
-    log: list[str] = []
-    settings = TimingSettings(warmup=1, min_rounds=1, max_rounds=100, max_time=1.0)
+    settings = TimingSettings(warmup=1, min_rounds=1, max_rounds=100, max_time=1.0, precision=0)
     timing = measure(fake_device(log), lambda: None, settings, clock=FakeClock(log, step=0.1))
     # each round is one clock step (0.1 s) between its two reads: 1 s of rounds is 10
     assert timing.warmup_s == pytest.approx((0.1,))
     assert len(timing.rounds_s) == 10
+    assert timing.stop == "time budget"
 
 
 @pytest.mark.parametrize(
@@ -174,6 +137,10 @@ def test_rounds_follow_the_calibration_from_the_warmup() -> None:
         {"max_time": 0},
         {"max_time": float("inf")},
         {"max_time": float("nan")},
+        {"precision": 1.0},
+        {"precision": -0.1},
+        {"wait_share": 0},
+        {"busy_time": -1},
     ],
 )
 def test_bad_settings_name_the_value(kwargs: dict[str, float]) -> None:

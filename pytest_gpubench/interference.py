@@ -1,0 +1,270 @@
+"""How much of a timed round was lost to other work on the machine.
+
+On Linux, every thread of this process has ``/proc/self/task/<tid>/schedstat``, whose second
+field counts the nanoseconds the thread spent runnable but waiting for a CPU. Its sum over
+the threads, read before and after a round, is the round's *wait*: zero on an idle
+machine, about the stolen time when a neighbour holds a core. It separates a slow round
+from a disturbed one better than any statistic of the times themselves (correlation 0.99
+with the round time, quiet and loaded rounds together, for BLAS rounds on 2 cores).
+``/proc/pressure/cpu`` (PSI, ``some``) is read as well: a system-wide hint kept with the
+round, not used to set rounds aside.
+
+Elsewhere there is no wait counter; the process's CPU seconds are recorded instead, and no
+round is set aside: CPU time below wall time × threads also counts I/O, page faults, a GPU
+wait and threads that idle by design, so it cannot tell a neighbour from the workload.
+
+On NVIDIA GPUs, where ``nvidia-ml-py`` (``pynvml``) is installed, the SM clock and the
+clock-throttle reasons are read after each round (see :class:`GpuClockProbe`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_WAIT_SHARE",
+    "MIN_WAIT_S",
+    "SLOWDOWN_BITS",
+    "GpuClockProbe",
+    "RoundNoise",
+    "WaitProbe",
+    "disturbed",
+    "pressure_s",
+    "process_wait_s",
+    "slowdown_reasons",
+]
+
+#: A round is set aside when its threads waited for a CPU longer than this share of its
+#: wall time. Quiet rounds here wait 0.1-1% (thread wake-ups); beside a neighbour holding
+#: one of two cores, 30-60%. 5% sits well above the first and far below the second.
+DEFAULT_WAIT_SHARE = 0.05
+#: ... and longer than this: a single scheduler tick on a round of a few microseconds is a
+#: large share but no real loss.
+MIN_WAIT_S = 50e-6
+
+_TASKS = Path("/proc/self/task")
+_PSI = Path("/proc/pressure/cpu")
+
+
+def process_wait_s(tasks: Path = _TASKS) -> float | None:
+    """Seconds all threads of this process have waited on a run queue; None off Linux.
+
+    A thread that exits between the listing and the read is skipped (its wait is gone from
+    the sum, which can only make a round look quieter, never busier).
+    """
+    try:
+        entries = list(tasks.iterdir())
+    except OSError:
+        return None
+    total = 0
+    for entry in entries:
+        try:
+            fields = (entry / "schedstat").read_bytes().split()
+        except OSError:
+            continue
+        if len(fields) >= 2:
+            total += int(fields[1])
+    return total / 1e9
+
+
+def pressure_s(path: Path = _PSI) -> float | None:
+    """Seconds (cumulative) that some task on this machine waited for a CPU (PSI)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("some "):
+            for field in line.split():
+                if field.startswith("total="):
+                    return int(field[6:]) / 1e6
+    return None
+
+
+@dataclass(frozen=True)
+class RoundNoise:
+    """What was read beside one round: the process's run-queue wait (None where there is no
+    counter), the machine's CPU pressure, the process's CPU seconds, and on a GPU its SM
+    clock (MHz) and throttle reasons (NVML's bit mask, 0 when running free)."""
+
+    wait_s: float | None = None
+    pressure_s: float | None = None
+    cpu_s: float | None = None
+    sm_clock_mhz: float | None = None
+    throttle: int | None = None
+
+
+def disturbed(
+    round_s: float,
+    noise: RoundNoise,
+    wait_share: float = DEFAULT_WAIT_SHARE,
+    min_clock_share: float | None = None,
+    default_clock_mhz: float | None = None,
+) -> str | None:
+    """Why a round is set aside, or None when it is clean.
+
+    A round is disturbed when its threads waited for a CPU longer than ``wait_share`` of
+    its wall time (and :data:`MIN_WAIT_S`), or, on a GPU, when its SM clock was below
+    ``min_clock_share`` of the default clock or a slowdown throttle was active.
+    ``wait_share`` of ``inf`` switches the CPU test off.
+    """
+    if noise.wait_s is not None and noise.wait_s > max(wait_share * round_s, MIN_WAIT_S):
+        return f"waited {noise.wait_s * 1e3:.2f} ms for a CPU in a {round_s * 1e3:.2f} ms round"
+    if noise.throttle:
+        reasons = slowdown_reasons(noise.throttle)
+        if reasons:
+            return f"GPU throttled ({', '.join(reasons)})"
+    if (
+        min_clock_share is not None
+        and default_clock_mhz
+        and noise.sm_clock_mhz is not None
+        and noise.sm_clock_mhz < min_clock_share * default_clock_mhz
+    ):
+        return (
+            f"GPU SM clock {noise.sm_clock_mhz:.0f} MHz, below {min_clock_share:.0%} of its "
+            f"default {default_clock_mhz:.0f} MHz"
+        )
+    return None
+
+
+#: NVML clock-throttle (clocks-event) bits that mean the GPU was slowed by something other
+#: than the workload itself: thermal or hardware slowdowns and power braking. A software
+#: power cap is left out: under a steady heavy load it is the GPU's normal state.
+SLOWDOWN_BITS = {
+    0x8: "hardware slowdown",
+    0x20: "software thermal slowdown",
+    0x40: "hardware thermal slowdown",
+    0x80: "power brake",
+}
+
+
+def slowdown_reasons(mask: int) -> list[str]:
+    """The names of the slowdown bits set in an NVML throttle-reason ``mask``."""
+    return [name for bit, name in SLOWDOWN_BITS.items() if mask & bit]
+
+
+class WaitProbe:
+    """Reads the counters of :class:`RoundNoise` before and after a round.
+
+    ``start()`` before the clock starts, ``stop()`` after it stopped; ``gpu`` (a
+    :class:`GpuClockProbe`) adds the SM clock and throttle reasons on NVIDIA devices.
+    """
+
+    def __init__(
+        self,
+        wait: Callable[[], float | None] = process_wait_s,
+        pressure: Callable[[], float | None] = pressure_s,
+        cpu: Callable[[], float] = time.process_time,
+        gpu: GpuClockProbe | None = None,
+    ) -> None:
+        self._wait, self._pressure, self._cpu, self.gpu = wait, pressure, cpu, gpu
+        self._before: tuple[float | None, float | None, float] = (None, None, 0.0)
+
+    @property
+    def counts_waits(self) -> bool:
+        """Whether this platform has a run-queue wait counter (Linux)."""
+        return self._wait() is not None
+
+    def start(self) -> None:
+        self._before = (self._wait(), self._pressure(), self._cpu())
+
+    def stop(self) -> RoundNoise:
+        wait, pressure, cpu = self._wait(), self._pressure(), self._cpu()
+        wait0, pressure0, cpu0 = self._before
+        clock, throttle = self.gpu.read() if self.gpu is not None else (None, None)
+        return RoundNoise(
+            wait_s=_delta(wait0, wait),
+            pressure_s=_delta(pressure0, pressure),
+            cpu_s=max(0.0, cpu - cpu0),
+            sm_clock_mhz=clock,
+            throttle=throttle,
+        )
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None:
+        return None
+    return max(0.0, after - before)
+
+
+class GpuClockProbe:
+    """The SM clock and clock-throttle reasons of one NVIDIA GPU, through NVML.
+
+    ``nvml`` is the ``pynvml`` module (from ``nvidia-ml-py``); ``index`` the CUDA device
+    ordinal. :meth:`create` returns None where NVML or the GPU is missing, so that callers
+    record no clock instead of failing.
+    """
+
+    def __init__(self, nvml: Any, handle: Any) -> None:
+        self.nvml = nvml
+        self.handle = handle
+        self.default_clock_mhz = _default_sm_clock(nvml, handle)
+
+    @classmethod
+    def create(cls, index: int = 0, nvml: Any = None) -> GpuClockProbe | None:
+        if nvml is None:
+            if "pynvml" not in sys.modules and not _importable("pynvml"):
+                return None
+            import pynvml as nvml
+        try:
+            nvml.nvmlInit()
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+            physical = _physical_index(index, visible)
+            return cls(nvml, nvml.nvmlDeviceGetHandleByIndex(physical))
+        except Exception:  # no driver, no GPU, an NVML of another version: no clock data
+            return None
+
+    def read(self) -> tuple[float | None, int | None]:
+        try:
+            clock = float(self.nvml.nvmlDeviceGetClockInfo(self.handle, self.nvml.NVML_CLOCK_SM))
+        except Exception:
+            clock = None
+        try:
+            reasons = _throttle_reasons(self.nvml, self.handle)
+        except Exception:
+            reasons = None
+        return clock, reasons
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _physical_index(index: int, visible: str) -> int:
+    """NVML numbers all GPUs; CUDA only the visible ones, in ``CUDA_VISIBLE_DEVICES`` order."""
+    ids: Iterable[str] = [v.strip() for v in visible.split(",") if v.strip()]
+    ids = list(ids)
+    if index < len(ids) and ids[index].isdigit():
+        return int(ids[index])
+    return index
+
+
+def _default_sm_clock(nvml: Any, handle: Any) -> float | None:
+    for name in ("nvmlDeviceGetDefaultApplicationsClock", "nvmlDeviceGetMaxClockInfo"):
+        try:
+            value = float(getattr(nvml, name)(handle, nvml.NVML_CLOCK_SM))
+        except Exception:
+            continue
+        if value > 0:
+            return value
+    return None
+
+
+def _throttle_reasons(nvml: Any, handle: Any) -> int:
+    # renamed "clocks event reasons" in NVML 12.2; both names exist in current bindings
+    for name in (
+        "nvmlDeviceGetCurrentClocksEventReasons",
+        "nvmlDeviceGetCurrentClocksThrottleReasons",
+    ):
+        getter = getattr(nvml, name, None)
+        if getter is not None:
+            return int(getter(handle))
+    raise AttributeError("NVML has no clock-throttle reason query")

@@ -1,0 +1,198 @@
+"""The wait measurement: a thread starved by a busy neighbour on its core waits, one beside a
+sleeping neighbour does not; the verdict on a round; NVML's clock and throttle reasons."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_gpubench.interference import (
+    GpuClockProbe,
+    RoundNoise,
+    WaitProbe,
+    disturbed,
+    pressure_s,
+    process_wait_s,
+    slowdown_reasons,
+)
+
+HAS_SCHEDSTAT = process_wait_s() is not None
+BUSY = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True: pass"
+IDLE = "import os, sys, time; os.sched_setaffinity(0, {int(sys.argv[1])}); time.sleep(60)"
+
+
+def spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.fixture
+def one_core() -> Iterator[int]:
+    """This process pinned to one core for the test (restored after)."""
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no sched_setaffinity on this platform")
+    before = os.sched_getaffinity(0)
+    core = min(before)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield core
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def neighbour(code: str, core: int) -> subprocess.Popen[bytes]:
+    child = subprocess.Popen([sys.executable, "-c", code, str(core)])
+    time.sleep(0.2)  # let it pin itself and settle
+    return child
+
+
+def waited_share(seconds: float) -> float:
+    probe = WaitProbe()
+    probe.start()
+    start = time.perf_counter()
+    spin(seconds)
+    noise = probe.stop()
+    assert noise.wait_s is not None
+    return noise.wait_s / (time.perf_counter() - start)
+
+
+@pytest.mark.skipif(not HAS_SCHEDSTAT, reason="no /proc/self/task/*/schedstat (not Linux)")
+def test_a_thread_sharing_its_core_with_a_busy_process_waits(one_core: int) -> None:
+    busy = neighbour(BUSY, one_core)
+    try:
+        share = waited_share(0.3)
+    finally:
+        busy.kill()
+        busy.wait()
+    # the scheduler shares the core about evenly: close to half of the round is waiting
+    assert share > 0.2, share
+    assert disturbed(0.3, RoundNoise(wait_s=share * 0.3)) is not None
+
+
+@pytest.mark.skipif(not HAS_SCHEDSTAT, reason="no /proc/self/task/*/schedstat (not Linux)")
+def test_a_thread_beside_a_sleeping_process_does_not_wait(one_core: int) -> None:
+    idle = neighbour(IDLE, one_core)
+    try:
+        share = waited_share(0.3)
+    finally:
+        idle.kill()
+        idle.wait()
+    assert share < 0.05, share
+    assert disturbed(0.3, RoundNoise(wait_s=share * 0.3)) is None
+
+
+def test_the_wait_sums_the_second_field_of_every_threads_schedstat(tmp_path: Path) -> None:
+    for tid, text in (("1", "500 2000000 7\n"), ("2", "9 3000000 1\n")):
+        (tmp_path / tid).mkdir()
+        (tmp_path / tid / "schedstat").write_text(text)
+    (tmp_path / "3").mkdir()  # a thread that exited before its file was read
+    assert process_wait_s(tmp_path) == pytest.approx(0.005)
+    assert process_wait_s(tmp_path / "missing") is None
+
+
+def test_pressure_reads_the_some_total(tmp_path: Path) -> None:
+    psi = tmp_path / "cpu"
+    psi.write_text(
+        "some avg10=0.00 avg60=0.10 avg300=0.21 total=6262547\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    )
+    assert pressure_s(psi) == pytest.approx(6.262547)
+    assert pressure_s(tmp_path / "absent") is None
+
+
+def test_without_a_wait_counter_cpu_seconds_are_recorded_and_nothing_set_aside() -> None:
+    probe = WaitProbe(wait=lambda: None, pressure=lambda: None)
+    probe.start()
+    spin(0.01)
+    noise = probe.stop()
+    assert noise.wait_s is None and noise.cpu_s is not None and noise.cpu_s > 0
+    assert disturbed(0.01, noise) is None
+
+
+@pytest.mark.parametrize(
+    ("round_s", "wait_s", "share", "aside"),
+    [
+        (0.1, 0.004, 0.05, False),  # 4% waited: kept
+        (0.1, 0.006, 0.05, True),  # 6%: set aside
+        (0.1, 0.006, 0.10, False),  # a looser threshold keeps it
+        (0.1, 0.09, math.inf, False),  # switched off
+        (0.0002, 0.00004, 0.05, False),  # 20% of a tiny round, but under the 50 µs floor
+        (0.0002, 0.00006, 0.05, True),
+    ],
+)
+def test_a_round_is_disturbed_past_the_threshold(
+    round_s: float, wait_s: float, share: float, aside: bool
+) -> None:
+    why = disturbed(round_s, RoundNoise(wait_s=wait_s), share)
+    assert (why is not None) == aside
+    if aside:
+        assert why is not None and why.startswith("waited")
+
+
+class FakeNvml:
+    """pynvml's names as the probe uses them, with a scripted clock and throttle mask."""
+
+    NVML_CLOCK_SM = 1
+
+    def __init__(self, clock: float = 1980.0, reasons: int = 0, default: float = 1980.0) -> None:
+        self.clock, self.reasons, self.default = clock, reasons, default
+        self.visible: list[int] = []
+
+    def nvmlInit(self) -> None:
+        pass
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> str:
+        self.visible.append(index)
+        return f"gpu{index}"
+
+    def nvmlDeviceGetClockInfo(self, handle: Any, kind: int) -> float:
+        return self.clock
+
+    def nvmlDeviceGetDefaultApplicationsClock(self, handle: Any, kind: int) -> float:
+        return self.default
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: Any) -> int:
+        return self.reasons
+
+
+def test_a_throttled_or_slow_gpu_round_is_set_aside() -> None:
+    nvml = FakeNvml()
+    probe = GpuClockProbe.create(0, nvml=nvml)
+    assert probe is not None and probe.default_clock_mhz == 1980.0
+    clock, reasons = probe.read()
+    noise = RoundNoise(sm_clock_mhz=clock, throttle=reasons)
+    assert disturbed(0.01, noise, 0.05, 0.75, probe.default_clock_mhz) is None
+
+    nvml.clock = 1200.0  # 61% of the default clock: nvbench's 75% floor drops it
+    noise = RoundNoise(sm_clock_mhz=probe.read()[0], throttle=0)
+    why = disturbed(0.01, noise, 0.05, 0.75, probe.default_clock_mhz)
+    assert why is not None and "1200 MHz" in why
+
+    noise = RoundNoise(sm_clock_mhz=1980.0, throttle=0x40 | 0x4)
+    why = disturbed(0.01, noise, 0.05, 0.75, 1980.0)
+    assert why == "GPU throttled (hardware thermal slowdown)"  # a power cap alone is normal
+    assert slowdown_reasons(0x4) == []
+
+
+def test_the_nvml_index_follows_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    nvml = FakeNvml()
+    GpuClockProbe.create(0, nvml=nvml)
+    assert nvml.visible == [3]
+
+
+def test_no_nvml_means_no_gpu_clock_not_an_error() -> None:
+    class Broken(FakeNvml):
+        def nvmlInit(self) -> None:
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    assert GpuClockProbe.create(0, nvml=Broken()) is None
