@@ -245,6 +245,7 @@ def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, 
             columns.append((f"{device} copy", device, "copy"))
         names = dict.fromkeys(m for r in rows if device in r.cells for m in r.cells[device].metrics)
         columns.extend((f"{device} {name}", device, f"metric:{name}") for name in names)
+        columns.append((f"{device} rounds", device, "rounds"))
     return columns
 
 
@@ -261,26 +262,70 @@ def _cell_text(row: SpeedupRow, device: str, what: str) -> str:
     if what.startswith("metric:"):
         value = cell.metrics.get(what.removeprefix("metric:"))
         return "" if value is None else f"{value:.4g}"
+    if what == "rounds":
+        return format_rounds(cell) if cell.ran else ""
     return format_speedup(cell)
 
 
-def _stacked_cell(row: SpeedupRow, device: str, baseline: str) -> str:
-    """Time, throughput, speedup, host→device copy and metrics of one device, one per line
-    (keeps tables narrow)."""
+def _slots(rows: Sequence[SpeedupRow], devices: Sequence[str], baseline: str) -> list[str]:
+    """The lines every cell of one experiment's table has, in order, so that a line means
+    the same thing across columns: time, rate, speedup, copy, each metric, rounds."""
+    cells = [r.cells[d] for r in rows for d in devices if d in r.cells and r.cells[d].ran]
+    slots = ["time"]
+    if any(c.throughput is not None for c in cells):
+        slots.append("rate")
+    if raced(rows) and any(d != baseline for d in devices):
+        slots.append("speedup")
+    if any(c.transfer_s for c in cells):
+        slots.append("copy")
+    slots += [f"metric:{name}" for name in dict.fromkeys(m for c in cells for m in c.metrics)]
+    slots.append("rounds")
+    return slots
+
+
+def format_rounds(cell: Cell) -> str:
+    """Rounds kept, set aside, time spent waiting for a CPU, precision reached; or
+    ``machine busy`` with the same figures."""
+    parts = [f"{cell.rounds} rounds"]
+    if cell.set_aside:
+        parts.append(f"{cell.set_aside} set aside")
+    if cell.wait_share is not None and cell.wait_share >= 0.005:
+        parts.append(f"waited {cell.wait_share:.0%}")
+    if cell.precision is not None:
+        parts.append(f"±{cell.precision:.1%}")
+    text = ", ".join(parts)
+    return f"MACHINE BUSY: {text}" if cell.busy else text
+
+
+def _slot_text(cell: Cell, slot: str, device: str, baseline: str) -> str:
+    if slot == "time":
+        return format_time(cell)
+    if slot == "rate":
+        return format_throughput(cell.throughput, cell.units)
+    if slot == "speedup":
+        return "baseline" if device == baseline else format_speedup(cell)
+    if slot == "copy":
+        return format_seconds(cell.transfer_s) if cell.transfer_s else "–"
+    if slot == "rounds":
+        return format_rounds(cell)
+    value = cell.metrics.get(slot.removeprefix("metric:"))
+    return "" if value is None else f"{value:.4g}"
+
+
+def _stacked_cell(row: SpeedupRow, device: str, baseline: str, slots: Sequence[str]) -> str:
+    """One device's cell: a line per slot (blank where it has none), so that the lines of
+    a row line up across the columns and under the slot names in the size column."""
     cell = row.cells.get(device)
     if cell is None:
         return "n/a (not measured)"
     if not cell.ran:
         return format_time(cell)
-    lines = [format_time(cell)]
-    if cell.throughput is not None:
-        lines.append(format_throughput(cell.throughput, cell.units))
-    if device != baseline and row.versus_baseline:
-        lines.append(format_speedup(cell))
-    if cell.transfer_s:
-        lines.append(f"copy {format_seconds(cell.transfer_s)}")
-    lines.extend(f"{name} {value:.4g}" for name, value in cell.metrics.items())
-    return "\n".join(lines)
+    return "\n".join(_slot_text(cell, slot, device, baseline) for slot in slots)
+
+
+def _slot_labels(size: str, slots: Sequence[str]) -> str:
+    labels = [size, *(s.removeprefix("metric:") for s in slots[1:])]
+    return "\n".join(labels)
 
 
 def _hardware_lines(results: RunResults, rows: Sequence[SpeedupRow]) -> list[str]:
@@ -299,9 +344,21 @@ def _rounds_note(rows: Sequence[SpeedupRow]) -> str:
 
 def _legend(rows: Sequence[SpeedupRow]) -> str:
     legend = f"time: median ± half the IQR over {_rounds_note(rows)}"
+    rounds = (
+        "rounds: kept, set aside (waited for a CPU or a throttled GPU), share of time "
+        "waited, ± half the interval over the estimate"
+    )
     if not raced(rows):
-        return legend
-    return f"{legend}; speedup: ratio of medians [{CONFIDENCE:.0%} bootstrap interval]"
+        return f"{legend}; {rounds}"
+    cells = [c for r in rows for c in r.cells.values() if c.speedup is not None]
+    paired = [c.paired for c in cells if c.speedup != 1.0 or c.paired]
+    if paired and all(paired):
+        how = "median of per-pair ratios (rounds interleaved with the baseline's)"
+    elif any(paired):
+        how = "median of per-pair ratios where paired, else ratio of medians"
+    else:
+        how = "ratio of medians (unpaired)"
+    return f"{legend}; speedup: {how} [{CONFIDENCE:.0%} bootstrap interval]; {rounds}"
 
 
 def render_terminal(
@@ -354,9 +411,10 @@ def render_terminal(
         table.add_column("size", no_wrap=True)
         for device in devices:
             table.add_column(Text(device), overflow="fold", min_width=len(device))
+        slots = _slots(group, devices, baseline)
         for row in group:
-            cells = (Text(_stacked_cell(row, d, baseline)) for d in devices)
-            table.add_row(Text(row.size), *cells)
+            cells = (Text(_stacked_cell(row, d, baseline, slots)) for d in devices)
+            table.add_row(Text(_slot_labels(row.size, slots)), *cells)
         console.print()
         console.print(table)
         for line in _summary_lines(group, baseline):

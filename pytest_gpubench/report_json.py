@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_benchmark.stats import Stats
 
-from .results import Measurement, RunResults
+from .results import ROUND_FIELDS, Measurement, RunResults
 from .speedup import (
     CONFIDENCE,
     MIN_INTERVAL_ROUNDS,
@@ -45,7 +45,10 @@ __all__ = [
 ]
 
 #: Version of the section layout; :func:`load_results` refuses any other.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions :func:`load_results` reads. Version 1 (before paired rounds and interference
+#: figures) reads as unpaired rounds with no waits recorded.
+READABLE_VERSIONS = (1, 2)
 #: Key of our section in a pytest-benchmark JSON document.
 SECTION_KEY = "gpubench"
 #: Description keys that identify hardware (not library versions, drivers or thread counts).
@@ -126,7 +129,8 @@ def gpubench_section(
         for experiment, group in by_experiment(rows).items()
         if raced(group)
     }
-    extra = {k: v for k, v in results.extra.items() if k != "baseline_device"}
+    read_back = ("baseline_device", "schema_version")  # what load_results adds
+    extra = {k: v for k, v in results.extra.items() if k not in read_back}
     return _jsonable(
         {
             "schema_version": SCHEMA_VERSION,
@@ -238,10 +242,11 @@ def load_results(source: str | Path | Mapping[str, Any]) -> RunResults:
             "`pytest --gpubench --benchmark-json=PATH` (or --benchmark-save) to get one"
         )
     version = section.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(
             f"{where} has gpubench schema version {version!r}; this pytest-gpubench reads "
-            f"version {SCHEMA_VERSION} only (use the pytest-gpubench release that wrote it)"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}: save a new baseline with "
+            "this release (--gpubench-save NAME), or use the release that wrote it"
         )
     results = RunResults(
         measurements=[
@@ -256,6 +261,7 @@ def load_results(source: str | Path | Mapping[str, Any]) -> RunResults:
     )
     if section.get("baseline"):
         results.extra["baseline_device"] = section["baseline"]
+    results.extra.setdefault("schema_version", version)
     return results
 
 
@@ -283,7 +289,7 @@ def _measurement(data: Any, what: str) -> Measurement:
     for name in ("experiment", "size", "device"):
         if not isinstance(data.get(name), str):
             raise ValueError(f"{what}.{name} must be a string, got {_json_type(data.get(name))}")
-    for name in ("rounds_s", "event_rounds_s"):
+    for name in ROUND_FIELDS:
         rounds = data.get(name, [])
         if not isinstance(rounds, list) or not all(
             isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) and r >= 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["RESULTS_KEY", "Measurement", "RunResults", "results_of"]
+__all__ = ["RESULTS_KEY", "ROUND_FIELDS", "Measurement", "RunResults", "results_of"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class Measurement:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in _ROUND_FIELDS:
+        for name in ROUND_FIELDS:
             data[name] = list(getattr(self, name))
         data["metrics"] = dict(self.metrics)
         data["device_info"] = dict(self.device_info)
@@ -113,7 +113,7 @@ class Measurement:
                 f"unknown measurement fields {sorted(unknown)}; known: {sorted(known)}"
             )
         values = dict(data)
-        for name in _ROUND_FIELDS:
+        for name in ROUND_FIELDS:
             values[name] = tuple(float(r) for r in values.get(name, ()))
         # the JSON writes a NaN or infinite metric (a diverged loss) as null: NaN again here
         values["metrics"] = {
@@ -124,7 +124,7 @@ class Measurement:
 
 
 #: The per-round series of a measurement (lists in JSON, tuples here).
-_ROUND_FIELDS = (
+ROUND_FIELDS = (
     "rounds_s",
     "event_rounds_s",
     "paired_baseline_s",

@@ -2,9 +2,13 @@
 
 A row holds one :class:`Cell` per device. Spread statistics (quartiles, min, max) come from
 pytest-benchmark's :class:`~pytest_benchmark.stats.Stats`, so they match its own tables.
-The speedup of a device is ``median(baseline rounds) / median(device rounds)``; its interval
-is a percentile bootstrap of that ratio, resampling each device's rounds independently
-(seeded, so a report is reproducible from its JSON).
+A device whose rounds were paired with the baseline's (interleaved, see :mod:`.timing`)
+has the speedup ``median(b_i / d_i)`` over its pairs, with a percentile bootstrap interval
+that resamples the pairs: a slow spell of the machine hits both rounds of a pair and
+cancels in its ratio. An unpaired device (the baseline not timed at that size just
+before, or a saved run of schema 1) has ``median(baseline rounds) / median(device rounds)``,
+its interval resampling each device's rounds independently. Both are seeded, so a report
+is reproducible from its JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ __all__ = [
     "by_experiment",
     "crossover",
     "hardware_summary",
+    "paired_ratios",
+    "paired_speedup_interval",
     "raced",
     "speedup_interval",
 ]
@@ -76,6 +82,19 @@ class Cell:
     reason: str | None = None
     speedup_reason: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
+    #: the speedup is the median of per-pair ratios (rounds interleaved with the baseline's)
+    paired: bool = False
+    #: "paired", or why not (shown under the table)
+    pairing: str = ""
+    #: rounds set aside as disturbed, and the share of timed seconds spent waiting for a CPU
+    set_aside: int = 0
+    wait_share: float | None = None
+    #: fewer clean rounds than asked for: the machine kept them waiting
+    busy: bool = False
+    #: why the rounds ended (precise, time budget, max rounds, machine busy)
+    stop: str = ""
+    #: half the interval's width over the estimate: the speedup's, else the median time's
+    precision: float | None = None
 
     @property
     def ran(self) -> bool:
@@ -181,6 +200,32 @@ def speedup_interval(
     return float(low), float(high)
 
 
+def paired_ratios(measurement: Measurement) -> list[float]:
+    """``b_i / d_i`` of each pair of a paired measurement (empty when unpaired)."""
+    if not measurement.paired:
+        return []
+    pairs = zip(measurement.paired_baseline_s, measurement.rounds_s, strict=True)
+    return [b / d for b, d in pairs if d > 0]
+
+
+def paired_speedup_interval(
+    ratios: Sequence[float],
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = _SEED,
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap interval of the median of per-pair ratios (pairs resampled);
+    ``None`` below :data:`MIN_INTERVAL_ROUNDS` pairs."""
+    values = np.asarray(ratios, dtype=float)
+    if values.size < MIN_INTERVAL_ROUNDS:
+        return None
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(values, size=(resamples, values.size)), axis=1)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(medians, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def hardware_summary(info: Mapping[str, str]) -> str:
     """A short name of the processor behind a device: the GPU, or the CPU model and cores."""
     if info.get("gpu"):
@@ -217,7 +262,20 @@ def _time_cell(m: Measurement) -> Cell:
         transfer_s=m.transfer_s,
         hardware=hardware_summary(m.device_info),
         metrics=dict(m.metrics),
+        pairing=m.pairing,
+        set_aside=len(m.set_aside_s),
+        wait_share=m.wait_share,
+        busy=m.busy,
+        stop=m.stop,
+        precision=_time_precision(m.rounds_s),
     )
+
+
+def _time_precision(rounds_s: Sequence[float]) -> float | None:
+    from .timing import relative_half_width
+
+    width = relative_half_width(rounds_s)
+    return width if np.isfinite(width) else None
 
 
 def _with_speedup(cell: Cell, device: Measurement, base: Measurement | None, baseline: str) -> Cell:
@@ -241,12 +299,21 @@ def _with_speedup(cell: Cell, device: Measurement, base: Measurement | None, bas
             speedup_reason=f"baseline {baseline}'s median round is 0 s (below the timer "
             "resolution): time more work per round",
         )
-    interval = speedup_interval(base.rounds_s, device.rounds_s)
+    ratios = paired_ratios(device)
+    if ratios:
+        speedup = float(np.median(ratios))
+        interval = paired_speedup_interval(ratios)
+    else:
+        speedup = base.median_s / cell.median_s
+        interval = speedup_interval(base.rounds_s, device.rounds_s)
+    precision = (interval[1] - interval[0]) / 2 / speedup if interval and speedup > 0 else None
     return replace(
         cell,
-        speedup=base.median_s / cell.median_s,
+        speedup=speedup,
         speedup_low=interval[0] if interval else None,
         speedup_high=interval[1] if interval else None,
+        paired=bool(ratios),
+        precision=precision,
     )
 
 

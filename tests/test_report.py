@@ -144,7 +144,7 @@ def test_terminal_report_without_rows_says_so():
 def test_markdown_report_has_one_table_row_per_size(results, rows):
     text = render_markdown(results, rows, "numpy")
     assert "## gpubench: speedup vs numpy" in text
-    assert "| size | numpy time | numpy samples/s | cupy time |" in text
+    assert "| size | numpy time | numpy samples/s | numpy rounds | cupy time |" in text
     table_rows = [line for line in text.splitlines() if line.startswith("| 1") or "| 4k |" in line]
     assert len(table_rows) == 3
     assert "n/a (CUDA out of memory)" in text
@@ -178,7 +178,7 @@ def test_ec2_line_copes_with_missing_facts():
 def test_section_is_json_with_raw_rounds_rows_and_crossovers(results, rows):
     section = gpubench_section(results, rows, "numpy")
     assert json.loads(json.dumps(section, allow_nan=False)) == section
-    assert section["schema_version"] == 1 and section["baseline"] == "numpy"
+    assert section["schema_version"] == 2 and section["baseline"] == "numpy"
     assert section["measurements"][0]["rounds_s"] == list(spread(0.01))
     assert len(section["rows"]) == 3
     assert section["crossovers"] == {"dbn_fit": {"cupy": "4k", "torch-cuda": "4k"}}
@@ -262,7 +262,7 @@ def test_a_nan_metric_is_written_as_null_and_read_back_as_nan(tmp_path):
     assert measured["metrics"] == {"loss": None, "gain": None, "accuracy": 0.9}
     [back] = load_results(path).measurements
     assert math.isnan(back.metrics["loss"]) and math.isnan(back.metrics["gain"])
-    assert "loss nan" in render_terminal(load_results(path), build_rows([back], "numpy"), "numpy")
+    assert "loss" in render_terminal(load_results(path), build_rows([back], "numpy"), "numpy")
 
 
 def test_load_results_explains_a_file_without_a_section(tmp_path):
@@ -278,7 +278,7 @@ def test_load_results_explains_a_file_without_a_section(tmp_path):
 
 def test_load_results_refuses_another_schema_version(results, rows):
     section = {**gpubench_section(results, rows, "numpy"), "schema_version": 99}
-    with pytest.raises(ValueError, match="schema version 99; this pytest-gpubench reads version 1"):
+    with pytest.raises(ValueError, match=r"schema version 99; .* reads versions 1, 2: save a new"):
         load_results({"gpubench": section})
 
 
@@ -554,10 +554,13 @@ def test_cells_show_the_host_to_device_copy_and_metrics():
     )
     rows = build_rows(run.measurements, "numpy")
     terminal = render_terminal(run, rows, "numpy")
-    assert "copy 24.6 ms" in terminal and "accuracy 0.8624" in terminal
+    lines = terminal.splitlines()
+    [copy] = [line for line in lines if "24.6 ms" in line]
+    [accuracy] = [line for line in lines if "0.8624" in line]
+    assert copy.split()[0] == "copy" and accuracy.split()[0] == "accuracy"
     markdown = render_markdown(run, rows, "numpy")
-    assert "| cupy copy | cupy accuracy |" in markdown
-    assert "| 24.6 ms | 0.8624 |" in markdown
+    assert "| cupy copy | cupy accuracy | cupy rounds |" in markdown
+    assert "| 24.6 ms | 0.8624 | 9 rounds" in markdown
     section_rows = gpubench_section(run, rows, "numpy")["rows"]
     assert section_rows[0]["cells"][1]["metrics"] == {"accuracy": 0.86242}
 
@@ -593,3 +596,69 @@ def test_a_cost_only_experiment_shows_times_without_speedups(with_copy):
     assert {m.versus_baseline for m in loaded.measurements if m.experiment == "dbn-transfer"} == {
         False
     }
+
+
+def test_a_schema_1_saved_run_reads_as_unpaired_rounds(results, rows):
+    """Saved before paired rounds: no pairs, waits or set-aside rounds, and it says so."""
+    section = gpubench_section(results, rows, "numpy")
+    old = {**section, "schema_version": 1}
+    new_fields = ("paired_baseline_s", "wait_s", "set_aside_s", "set_aside_wait_s", "stop")
+    old["measurements"] = [
+        {k: v for k, v in m.items() if k not in new_fields} for m in section["measurements"]
+    ]
+    loaded = load_results(old)
+    assert loaded.extra["schema_version"] == 1
+    assert [m.rounds_s for m in loaded.measurements] == [m.rounds_s for m in results.measurements]
+    assert not any(m.paired or m.set_aside_s or m.wait_s for m in loaded.measurements)
+
+
+def test_the_lines_of_a_cell_line_up_across_columns_under_their_names():
+    """A baseline cell has no speedup, copy or metric of its own: its blank lines keep the
+    other columns' lines level, each on the line named in the size column."""
+    run = RunResults()
+    run.add(Measurement("fit", "300", "numpy", spread(2.0), size_value=300.0))
+    run.add(
+        Measurement(
+            "fit",
+            "300",
+            "cupy",
+            spread(1.0),
+            size_value=300.0,
+            transfer_s=1e-5,
+            metrics={"accuracy": 0.9},
+            set_aside_s=(3.0, 4.0),
+            wait_s=(0.1,) * 9,
+            set_aside_wait_s=(1.0, 2.0),
+        )
+    )
+    rows = build_rows(run.measurements, "numpy")
+    lines = render_terminal(run, rows, "numpy", width=100).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == ["300"])
+    labels = [line.split()[0] for line in lines[start : start + 5]]
+    assert labels == ["300", "speedup", "copy", "accuracy", "rounds"]
+    assert "baseline" in lines[start + 1] and "2.00×" in lines[start + 1]
+    assert "10.0 µs" in lines[start + 2]
+    assert "0.9" in lines[start + 3]
+    # cupy: 2 of 11 rounds set aside; it waited 3.9 s of 16 s timed (9 kept + 7 aside)
+    assert "9 rounds, 2 set aside, waited 24%" in lines[start + 4]
+
+
+def test_a_busy_cell_says_so_with_its_figures():
+    run = RunResults()
+    run.add(Measurement("fit", "300", "numpy", spread(2.0), size_value=300.0))
+    busy = Measurement(
+        "fit",
+        "300",
+        "torch-cpu",
+        (1.0, 1.1),
+        size_value=300.0,
+        stop="machine busy",
+        set_aside_s=(5.0,) * 7,
+        set_aside_wait_s=(3.0,) * 7,
+    )
+    run.add(busy)
+    rows = build_rows(run.measurements, "numpy")
+    cell = rows[0].cells["torch-cpu"]
+    assert cell.busy and cell.set_aside == 7
+    assert "MACHINE BUSY: 2 rounds, 7 set aside, waited 57%" in render_terminal(run, rows, "numpy")
+    assert "MACHINE BUSY" in render_markdown(run, rows, "numpy")
