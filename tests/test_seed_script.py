@@ -1,4 +1,4 @@
-"""The seed script ``python -m experiments.dbn_mnist``: arguments, errors, a short real run."""
+"""The seed script ``python -m pytest_gpubench.dbn.mnist``: arguments, errors, a short real run."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from experiments import dbn_mnist
-from experiments.datasets import FASHION_MNIST_ENV, MNIST_ENV
-from experiments.dbn import TrainingDivergedError
-from experiments.dbn_mnist import epoch_summary, layer_sizes, main
+from pytest_gpubench.datasets import FASHION_MNIST_ENV, MNIST_ENV
+from pytest_gpubench.dbn import TrainingDivergedError
+from pytest_gpubench.dbn import mnist as dbn_mnist
+from pytest_gpubench.dbn.mnist import epoch_summary, layer_sizes, main
 from pytest_gpubench.devices import get_device
 from tests.test_datasets import idx_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = [sys.executable, "-m", "experiments.dbn_mnist"]
+SCRIPT = [sys.executable, "-m", "pytest_gpubench.dbn.mnist"]
 FAST = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--random-state", "0"]
 
 
@@ -35,7 +35,7 @@ def exit_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         main(list(argv))
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "usage: python -m experiments.dbn_mnist" in err
+    assert "usage: python -m pytest_gpubench.dbn.mnist" in err
     return err.strip().splitlines()[-1]
 
 
@@ -90,7 +90,7 @@ def test_bad_arguments_exit_2_with_a_clear_error(
     capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     assert exit_error(capsys, *argv).startswith(
-        f"python -m experiments.dbn_mnist: error: {message}"
+        f"python -m pytest_gpubench.dbn.mnist: error: {message}"
     )
 
 
@@ -107,7 +107,9 @@ def test_missing_data_files_exit_2_naming_the_fix(
 @pytest.mark.skipif(get_device("cupy").available, reason="CuPy works here")
 def test_unusable_device_exits_2_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
     line = exit_error(capsys, *FAST, "--device", "cupy")
-    assert line.startswith("python -m experiments.dbn_mnist: error: device 'cupy' is not usable")
+    assert line.startswith(
+        "python -m pytest_gpubench.dbn.mnist: error: device 'cupy' is not usable"
+    )
 
 
 def accuracy_of(out: str) -> float:
@@ -207,7 +209,7 @@ def test_real_divergence_exits_1_naming_the_epoch(capsys: pytest.CaptureFixture[
 def test_parameters_the_dbn_rejects_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     line = exit_error(capsys, *FAST, "--learn-rate", "1e6")
     assert line.startswith(
-        "python -m experiments.dbn_mnist: error: the DBN rejected these arguments: learn_rates"
+        "python -m pytest_gpubench.dbn.mnist: error: the DBN rejected these arguments: learn_rates"
     )
 
 

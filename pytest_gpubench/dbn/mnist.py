@@ -1,6 +1,6 @@
 """The classic nolearn DBN script: train on a data set, print the classification report.
 
-Run ``python -m experiments.dbn_mnist --help``. The flow is the nolearn 0.5 example's:
+Run ``python -m pytest_gpubench.dbn.mnist --help``. The flow is the nolearn 0.5 example's:
 load, ``train_test_split(test_size=0.33)``, ``DBN(...).fit``, ``predict``, scikit-learn's
 ``classification_report``, plus the wall time, so one device can be compared with another.
 """
@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from experiments.datasets import (
+from pytest_gpubench.datasets import (
     Dataset,
     DatasetError,
     best_available,
     dataset_names,
     load_dataset,
 )
-from experiments.dbn import DBN, TrainingDivergedError
+from pytest_gpubench.dbn import DBN, TrainingDivergedError
 from pytest_gpubench.devices import DeviceUnavailableError, device_names, require_device
 
 TEST_SIZE = 0.33
@@ -93,7 +93,7 @@ def decay(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with nolearn's defaults where the classic script had them."""
     parser = argparse.ArgumentParser(
-        prog="python -m experiments.dbn_mnist",
+        prog="python -m pytest_gpubench.dbn.mnist",
         description="Train the DBN on a data set as nolearn's classic MNIST script did.",
     )
     parser.add_argument(
