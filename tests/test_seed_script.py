@@ -122,6 +122,7 @@ def test_digits_run_prints_report_and_times(capsys: pytest.CaptureFixture[str]) 
     assert main(FAST) == 0
     out = capsys.readouterr().out
     assert out.startswith("data set: digits (--dataset): UCI hand-written digits")
+    assert "learn rate: 0.3, the default on digits (the classic nolearn default;" in out
     assert "network: [64, 32, 10] on cpu, 2 epochs, learn rate 0.3 (decay 0.9)" in out
     assert "train 1203, test 594 samples" in out
     fit = r"^fit: [0-9.]+ s \([0-9.]+ s per epoch, mean; the first, with the set-up, "
@@ -178,6 +179,44 @@ def test_auto_falls_back_to_digits_and_says_why(
     assert out.startswith("data set: digits (auto: best available)")
     assert "  mnist skipped: MNIST is not in scikit-learn's OpenML cache" in out
     assert f"  fashion-mnist skipped: {tmp_path / 'none'}: no such directory" in out
+
+
+def test_fashion_mnist_defaults_to_the_rate_that_works_and_says_why(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(FASHION_MNIST_ENV, str(idx_dir(tmp_path / "fm", n_train=60, n_test=30)))
+    assert main(["--hidden", "8", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("data set: fashion-mnist (auto: best available)")
+    assert (
+        "learn rate: 0.1, the default on fashion-mnist (0.3, the classic MNIST rate, diverges "
+        "on Fashion-MNIST; 0.1 scores ~0.89; --learn-rate sets it)"
+    ) in out
+    assert "1 epoch, learn rate 0.1 (decay 0.9)" in out
+
+
+def test_a_given_learn_rate_is_kept_on_fashion_mnist(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(FASHION_MNIST_ENV, str(idx_dir(tmp_path / "fm", n_train=60, n_test=30)))
+    assert main(["--hidden", "8", "--epochs", "2", "--learn-rate", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "learn rate: 0.3 (--learn-rate)\n" in out
+    assert "2 epochs, learn rate 0.3 (decay 0.9)" in out
+
+
+@pytest.mark.parametrize(
+    ("given", "dataset", "rate"),
+    [
+        (None, "mnist", 0.3),
+        (None, "digits", 0.3),
+        (None, "fashion-mnist", 0.1),
+        (0.3, "fashion-mnist", 0.3),
+        (0.05, "mnist", 0.05),
+    ],
+)
+def test_choose_learn_rate(given: float | None, dataset: str, rate: float) -> None:
+    assert dbn_mnist.choose_learn_rate(given, dataset)[0] == rate
 
 
 class _DivergingDBN:
