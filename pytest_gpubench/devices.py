@@ -389,6 +389,10 @@ def _cuda_version(code: int) -> str:
 # --------------------------------------------------------------------------- probing
 
 
+#: torch's CPU build; PyPI's Linux wheel is the CUDA build and pulls GBs of CUDA libraries.
+TORCH_CPU_INSTALL = "pip install torch --extra-index-url https://download.pytorch.org/whl/cpu"
+
+
 def _probe_numpy() -> Backend:
     return NumpyBackend()
 
@@ -399,25 +403,23 @@ def _probe_array_api_strict() -> Backend:
 
 
 def _probe_torch_cpu() -> Backend:
-    _import_or_explain("torch", "pip install 'pytest-gpubench[torch]'")
+    _import_or_explain("torch", TORCH_CPU_INSTALL)
     return TorchBackend("cpu")
 
 
 def _probe_torch_cuda() -> Backend:
-    torch = _import_or_explain("torch", "pip install torch (a CUDA build)")
+    torch = _import_or_explain("torch", "pip install torch, the CUDA build on Linux")
     if torch.version.cuda is None:
         raise DeviceUnavailableError(
             f"torch {torch.__version__} is a CPU-only build; install a CUDA build of torch"
         )
     if not torch.cuda.is_available():
-        raise DeviceUnavailableError("torch found no CUDA device (no NVIDIA GPU or driver here)")
+        raise DeviceUnavailableError("torch found no CUDA device: no NVIDIA GPU or driver here")
     return TorchBackend("cuda")
 
 
 def _probe_cupy() -> Backend:
-    cupy = _import_or_explain(
-        "cupy", "pip install 'pytest-gpubench[cuda]' (CuPy for CUDA 12; [cuda13] for CUDA 13)"
-    )
+    cupy = _import_or_explain("cupy", "pip install 'pytest-gpubench[cuda]', [cuda13] for CUDA 13")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError, or a missing libcuda
@@ -433,7 +435,7 @@ def _import_or_explain(module: str, install: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise DeviceUnavailableError(f"{module} is not installed ({install})") from exc
+        raise DeviceUnavailableError(f"{module} is not installed: {install}") from exc
 
 
 # --------------------------------------------------------------------------- registry

@@ -325,7 +325,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if state is None or not state.enabled:
         return None
     devices = ", ".join(
-        d.name if d.available else f"{d.name} (n/a: {d.reason})" for d in state.devices
+        d.name if d.available else f"{d.name} (n/a: why under Hardware)" for d in state.devices
     )
     return f"gpubench: profile {state.profile}, baseline {state.baseline}, devices {devices}"
 

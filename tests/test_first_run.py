@@ -1,0 +1,104 @@
+"""A new user's first run: each unusable device's reason once, short, with the command that
+installs it."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import pytest
+
+from pytest_gpubench import devices
+from pytest_gpubench.devices import TORCH_CPU_INSTALL, Device
+from pytest_gpubench.report import render_markdown, render_terminal
+from pytest_gpubench.results import Measurement, RunResults
+from pytest_gpubench.settings import select_devices
+from pytest_gpubench.speedup import build_rows
+
+
+def _without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    """Make ``import <module>`` fail, and forget the cached probes."""
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.setattr(devices, "_PROBED", {})
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        deepest = max(deepest, depth)
+    return deepest
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("torch-cpu", TORCH_CPU_INSTALL),
+        ("cupy", "pip install 'pytest-gpubench[cuda]', [cuda13] for CUDA 13"),
+        ("torch-cuda", "pip install torch, the CUDA build on Linux"),
+    ],
+)
+def test_a_missing_library_names_the_command_that_installs_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, command: str
+) -> None:
+    _without(monkeypatch, "torch", "cupy")
+    device = devices.get_device(name)
+    assert not device.available
+    assert device.reason.endswith(f"is not installed: {command}")
+    assert _nesting(device.describe()["status"]) == 1  # only the n/a (...) around it
+
+
+def test_torch_cpu_comes_from_pytorchs_cpu_index() -> None:
+    assert TORCH_CPU_INSTALL == (
+        "pip install torch --extra-index-url https://download.pytorch.org/whl/cpu"
+    )
+
+
+def test_the_cuda_alias_lists_each_back_end_reason_without_nesting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _without(monkeypatch, "torch", "cupy")
+    [cuda] = select_devices("cuda")
+    assert cuda.reason == (
+        "none usable: cupy: cupy is not installed: pip install 'pytest-gpubench[cuda]', "
+        "[cuda13] for CUDA 13; torch-cuda: torch is not installed: pip install torch, the "
+        "CUDA build on Linux"
+    )
+    assert _nesting(cuda.describe()["status"]) == 1
+
+
+def _run_with_an_absent_device(reason: str) -> tuple[RunResults, list[Any]]:
+    run = RunResults()
+    absent = Device("cupy", "gpu", "cupy", reason=reason)
+    for experiment in ("fit", "copy"):
+        for size, value in (("1k", 1e3), ("4k", 4e3)):
+            info = {"device": "numpy", "processor": "x86"}
+            run.add(
+                Measurement(
+                    experiment, size, "numpy", (1.0, 1.1, 0.9), size_value=value, device_info=info
+                )
+            )
+            run.add(Measurement(experiment, size, "cupy", (), size_value=value, reason=reason))
+    run.devices["cupy"] = absent.describe()
+    return run, build_rows(run.measurements, "numpy")
+
+
+@pytest.mark.parametrize("render", [render_terminal, render_markdown])
+def test_an_unusable_devices_reason_is_printed_once_per_report(render: Any) -> None:
+    reason = "cupy is not installed: pip install 'pytest-gpubench[cuda]'"
+    run, rows = _run_with_an_absent_device(reason)
+    text = render(run, rows, "numpy")
+    flat = re.sub(r"\s+", " ", text)
+    assert flat.count("pip install") == 1, text
+    assert f"cupy: n/a ({reason})" in flat  # under Hardware
+    assert flat.count("cupy: n/a (see Hardware)") == 2  # under each experiment's table
+
+
+def test_a_reason_the_hardware_lines_do_not_give_is_kept_under_the_table() -> None:
+    run, rows = _run_with_an_absent_device("failed: RuntimeError: kaput")
+    run.devices["cupy"] = {"device": "cupy", "status": "n/a (no GPU)"}
+    flat = re.sub(r"\s+", " ", render_terminal(run, rows, "numpy"))
+    assert flat.count("cupy: n/a (failed: RuntimeError: kaput)") == 2
+    assert "see Hardware" not in flat
