@@ -102,3 +102,77 @@ def test_a_reason_the_hardware_lines_do_not_give_is_kept_under_the_table() -> No
     flat = re.sub(r"\s+", " ", render_terminal(run, rows, "numpy"))
     assert flat.count("cupy: n/a (failed: RuntimeError: kaput)") == 2
     assert "see Hardware" not in flat
+
+
+# --------------------------------------------------------------------------- nothing to run
+
+NO_GPUBENCH_TEST = (
+    "gpubench: no test here uses the gpubench fixture or the gpubench marker, so --gpubench "
+    "had nothing to measure (it runs only those and deselects the other tests)"
+)
+
+
+def test_plain_benchmark_tests_under_gpubench_say_why_nothing_ran(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_sum(benchmark):
+            benchmark(sum, range(10))
+
+        def test_plain():
+            pass
+        """
+    )
+    result = pytester.runpytest(
+        "--gpubench", "--gpubench-markdown", "out.md", "--gpubench-plot", "out.png"
+    )
+    result.assert_outcomes(deselected=2)
+    result.stdout.fnmatch_lines(
+        [
+            NO_GPUBENCH_TEST,
+            "gpubench: plain pytest-benchmark tests (the benchmark fixture) run without --gpubench",
+            'gpubench: to write a gpubench benchmark, see "Writing a benchmark" in the '
+            "pytest-gpubench README",
+            "gpubench: nothing was measured, so --gpubench-markdown out.md was not written",
+            "gpubench: nothing was measured, so --gpubench-plot out.png was not written",
+        ]
+    )
+    assert not (pytester.path / "out.md").exists()
+    plain = pytester.runpytest()
+    plain.assert_outcomes(passed=2)
+    assert "nothing to measure" not in plain.stdout.str()
+
+
+def test_an_empty_project_under_gpubench_says_so(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--gpubench", "--gpubench-github-json", "bench.json")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(
+        [
+            NO_GPUBENCH_TEST,
+            "gpubench: nothing was measured, so --gpubench-github-json bench.json was not written",
+        ]
+    )
+
+
+def test_a_selection_that_leaves_no_benchmark_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_matmul(gpubench):
+            gpubench(sum, [1, 2])
+        """
+    )
+    result = pytester.runpytest("--gpubench", "-k", "nomatch")
+    result.stdout.fnmatch_lines(
+        ["gpubench: no gpubench benchmark was selected (-k / -m left none)"]
+    )
+    assert NO_GPUBENCH_TEST not in result.stdout.str()
+
+
+def test_a_collection_error_is_not_blamed_on_missing_benchmarks(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("import no_such_module_here")
+    result = pytester.runpytest("--gpubench")
+    assert "no_such_module_here" in result.stdout.str()
+    assert NO_GPUBENCH_TEST not in result.stdout.str()
