@@ -533,12 +533,12 @@ def test_verbose_prints_nolearns_log_on_stdout_and_a_bar_on_stderr(small, capsys
         "[DBN] layers [64, 16, 10]",
         "[DBN] Pre-train layer 1...",
     ]
-    assert re.fullmatch(r"  Epoch 1: err [0-9.e-]+", lines[3])
+    assert re.fullmatch(r"  Epoch 1: err \d+\.\d{4}", lines[3])
     assert re.fullmatch(r"  \(\d:\d\d:\d\d\)", lines[4])
     start = lines.index("[DBN] Fine-tune...")
     assert lines[start + 1] == "Epoch 1:"
-    assert re.fullmatch(r"  loss [0-9.]+", lines[start + 2])
-    assert re.fullmatch(r"  err  [0-9.]+", lines[start + 3])
+    assert re.fullmatch(r"  loss \d+\.\d{4}", lines[start + 2])
+    assert re.fullmatch(r"  err  \d+\.\d{4}", lines[start + 3])
     assert re.fullmatch(r"  \(\d:\d\d:\d\d\)", lines[start + 4])
     assert lines[start + 5] == "Epoch 2:"
     assert len(lines) == start + 9

@@ -4,7 +4,9 @@ installs it."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,3 +178,48 @@ def test_a_collection_error_is_not_blamed_on_missing_benchmarks(
     result = pytester.runpytest("--gpubench")
     assert "no_such_module_here" in result.stdout.str()
     assert NO_GPUBENCH_TEST not in result.stdout.str()
+
+
+# --------------------------------------------------------------------------- smaller items
+
+
+def test_the_plugin_loads_without_numpy() -> None:
+    """Every pytest run loads the plugin: numpy (0.1 s) waits until a device is used."""
+    code = "import sys, pytest_gpubench.plugin; print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_an_empty_storage_is_said_once(tmp_path: Path) -> None:
+    from pytest_gpubench.baseline import resolve_baseline
+
+    storage = tmp_path / ".benchmarks"
+    with pytest.raises(FileNotFoundError) as info:
+        resolve_baseline(None, storage)
+    assert str(info.value) == (
+        f"no saved runs under {storage} (save one with --gpubench-save NAME)"
+    )
+    with pytest.raises(FileNotFoundError) as info:
+        resolve_baseline("main", storage)
+    assert str(info.value) == (
+        f"no saved run 'main' under {storage}, which holds none yet (save one with "
+        "--gpubench-save NAME)"
+    )
+
+
+def test_a_file_without_a_gpubench_section_names_gpubench_options(tmp_path: Path) -> None:
+    from pytest_gpubench.report_json import load_results
+
+    plain = tmp_path / "plain.json"
+    plain.write_text('{"benchmarks": []}')
+    with pytest.raises(ValueError) as info:
+        load_results(plain)
+    message = str(info.value)
+    assert "--gpubench-json PATH" in message and "--gpubench-save NAME" in message
+    assert "--benchmark-json" not in message
+
+
+def test_one_ec2_option_without_ec2_only_applies_with_it(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--gpubench", "--gpubench-ec2-spot")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gpubench-ec2-spot only applies with --gpubench-ec2 TYPE*"])
