@@ -407,7 +407,7 @@ def _cuda_version(code: int) -> str:
 
 
 #: torch's CPU build; PyPI's Linux wheel is the CUDA build and pulls GBs of CUDA libraries.
-TORCH_CPU_INSTALL = "pip install torch --extra-index-url https://download.pytorch.org/whl/cpu"
+TORCH_CPU_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 
 
 def _probe_numpy() -> Backend:

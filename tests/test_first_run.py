@@ -54,7 +54,7 @@ def test_a_missing_library_names_the_command_that_installs_it(
 
 def test_torch_cpu_comes_from_pytorchs_cpu_index() -> None:
     assert TORCH_CPU_INSTALL == (
-        "pip install torch --extra-index-url https://download.pytorch.org/whl/cpu"
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu"
     )
 
 
