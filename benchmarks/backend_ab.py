@@ -4,18 +4,20 @@ for a baseline checkout beside it.
     python -m benchmarks.backend_ab [--devices numpy,torch-cpu,cupy,torch-cuda]
                                     [--baseline DIR] [--rounds 2] [--fits 5] [--samples 46900]
 
-Each measurement is one fresh interpreter that imports ``experiments`` from the checkout under
-test, fits the seed network (784-800-800-10, minibatch 64, one epoch on synthetic float32
-rows) once to warm up, then times ``--fits`` more fits. A fit ends by reading its loss back
-to the host, so GPU work is finished when the clock stops. Rounds alternate baseline and
+Each measurement is one fresh interpreter that imports the DBN from the checkout under test,
+fits the seed network (784-800-800-10, minibatch 64, one epoch on synthetic float32 rows)
+once to warm up, then times ``--fits`` more fits. A fit ends by reading its loss back to the
+host, so GPU work is finished when the clock stops. Rounds alternate baseline and
 current code device by device, so a noisy spell hits both; the ratio baseline/current is
-given of the mins and per round. ``--baseline`` is a directory holding another checkout's
-``experiments`` package (``git worktree add ../base HEAD~1``, say).
+given of the mins and per round. ``--baseline`` is another checkout (``git worktree add
+../base HEAD~1``, say), with the DBN in ``pytest_gpubench/dbn`` or, before it moved there,
+in ``experiments/dbn``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import statistics
 import sys
@@ -27,6 +29,16 @@ from benchmarks.cli import at_least, run_child
 from benchmarks.peer_epoch import MINIBATCH, SIZES, make_data
 
 THIS_CHECKOUT = Path(__file__).resolve().parent.parent
+#: Where a checkout keeps the DBN package, newest layout first.
+DBN_PACKAGES = ("pytest_gpubench.dbn", "experiments.dbn")
+
+
+def dbn_package(code: Path) -> str | None:
+    """The DBN package's module name in the checkout ``code``; None when it has none."""
+    for name in DBN_PACKAGES:
+        if (code / Path(*name.split("."))).is_dir():
+            return name
+    return None
 
 
 @dataclass(frozen=True)
@@ -39,10 +51,12 @@ class Timing:
 
 
 def time_fits(code: Path, device: str, samples: int, fits: int) -> Timing:
-    """In this process: time fits of the ``experiments`` package under ``code``."""
+    """In this process: time fits of the DBN package under ``code``."""
     sys.path.insert(0, str(code))
-    import experiments
-    from experiments.dbn import DBN
+    for name in [n for n in sys.modules if n.split(".")[0] == "pytest_gpubench"]:
+        del sys.modules[name]  # imported from this checkout already (peer_epoch's speedup)
+    package = importlib.import_module(dbn_package(code) or DBN_PACKAGES[0])
+    DBN = package.DBN
 
     X, y = make_data(samples)
 
@@ -54,7 +68,7 @@ def time_fits(code: Path, device: str, samples: int, fits: int) -> Timing:
         return time.perf_counter() - start
 
     fit()  # warm-up: imports, a GPU library's first calls and kernel loads
-    return Timing([fit() for _ in range(fits)], samples // MINIBATCH, str(experiments.__file__))
+    return Timing([fit() for _ in range(fits)], samples // MINIBATCH, str(package.__file__))
 
 
 def time_in_subprocess(code: Path, device: str, samples: int, fits: int) -> Timing:
@@ -116,8 +130,11 @@ def main(argv: list[str] | None = None) -> None:
         code, device = args.child
         print(json.dumps(asdict(time_fits(Path(code), device, args.samples, args.fits))))
         return
-    if args.baseline is not None and not (args.baseline / "experiments" / "dbn").is_dir():
-        parser.error(f"--baseline {args.baseline}: no experiments/dbn package there")
+    if args.baseline is not None and dbn_package(args.baseline) is None:
+        parser.error(
+            f"--baseline {args.baseline}: no pytest_gpubench/dbn (nor experiments/dbn) there; "
+            "give a checkout of this repository"
+        )
 
     codes = {"current": THIS_CHECKOUT}
     if args.baseline is not None:

@@ -46,7 +46,7 @@ timeout 120 $PY -m benchmarks.backend_ab --devices numpy,cupy,torch-cuda --round
 
 log seed script
 for dev in cupy torch-cuda; do
-    timeout 150 $PY -m experiments.dbn_mnist --dataset fashion-mnist --device "$dev" \
+    timeout 150 $PY -m pytest_gpubench.dbn.mnist --dataset fashion-mnist --device "$dev" \
         --learn-rate 0.1 --random-state 0 2>/dev/null | tee "$OUT/seed-script-$dev.txt"
 done
 

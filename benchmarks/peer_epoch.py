@@ -5,7 +5,7 @@
 The seed network is 784-800-800-10 with minibatches of 64 on float32 data (46,900 × 784,
 732 minibatches). Contenders, run in interleaved rounds and summarised by their median:
 
-* ``dbn``      ``experiments.dbn.DBN`` on numpy, ``fit`` with one epoch (setup included);
+* ``dbn``      ``pytest_gpubench.dbn.DBN`` on numpy, ``fit`` with one epoch (setup included);
 * ``torch``    the idiomatic torch CPU loop: ``nn.Sequential`` of Linear/ReLU, softmax
                cross-entropy, ``torch.optim.SGD`` (Nesterov momentum 0.9, weight decay),
                over the same number of minibatches drawn with replacement;
@@ -54,7 +54,7 @@ def make_data(samples: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dbn_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
-    from experiments.dbn import DBN
+    from pytest_gpubench.dbn import DBN
 
     def run() -> None:
         DBN([-1, *SIZES[1:-1], -1], epochs=1, random_state=0, device="numpy").fit(X, y)
@@ -120,7 +120,7 @@ def bound_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     column-major matrices, weight gradients accumulated with ``beta=1``)."""
     import array_api_compat.numpy as xp
 
-    from experiments.dbn.ops import Kernels, Product
+    from pytest_gpubench.dbn.ops import Kernels, Product
 
     rng = np.random.default_rng(0)
     k = Kernels(xp, X)

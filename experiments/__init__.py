@@ -1,0 +1,1 @@
+"""This repository's experiment benchmarks (``pytest --gpubench experiments``); not installed."""

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from experiments.datasets import Dataset, best_available, load_dataset, load_synthetic
-from experiments.dbn import DBN
+from pytest_gpubench.datasets import Dataset, best_available, load_dataset, load_synthetic
+from pytest_gpubench.dbn import DBN
 from pytest_gpubench.plugin import state_of
 
 #: Hidden layers, tiny → large; the ids are the sizes in the report.

@@ -190,7 +190,13 @@ def resolve_baseline(spec: str | None, storage: Path, machine_id: str | None = N
     found = [p for folder in sorted(storage.glob("*")) if folder.is_dir() for p in matching(folder)]
     if not found:
         what = "no saved run" if spec is None else f"no saved run {spec!r}"
-        raise FileNotFoundError(f"{what} under {storage}; {_listing(storage)}")
+        listing = _listing(storage)
+        if listing.startswith("no saved runs"):  # an empty storage, said once
+            empty = (
+                f"{what} under {storage}, which holds none yet (save one with --gpubench-save NAME)"
+            )
+            raise FileNotFoundError(listing if spec is None else empty)
+        raise FileNotFoundError(f"{what} under {storage}; {listing}")
     if len({p.parent for p in found}) > 1 or (pattern is not None and len(found) > 1):
         return _ambiguous(spec, found)
     return found[-1]

@@ -13,9 +13,10 @@ import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported on first use: the plugin loads in every pytest run
+    import numpy as np
 
 __all__ = [
     "ALIASES",
@@ -160,14 +161,17 @@ def _numpy_cast(draw: np.ndarray, dtype: Any) -> np.ndarray:
 
 class _NumpyRandom:
     def __init__(self, seed: int, cast: Callable[[np.ndarray, Any], Any] = _numpy_cast) -> None:
+        import numpy as np
+
         self._rng = np.random.default_rng(seed)
+        self._float32 = np.float32
         self._cast = cast
 
     def uniform(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        return self._cast(self._rng.random(shape, dtype=np.float32), dtype)
+        return self._cast(self._rng.random(shape, dtype=self._float32), dtype)
 
     def normal(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        return self._cast(self._rng.standard_normal(shape, dtype=np.float32), dtype)
+        return self._cast(self._rng.standard_normal(shape, dtype=self._float32), dtype)
 
     def integers(self, high: int, size: int) -> Any:
         return self._cast(self._rng.integers(0, high, size=size), None)
@@ -182,9 +186,13 @@ class NumpyBackend:
         return array_api_compat.numpy
 
     def asarray(self, x: Any, dtype: str | None) -> Any:
+        import numpy as np
+
         return np.ascontiguousarray(x, dtype=dtype)
 
     def to_numpy(self, x: Any) -> np.ndarray:
+        import numpy as np
+
         return np.asarray(x)
 
     def synchronize(self) -> None:
@@ -197,6 +205,8 @@ class NumpyBackend:
         return None
 
     def describe(self) -> dict[str, str]:
+        import numpy as np
+
         return {**_cpu_facts(), "blas": blas_description(), "library": f"numpy {np.__version__}"}
 
 
@@ -210,10 +220,13 @@ class ArrayApiStrictBackend(NumpyBackend):
 
     def asarray(self, x: Any, dtype: str | None) -> Any:
         import array_api_strict as xps
+        import numpy as np
 
         return xps.asarray(np.ascontiguousarray(x, dtype=dtype))
 
     def to_numpy(self, x: Any) -> np.ndarray:
+        import numpy as np
+
         return np.from_dlpack(x)
 
     def random(self, seed: int) -> DeviceRandom:
@@ -280,11 +293,15 @@ class TorchBackend:
         return array_api_compat.torch
 
     def _dtype(self, dtype: str | None) -> Any:
+        import numpy as np
+
         return None if dtype is None else getattr(self._torch, np.dtype(dtype).name)
 
     def asarray(self, x: Any, dtype: str | None) -> Any:
         if isinstance(x, self._torch.Tensor):
             return x.to(device=self._device, dtype=self._dtype(dtype) or x.dtype)
+        import numpy as np
+
         host = np.ascontiguousarray(x, dtype=dtype)
         return self._torch.from_numpy(host).to(self._device)
 
@@ -389,6 +406,10 @@ def _cuda_version(code: int) -> str:
 # --------------------------------------------------------------------------- probing
 
 
+#: torch's CPU build; PyPI's Linux wheel is the CUDA build and pulls GBs of CUDA libraries.
+TORCH_CPU_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
+
 def _probe_numpy() -> Backend:
     return NumpyBackend()
 
@@ -399,25 +420,23 @@ def _probe_array_api_strict() -> Backend:
 
 
 def _probe_torch_cpu() -> Backend:
-    _import_or_explain("torch", "pip install 'pytest-gpubench[torch]'")
+    _import_or_explain("torch", TORCH_CPU_INSTALL)
     return TorchBackend("cpu")
 
 
 def _probe_torch_cuda() -> Backend:
-    torch = _import_or_explain("torch", "pip install torch (a CUDA build)")
+    torch = _import_or_explain("torch", "pip install torch, the CUDA build on Linux")
     if torch.version.cuda is None:
         raise DeviceUnavailableError(
             f"torch {torch.__version__} is a CPU-only build; install a CUDA build of torch"
         )
     if not torch.cuda.is_available():
-        raise DeviceUnavailableError("torch found no CUDA device (no NVIDIA GPU or driver here)")
+        raise DeviceUnavailableError("torch found no CUDA device: no NVIDIA GPU or driver here")
     return TorchBackend("cuda")
 
 
 def _probe_cupy() -> Backend:
-    cupy = _import_or_explain(
-        "cupy", "pip install 'pytest-gpubench[cuda]' (CuPy for CUDA 12; [cuda13] for CUDA 13)"
-    )
+    cupy = _import_or_explain("cupy", "pip install 'pytest-gpubench[cuda]', [cuda13] for CUDA 13")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError, or a missing libcuda
@@ -433,7 +452,7 @@ def _import_or_explain(module: str, install: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise DeviceUnavailableError(f"{module} is not installed ({install})") from exc
+        raise DeviceUnavailableError(f"{module} is not installed: {install}") from exc
 
 
 # --------------------------------------------------------------------------- registry

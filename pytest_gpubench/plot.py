@@ -7,6 +7,7 @@ so it works on headless CI, opens no window and leaves the user's back end alone
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,10 @@ __all__ = ["PLOT_FORMATS", "plot_format", "plot_speedups"]
 def _title(
     rows: Sequence[SpeedupRow], baseline: str, devices: Mapping[str, Mapping[str, str]] | None
 ) -> str:
-    names = list(dict.fromkeys([baseline, *(d for row in rows for d in row.cells)]))
+    """The hardware of the baseline and of each device that ran (the others did not run
+    here: their n/a notes say why, in their panels)."""
+    ran = [d for row in rows for d, cell in row.cells.items() if cell.ran]
+    names = list(dict.fromkeys([baseline, *ran]))
     lines = []
     for name in names:
         hardware = hardware_summary(devices.get(name, {})) if devices else ""
@@ -51,6 +55,46 @@ def _mark_missing(
                 fontsize=7,
                 color=color,
             )
+
+
+#: Characters per line of an n/a note under a panel (fontsize 7 on an 8-inch figure).
+NOTE_WIDTH = 110
+
+
+def _notes(group: Sequence[SpeedupRow], devices: Sequence[str]) -> str:
+    """One wrapped line per device that has no speedup at any size, saying why; words are
+    never cut (a long path or URL stays whole on its own line)."""
+    lines = []
+    for device in devices:
+        if any(r.cells[device].speedup is not None for r in group):
+            continue
+        why = next((r.cells[device].reason for r in group if r.cells[device].reason), "")
+        lines += textwrap.wrap(
+            f"{device}: n/a ({why or 'no speedup'})",
+            NOTE_WIDTH,
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return "\n".join(lines)
+
+
+#: The smallest ratio of the largest to the smallest speedup drawn on a log axis; a
+#: narrower range gets a linear axis, whose ticks are labelled at any range.
+LOG_RANGE = 5.0
+
+
+def _set_y_scale(axes: Any, values: Sequence[float], ticker: Any) -> None:
+    """A log axis labelled 1, 2, 5, 10... for speedups spanning :data:`LOG_RANGE` or more;
+    otherwise linear, with several labelled ticks however narrow the range."""
+    positive = [v for v in values if v > 0]
+    if len(positive) < len(values) or not positive or max(positive) / min(positive) < LOG_RANGE:
+        axes.yaxis.set_major_locator(ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        return
+    axes.set_yscale("log")
+    axes.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axes.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _x_positions(group: Sequence[SpeedupRow]) -> tuple[dict[str, float], bool]:
@@ -104,20 +148,11 @@ def plot_speedups(
         x_of, log = _x_positions(group)
         axes.set_xscale("log" if log else "linear")
         axes.axhline(1.0, color="grey", linestyle="--", linewidth=1, label=f"= {baseline}")
-        plotted = False
+        plotted, drawn = False, [1.0]
         others = [d for d in dict.fromkeys(d for r in group for d in r.cells) if d != baseline]
         for slot, device in enumerate(others):
             points = [r for r in group if r.cells[device].speedup is not None]
-            if not points:  # say why in the panel, not with an empty one
-                why = next((r.cells[device].reason for r in group if r.cells[device].reason), "")
-                axes.text(
-                    0.02,
-                    0.95 - 0.07 * slot,
-                    f"{device}: n/a ({why[:100] or 'no speedup'})",
-                    transform=axes.transAxes,
-                    fontsize=7,
-                    va="top",
-                )
+            if not points:  # said under the panel (_notes), not with an empty line
                 continue
             x = [x_of[r.size] for r in points]
             y = [r.cells[device].speedup for r in points]
@@ -131,6 +166,7 @@ def plot_speedups(
             label = f"{device} (faster from {start})" if start else f"{device} (no crossover)"
             line = axes.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
             plotted = True
+            drawn += [v for v in (*y, *low, *high) if v is not None]
             if start is not None:
                 axes.axvline(x_of[start], color=line[0].get_color(), linestyle=":", linewidth=1)
             _mark_missing(axes, group, device, line[0].get_color(), slot, x_of)
@@ -139,14 +175,20 @@ def plot_speedups(
         _set_x_range(axes, list(x_of.values()), log)
         axes.set_title(experiment, fontsize=10)
         axes.set_xlabel("size")
+        notes = _notes(group, others)
+        if notes:  # under the axis label; the constrained layout makes room for it
+            axes.annotate(
+                notes,
+                xy=(0.0, 0.0),
+                xycoords="axes fraction",
+                xytext=(0, -34),
+                textcoords="offset points",
+                va="top",
+                fontsize=7,
+            )
         axes.set_ylabel(f"speedup vs {baseline} (×)")
-        if plotted and all(
-            (r.cells[d].speedup or 1) > 0 for r in group for d in r.cells if d != baseline
-        ):
-            axes.set_yscale("log")
-            axes.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-            axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-            axes.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if plotted:
+            _set_y_scale(axes, drawn, matplotlib.ticker)
         axes.legend(fontsize=8, title=f"error bars: {CONFIDENCE:.0%} interval", title_fontsize=8)
         axes.grid(True, which="major", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_gpubench.devices import Device, get_device
+from pytest_gpubench.empty_run import why_nothing_measured
 from pytest_gpubench.finish import run_gate, write_reports
 from pytest_gpubench.items import (
     check_marker,
@@ -325,7 +326,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if state is None or not state.enabled:
         return None
     devices = ", ".join(
-        d.name if d.available else f"{d.name} (n/a: {d.reason})" for d in state.devices
+        d.name if d.available else f"{d.name} (n/a: why under Hardware)" for d in state.devices
     )
     return f"gpubench: profile {state.profile}, baseline {state.baseline}, devices {devices}"
 
@@ -488,6 +489,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     results = results_of(config)
+    if state.enabled:  # a run that measured nothing says why, and which files it left
+        state.notes += why_nothing_measured(session, bool(results.measurements))
     json_written = _finish_json(config, state, results)
     if results.measurements:
         written, errors = write_reports(config.option, results, state.rows(results), state.baseline)

@@ -214,8 +214,11 @@ def _ran_devices(rows: Sequence[SpeedupRow]) -> list[str]:
     return [d for d in devices if any(d in r.cells and r.cells[d].ran for r in rows)]
 
 
-def _absent_lines(rows: Sequence[SpeedupRow]) -> list[str]:
-    """``device: n/a (reason)`` for each device that ran at no size of these rows."""
+def _absent_lines(
+    rows: Sequence[SpeedupRow], described: Mapping[str, Mapping[str, str]] | None = None
+) -> list[str]:
+    """``device: n/a (reason)`` for each device that ran at no size of these rows; a reason
+    the Hardware lines already give (``described``) is not repeated."""
     ran = set(_ran_devices(rows))
     lines = []
     for device in dict.fromkeys(d for row in rows for d in row.cells):
@@ -224,6 +227,8 @@ def _absent_lines(rows: Sequence[SpeedupRow]) -> list[str]:
         reasons = [r.cells[device].reason for r in rows if device in r.cells]
         known = [x for x in dict.fromkeys(reasons) if x and x != NOT_MEASURED]
         why = "; ".join(known) or "not measured"
+        if (described or {}).get(device, {}).get("status") == f"n/a ({why})":
+            why = "see Hardware"
         lines.append(f"{device}: n/a ({why})")
     return lines
 
@@ -397,7 +402,7 @@ def render_terminal(
         if not devices:  # a table of sizes alone says nothing: say why instead
             console.print()
             console.print(f"{experiment}: nothing measured", style="bold", markup=False)
-            for line in _absent_lines(group):
+            for line in _absent_lines(group, device_descriptions(results)):
                 console.print(f"  {line}", markup=False)
             continue
         table = Table(
@@ -417,20 +422,24 @@ def render_terminal(
             table.add_row(Text(_slot_labels(row.size, slots)), *cells)
         console.print()
         console.print(table)
-        for line in _summary_lines(group, baseline):
+        for line in _summary_lines(group, baseline, device_descriptions(results)):
             console.print(f"  {line}", markup=False)
     text = buffer.getvalue()
     return text if color else "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-def _summary_lines(rows: Sequence[SpeedupRow], baseline: str) -> list[str]:
+def _summary_lines(
+    rows: Sequence[SpeedupRow],
+    baseline: str,
+    described: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[str]:
     """Under a table: a crossover line per non-baseline device that ran, then the n/a ones.
     A cost-only experiment gets one line saying so instead of the crossovers."""
     if not raced(rows):
         note = f"a cost each device pays, not raced against {baseline}: no speedups"
-        return [note, *_absent_lines(rows)]
+        return [note, *_absent_lines(rows, described)]
     crossovers = [crossover_line(rows, d, baseline) for d in _ran_devices(rows) if d != baseline]
-    return crossovers + _absent_lines(rows)
+    return crossovers + _absent_lines(rows, described)
 
 
 #: Longest text kept in a Markdown cell or line (a device probe's reason can run long).
@@ -449,6 +458,7 @@ def _md(text: str) -> str:
 def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: str) -> str:
     """The same report as GitHub-flavoured Markdown, for a job summary or a PR comment."""
     lines = ["## gpubench: speedup vs " + baseline, "", "**Hardware**", ""]
+    described = device_descriptions(results)
     lines += [f"- {_md(line)}" for line in _hardware_lines(results, rows)]
     if "ec2" in results.extra:
         lines += ["", _md(ec2_line(results.extra["ec2"]))]
@@ -458,7 +468,7 @@ def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: s
         lines += ["", f"### {_md(experiment)}", ""]
         if not _ran_devices(group):
             lines += ["Nothing measured.", ""]
-            lines += [f"- {_md(line)}" for line in _absent_lines(group)]
+            lines += [f"- {_md(line)}" for line in _absent_lines(group, described)]
             continue
         columns = _columns(group, baseline)
         header = ["size", *(h for h, _, _ in columns)]
@@ -469,5 +479,5 @@ def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: s
             cells = [row.size, *(_cell_text(row, d, w) for _, d, w in columns)]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         lines += ["", f"_{_md(_legend(group))}_", ""]
-        lines += [f"- {_md(line)}" for line in _summary_lines(group, baseline)]
+        lines += [f"- {_md(line)}" for line in _summary_lines(group, baseline, described)]
     return "\n".join(lines).rstrip() + "\n"

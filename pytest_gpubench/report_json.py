@@ -239,7 +239,7 @@ def load_results(source: str | Path | Mapping[str, Any]) -> RunResults:
         kind = "a pytest-benchmark file" if "benchmarks" in document else "a JSON object"
         raise ValueError(
             f"{where} is {kind} without a {SECTION_KEY!r} section; write results with "
-            "`pytest --gpubench --benchmark-json=PATH` (or --benchmark-save) to get one"
+            "`pytest --gpubench --gpubench-json PATH` (or --gpubench-save NAME) to get one"
         )
     version = section.get("schema_version")
     if version not in READABLE_VERSIONS:

@@ -143,7 +143,7 @@ def _selected(name: str) -> Device:
     device = get_device(name)
     if name in ALIASES and not device.available:
         why = "; ".join(f"{target}: {get_device(target).reason}" for target in ALIASES[name])
-        device = Device(name, device.kind, device.library, reason=f"none usable ({why})")
+        device = Device(name, device.kind, device.library, reason=f"none usable: {why}")
     return device
 
 

@@ -25,14 +25,14 @@ def test_report_gives_each_code_and_the_baseline_over_current_ratios() -> None:
 def test_a_baseline_without_the_dbn_is_refused(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--baseline", str(tmp_path)])
-    assert "no experiments/dbn package there" in capsys.readouterr().err
+    assert "no pytest_gpubench/dbn (nor experiments/dbn) there" in capsys.readouterr().err
 
 
 def test_a_run_times_this_checkout_in_a_fresh_process(capsys) -> None:
     main(["--devices", "numpy", "--rounds", "1", "--fits", "1", "--samples", "640"])
     out = capsys.readouterr().out
     assert "640 rows; min of 1 warm fits per process, 1 round(s)" in out
-    assert f"({THIS_CHECKOUT / 'experiments' / '__init__.py'})" in out
+    assert f"({THIS_CHECKOUT / 'pytest_gpubench' / 'dbn' / '__init__.py'})" in out
     assert "baseline" not in out
 
 

@@ -10,8 +10,8 @@ CLASSIC_SCRIPT = textwrap.dedent(
     """
     from sklearn.model_selection import train_test_split
     from sklearn.metrics import classification_report
-    from experiments.datasets import load_dataset
-    from experiments.dbn import DBN
+    from pytest_gpubench.datasets import load_dataset
+    from pytest_gpubench.dbn import DBN
 
     dataset = load_dataset("digits")
     trainX, testX, trainY, testY = train_test_split(

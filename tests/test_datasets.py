@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.datasets import (
+from pytest_gpubench.datasets import (
     FASHION_MNIST_DIR,
     FASHION_MNIST_ENV,
     MNIST_ENV,

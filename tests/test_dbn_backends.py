@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from experiments.dbn import DBN
-from experiments.dbn.finetune import FineTuner
-from experiments.dbn.ops import Kernels
-from experiments.dbn.params import NetConfig
+from pytest_gpubench.dbn import DBN
+from pytest_gpubench.dbn.finetune import FineTuner
+from pytest_gpubench.dbn.ops import Kernels
+from pytest_gpubench.dbn.params import NetConfig
 from pytest_gpubench.devices import Device, get_device
 
 #: GPU back ends run where a GPU is present and are skipped here with their reason.

@@ -1,4 +1,4 @@
-"""torch's and CuPy's one-call updates (``experiments.dbn.fused``).
+"""torch's and CuPy's one-call updates (``pytest_gpubench.dbn.fused``).
 
 The CuPy class runs here against a numpy stand-in for ``cupy.cublas`` that does what that
 module documents (and refuses what it would refuse), so the calls' conventions (which
@@ -12,7 +12,7 @@ import array_api_compat.numpy as xp_numpy
 import numpy as np
 import pytest
 
-from experiments.dbn.fused import CupyFusedOps, TorchFusedOps, fused_ops
+from pytest_gpubench.dbn.fused import CupyFusedOps, TorchFusedOps, fused_ops
 
 
 class NumpyCublas:

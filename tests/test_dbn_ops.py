@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.dbn.ops import ColumnSums, Kernels, Product
+from pytest_gpubench.dbn.ops import ColumnSums, Kernels, Product
 from pytest_gpubench.devices import get_device
 
 BACKENDS = ["numpy", "array-api-strict", "torch-cpu", "cupy", "torch-cuda"]

@@ -12,11 +12,11 @@ import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
 
-from experiments.dbn import DBN, optim
-from experiments.dbn.finetune import FineTuner
-from experiments.dbn.ops import Kernels
-from experiments.dbn.optim import RENORMALIZE_EVERY, ParameterState
-from experiments.dbn.params import NetConfig
+from pytest_gpubench.dbn import DBN, optim
+from pytest_gpubench.dbn.finetune import FineTuner
+from pytest_gpubench.dbn.ops import Kernels
+from pytest_gpubench.dbn.optim import RENORMALIZE_EVERY, ParameterState
+from pytest_gpubench.dbn.params import NetConfig
 
 
 def limit_rms(W: np.ndarray, lim: float | None) -> np.ndarray:
@@ -277,8 +277,8 @@ def reference_cd_step(W, hb, vb, dW, dhb, dvb, vis, draw, lr, mu, l2, nest_compa
     ("gauss", "relu"), [(True, True), (True, False), (False, True), (False, False)]
 )
 def test_rbm_cd1_steps_match_gdbn(gauss: bool, relu: bool, nest_compare: bool) -> None:
-    from experiments.dbn.params import StepConfig
-    from experiments.dbn.rbm import RBMTrainer
+    from pytest_gpubench.dbn.params import StepConfig
+    from pytest_gpubench.dbn.rbm import RBMTrainer
 
     rng = np.random.default_rng(5)
     W = rng.normal(size=(6, 4)) * 0.3

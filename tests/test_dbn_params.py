@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.dbn import DBN
-from experiments.dbn.params import NetConfig, expand, output_name, resolve_layer_sizes
+from pytest_gpubench.dbn import DBN
+from pytest_gpubench.dbn.params import NetConfig, expand, output_name, resolve_layer_sizes
 
 
 def config(**params: object) -> NetConfig:

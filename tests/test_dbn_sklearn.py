@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from experiments.dbn import DBN
+from pytest_gpubench.dbn import DBN
 
 #: A small network that trains in milliseconds yet passes the checks' accuracy bars.
 SMALL = DBN([-1, 32, -1], epochs=20, random_state=0)

@@ -1,4 +1,4 @@
-"""The seed script ``python -m experiments.dbn_mnist``: arguments, errors, a short real run."""
+"""The seed script ``python -m pytest_gpubench.dbn.mnist``: arguments, errors, a short real run."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from experiments import dbn_mnist
-from experiments.datasets import FASHION_MNIST_ENV, MNIST_ENV
-from experiments.dbn import TrainingDivergedError
-from experiments.dbn_mnist import epoch_summary, layer_sizes, main
+from pytest_gpubench.datasets import FASHION_MNIST_ENV, MNIST_ENV
+from pytest_gpubench.dbn import TrainingDivergedError
+from pytest_gpubench.dbn import mnist as dbn_mnist
+from pytest_gpubench.dbn.mnist import epoch_summary, layer_sizes, main
 from pytest_gpubench.devices import get_device
 from tests.test_datasets import idx_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = [sys.executable, "-m", "experiments.dbn_mnist"]
+SCRIPT = [sys.executable, "-m", "pytest_gpubench.dbn.mnist"]
 FAST = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--random-state", "0"]
 
 
@@ -35,7 +35,7 @@ def exit_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         main(list(argv))
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "usage: python -m experiments.dbn_mnist" in err
+    assert "usage: python -m pytest_gpubench.dbn.mnist" in err
     return err.strip().splitlines()[-1]
 
 
@@ -90,7 +90,7 @@ def test_bad_arguments_exit_2_with_a_clear_error(
     capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     assert exit_error(capsys, *argv).startswith(
-        f"python -m experiments.dbn_mnist: error: {message}"
+        f"python -m pytest_gpubench.dbn.mnist: error: {message}"
     )
 
 
@@ -107,7 +107,9 @@ def test_missing_data_files_exit_2_naming_the_fix(
 @pytest.mark.skipif(get_device("cupy").available, reason="CuPy works here")
 def test_unusable_device_exits_2_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
     line = exit_error(capsys, *FAST, "--device", "cupy")
-    assert line.startswith("python -m experiments.dbn_mnist: error: device 'cupy' is not usable")
+    assert line.startswith(
+        "python -m pytest_gpubench.dbn.mnist: error: device 'cupy' is not usable"
+    )
 
 
 def accuracy_of(out: str) -> float:
@@ -120,6 +122,7 @@ def test_digits_run_prints_report_and_times(capsys: pytest.CaptureFixture[str]) 
     assert main(FAST) == 0
     out = capsys.readouterr().out
     assert out.startswith("data set: digits (--dataset): UCI hand-written digits")
+    assert "learn rate: 0.3, the default on digits (the classic nolearn default;" in out
     assert "network: [64, 32, 10] on cpu, 2 epochs, learn rate 0.3 (decay 0.9)" in out
     assert "train 1203, test 594 samples" in out
     fit = r"^fit: [0-9.]+ s \([0-9.]+ s per epoch, mean; the first, with the set-up, "
@@ -178,6 +181,44 @@ def test_auto_falls_back_to_digits_and_says_why(
     assert f"  fashion-mnist skipped: {tmp_path / 'none'}: no such directory" in out
 
 
+def test_fashion_mnist_defaults_to_the_rate_that_works_and_says_why(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(FASHION_MNIST_ENV, str(idx_dir(tmp_path / "fm", n_train=60, n_test=30)))
+    assert main(["--hidden", "8", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("data set: fashion-mnist (auto: best available)")
+    assert (
+        "learn rate: 0.1, the default on fashion-mnist (0.3, the classic MNIST rate, diverges "
+        "on Fashion-MNIST; 0.1 scores ~0.89; --learn-rate sets it)"
+    ) in out
+    assert "1 epoch, learn rate 0.1 (decay 0.9)" in out
+
+
+def test_a_given_learn_rate_is_kept_on_fashion_mnist(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(FASHION_MNIST_ENV, str(idx_dir(tmp_path / "fm", n_train=60, n_test=30)))
+    assert main(["--hidden", "8", "--epochs", "2", "--learn-rate", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "learn rate: 0.3 (--learn-rate)\n" in out
+    assert "2 epochs, learn rate 0.3 (decay 0.9)" in out
+
+
+@pytest.mark.parametrize(
+    ("given", "dataset", "rate"),
+    [
+        (None, "mnist", 0.3),
+        (None, "digits", 0.3),
+        (None, "fashion-mnist", 0.1),
+        (0.3, "fashion-mnist", 0.3),
+        (0.05, "mnist", 0.05),
+    ],
+)
+def test_choose_learn_rate(given: float | None, dataset: str, rate: float) -> None:
+    assert dbn_mnist.choose_learn_rate(given, dataset)[0] == rate
+
+
 class _DivergingDBN:
     def fit(self, X: object, y: object) -> None:
         raise TrainingDivergedError("fine-tuning diverged in epoch 3: lower learn_rates")
@@ -207,7 +248,7 @@ def test_real_divergence_exits_1_naming_the_epoch(capsys: pytest.CaptureFixture[
 def test_parameters_the_dbn_rejects_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     line = exit_error(capsys, *FAST, "--learn-rate", "1e6")
     assert line.startswith(
-        "python -m experiments.dbn_mnist: error: the DBN rejected these arguments: learn_rates"
+        "python -m pytest_gpubench.dbn.mnist: error: the DBN rejected these arguments: learn_rates"
     )
 
 

@@ -247,7 +247,8 @@ def pytest_configure(config: pytest.Config) -> None:
         ]
         if given:
             raise pytest.UsageError(
-                f"{', '.join(dict.fromkeys(given))} only apply with --gpubench-ec2 TYPE (e.g. "
+                f"{', '.join(dict.fromkeys(given))} only "
+                f"{'applies' if len(set(given)) == 1 else 'apply'} with --gpubench-ec2 TYPE (e.g. "
                 f"--gpubench-ec2 {DEFAULT_TYPE}); without it the run is local"
             )
         return

@@ -3,7 +3,7 @@
 nolearn scripts passed gdbn's activation objects (``output_act_funct=Linear()``) and read
 the trained network through ``clf.net_`` (``clf.net_.weights[0].as_numpy_array()``), or
 changed ``clf.net_.learnRates`` from a callback. With ``from gdbn.activationFunctions
-import Linear`` changed to ``from experiments.dbn.gdbn import Linear``, those lines run
+import Linear`` changed to ``from pytest_gpubench.dbn.gdbn import Linear``, those lines run
 unchanged: the DBN reads an activation by its class name, and :class:`GdbnNet` shows the
 fitted model under gdbn's attribute names.
 """
@@ -49,7 +49,7 @@ class HostArray(np.ndarray):
 
 
 class GdbnNet:
-    """A fitted :class:`~experiments.dbn.DBN` under gdbn's attribute names (``clf.net_``).
+    """A fitted :class:`~pytest_gpubench.dbn.DBN` under gdbn's attribute names (``clf.net_``).
 
     ``weights`` and ``biases`` are the model's ``coefs_`` and ``intercepts_``;
     ``learnRates`` is its ``learn_rates_``, live: a ``fine_tune_callback`` that sets it

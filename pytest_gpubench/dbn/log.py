@@ -42,7 +42,7 @@ class TrainingLog:
         self._since = time.perf_counter()
 
     def pretrain_epoch(self, epoch: int, err: float) -> None:
-        self._print(f"  Epoch {epoch}: err {err}")
+        self._print(f"  Epoch {epoch}: err {err:.4f}")
         self._print(f"  ({_elapsed(self._since)})")
         self._since = time.perf_counter()
 
@@ -52,8 +52,8 @@ class TrainingLog:
 
     def fine_tune_epoch(self, epoch: int, loss: float, err: float) -> None:
         self._print(f"Epoch {epoch}:")
-        self._print(f"  loss {loss}")
-        self._print(f"  err  {err}")
+        self._print(f"  loss {loss:.4f}")
+        self._print(f"  err  {err:.4f}")
         self._print(f"  ({_elapsed(self._since)})")
         self._since = time.perf_counter()
 
