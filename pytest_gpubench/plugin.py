@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_gpubench import guard
 from pytest_gpubench.devices import Device, get_device
 from pytest_gpubench.finish import run_gate, write_reports
 from pytest_gpubench.items import (
@@ -202,6 +203,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except (ValueError, FileNotFoundError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
+    if not config.pluginmanager.has_plugin("gpubench-guard"):  # before pytest-benchmark's end
+        config.pluginmanager.register(guard, "gpubench-guard")
     if state.enabled and not config.pluginmanager.hasplugin("benchmark"):
         raise pytest.UsageError(
             "--gpubench times through pytest-benchmark, which is disabled here "
@@ -486,6 +489,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = state_of(config)
     if state is None:
+        return
+    if state.interrupted:  # partial results: nothing written, saved or gated (see .guard)
         return
     results = results_of(config)
     json_written = _finish_json(config, state, results)

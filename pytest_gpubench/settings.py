@@ -72,6 +72,8 @@ class GpubenchState:
     notes: list[str] = field(default_factory=list)
     report_errors: list[str] = field(default_factory=list)
     gate_failed: bool = False
+    #: the session was interrupted: nothing of it is written, saved or gated (see .guard)
+    interrupted: bool = False
     _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
     _selected: tuple[str, list[Device], list[str]] | None = field(default=None, repr=False)
 
