@@ -30,6 +30,7 @@ from pytest_gpubench.items import (
     marker_thresholds,
     size_value_of,
 )
+from pytest_gpubench.outputs import write_failure
 from pytest_gpubench.results import Measurement, RunResults, results_of
 from pytest_gpubench.settings import (
     DEFAULT_DEVICES,
@@ -308,6 +309,8 @@ class _StagedJson:
         self.staged = staged
         self.final = final
         self._file: Any = None
+        #: why pytest-benchmark could not write it (set by .guard), else None
+        self.failure: str | None = None
 
     def __fspath__(self) -> str:
         return str(self.staged)
@@ -527,6 +530,8 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
             staged.replace(real)
             return True
         staged.unlink(missing_ok=True)
+    if getattr(getattr(option, "benchmark_json", None), "failure", None):  # see .guard
+        return False
     if not getattr(option, "benchmark_json", None):  # EC2 mode: keep_instance_document
         return bool(results.measurements) and path.exists()  # wrote the instance's results
     if not results.measurements:
@@ -536,7 +541,11 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
         return True  # written in place by pytest-benchmark
     from pytest_gpubench.report import write_json
 
-    write_json(path, results, state.rows(results), state.baseline)
+    try:
+        write_json(path, results, state.rows(results), state.baseline)
+    except OSError as exc:
+        state.report_errors.append(write_failure(path, exc))
+        return False
     return True
 
 

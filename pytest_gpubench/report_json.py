@@ -196,11 +196,15 @@ def write_json(
     machine_info: Mapping[str, Any] | None = None,
     commit_info: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write :func:`benchmark_document` to ``path`` (parents created); return the path."""
+    """Write :func:`benchmark_document` to ``path`` (parents created, an earlier file replaced
+    whole or not at all); return the path."""
+    from .outputs import write_whole
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     document = benchmark_document(results, rows, baseline, machine_info, commit_info)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(document, indent=2) + "\n"
+    write_whole(path, lambda file: file.write_text(text, encoding="utf-8"))
     return path
 
 
