@@ -287,9 +287,11 @@ def check_output_paths(option: Any, compare_path: Path | None) -> None:
     seen: dict[Path, str] = {}
     for attr, example in OUTPUT_OPTIONS.items():
         value = getattr(option, attr, None)
-        if not value:
+        if value is None:
             continue
         flag = "--" + attr.replace("_", "-")
+        if not str(value).strip():
+            raise ValueError(f"{flag} {value!r} names no file; give a path such as {example}")
         path = Path(value)
         if path.is_dir():
             raise ValueError(
@@ -375,6 +377,11 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
         from pytest_gpubench.report import load_results
 
         spec = None if option.gpubench_compare is True else option.gpubench_compare
+        if spec is not None and not spec.strip():
+            raise ValueError(
+                f"--gpubench-compare {spec!r} names no saved run; give a NAME, a NUMBER or "
+                "the PATH of its JSON, or --gpubench-compare alone for the latest saved run"
+            )
         storage = storage_path(option.benchmark_storage)
         state.compare_path = Path(resolve_baseline(spec, storage))
         state.compared = load_results(state.compare_path)
