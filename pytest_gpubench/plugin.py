@@ -183,6 +183,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Compare with a run saved on different hardware (refused otherwise).",
     )
+    add(
+        "--gpubench-overwrite",
+        action="store_true",
+        default=False,
+        help="Let the report options replace an existing file that is not a report of "
+        "pytest-gpubench (refused otherwise, e.g. a pyproject.toml given by mistake).",
+    )
     parser.addini("gpubench_devices", f"gpubench devices (default {DEFAULT_DEVICES})", default="")
     parser.addini("gpubench_profile", "gpubench profile: quick or seed", default="")
 

@@ -280,9 +280,13 @@ OUTPUT_OPTIONS = {
 
 
 def check_output_paths(option: Any, compare_path: Path | None) -> None:
-    """Refuse, before anything runs, report paths that could not be written, that name the
-    same file twice, or that would overwrite the saved run ``--gpubench-compare`` reads."""
+    """Refuse, before anything runs, report paths that name no file, that could not be
+    written, that name the same file twice, that would overwrite the saved run
+    ``--gpubench-compare`` reads, or that hold a file which is not a report of this tool
+    (unless ``--gpubench-overwrite``; see :mod:`.outputs`)."""
     import tempfile
+
+    from pytest_gpubench.outputs import overwrite_refusal
 
     seen: dict[Path, str] = {}
     for attr, example in OUTPUT_OPTIONS.items():
@@ -322,6 +326,11 @@ def check_output_paths(option: Any, compare_path: Path | None) -> None:
                 "overwrite the baseline before it is compared. Write the new run elsewhere"
             )
         seen[key] = flag
+        refusal = (
+            None if getattr(option, "gpubench_overwrite", False) else overwrite_refusal(flag, path)
+        )
+        if refusal:
+            raise ValueError(refusal)
 
 
 def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchState:

@@ -1,17 +1,19 @@
-"""Report files on disk: a full disk leaves the earlier report and no partial file."""
+"""Report files on disk: a full disk leaves the earlier report and no partial file, and a
+file that is not a report of this tool is never overwritten without --gpubench-overwrite."""
 
 from __future__ import annotations
 
 import builtins
 import errno
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_gpubench.outputs import write_whole
+from pytest_gpubench.outputs import is_report, overwrite_refusal, write_whole
 
 BENCH = """
 import numpy as np
@@ -34,6 +36,7 @@ RUN = (
     "-p",
     "no:cacheprovider",
 )
+PYPROJECT = '[project]\nname = "mine"\n'
 
 
 @pytest.fixture
@@ -150,3 +153,89 @@ def test_write_whole_replaces_a_file_only_once_it_is_complete(tmp_path: Path) ->
     assert target.read_text() == "new\n"
     assert target.stat().st_mode & 0o777 == 0o640  # the file's mode is kept
     assert [p.name for p in tmp_path.iterdir()] == ["r.md"]
+
+
+# --------------------------------------------------------------------------- not ours
+
+
+@pytest.mark.parametrize(
+    ("flag", "kind"),
+    [
+        ("--gpubench-json", "a JSON object with a 'gpubench' section"),
+        ("--gpubench-markdown", "Markdown starting with '## gpubench: speedup vs'"),
+        ("--gpubench-github-json", "a JSON list of gpubench speedup entries"),
+        ("--gpubench-plot", "an image drawn by matplotlib"),
+    ],
+)
+def test_a_file_that_is_not_a_report_is_not_overwritten(
+    pytester: pytest.Pytester, flag: str, kind: str
+) -> None:
+    (pytester.path / "pyproject.toml").write_text(PYPROJECT)
+    path = "pyproject.toml" if flag != "--gpubench-plot" else "pyproject.png"
+    if flag == "--gpubench-plot":
+        (pytester.path / path).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)  # someone's PNG
+    before = (pytester.path / path).read_bytes()
+    result = pytester.runpytest("--gpubench", flag, path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"*{flag} '{path}' exists and is not a report of pytest-gpubench (not {kind}); "
+            "writing it would destroy that file. Give another path, or pass "
+            "--gpubench-overwrite to replace it"
+        ]
+    )
+    assert (pytester.path / path).read_bytes() == before
+
+
+def test_overwrite_replaces_a_file_that_is_not_a_report(bench: pytest.Pytester) -> None:
+    (bench.path / "pyproject.toml").write_text(PYPROJECT)
+    result = bench.runpytest(*RUN, "--gpubench-markdown", "pyproject.toml", "--gpubench-overwrite")
+    assert result.ret == pytest.ExitCode.OK
+    assert (bench.path / "pyproject.toml").read_text().startswith("## gpubench: speedup vs numpy")
+
+
+def test_reports_of_this_tool_are_recognised_and_replaced(bench: pytest.Pytester) -> None:
+    reports = {
+        "--gpubench-json": "r.json",
+        "--gpubench-markdown": "r.md",
+        "--gpubench-github-json": "gh.json",
+        "--gpubench-plot": "p.pdf",
+    }
+    args = [arg for pair in reports.items() for arg in pair]
+    assert bench.runpytest(*RUN, *args).ret == pytest.ExitCode.OK
+    for flag, name in reports.items():
+        assert is_report(flag, bench.path / name), name
+        assert overwrite_refusal(flag, bench.path / name) is None
+    again = bench.runpytest(*RUN, *args)
+    assert again.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize(
+    ("flag", "content", "ours"),
+    [
+        ("--gpubench-json", b"", True),
+        ("--gpubench-json", b"{}", True),
+        ("--gpubench-json", b'{"gpubench": {}}', True),
+        ("--gpubench-json", b'{"benchmarks": []}', False),
+        ("--gpubench-json", b"[" * 100_000, False),
+        ("--gpubench-github-json", b"[]", True),
+        ("--gpubench-github-json", b'[{"name": "a", "unit": "ms", "value": 1}]', False),
+        ("--gpubench-markdown", b"# My notes\n", False),
+        ("--gpubench-markdown", b"\xff\xfe", False),
+        ("--gpubench-plot", b"\x89PNG\r\n\x1a\n...Software\0Matplotlib version3", True),
+        ("--gpubench-plot", b"%PDF-1.4 made by hand", False),
+    ],
+)
+def test_what_counts_as_a_report(tmp_path: Path, flag: str, content: bytes, ours: bool) -> None:
+    path = tmp_path / "file"
+    path.write_bytes(content)
+    assert (overwrite_refusal(flag, path) is None) == ours
+
+
+def test_a_fifo_or_a_missing_file_is_always_written(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    assert overwrite_refusal("--gpubench-json", tmp_path / "pipe") is None
+    assert overwrite_refusal("--gpubench-json", tmp_path / "missing.json") is None
+    json_path = tmp_path / "x.json"
+    json_path.write_text(json.dumps({"gpubench": {"schema_version": 1}}))
+    assert overwrite_refusal("--gpubench-markdown", json_path) is not None  # not Markdown
