@@ -89,7 +89,8 @@ def test_ctrl_c_during_a_run_writes_and_saves_nothing(
     pytester: pytest.Pytester, earlier: dict[Path, bytes]
 ) -> None:
     root = Path(pytest_gpubench.__file__).parents[1]
-    env = {**os.environ, "STOP": "sigint", "PYTHONPATH": str(root)}
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "STOP": "sigint", "PYTHONPATH": path}
     env.pop("PYTEST_ADDOPTS", None)
     command = [sys.executable, "-m", "pytest", "-p", "no:hypothesispytest", *ARGS]
     child = subprocess.Popen(
