@@ -106,7 +106,14 @@ def parse_compare_fail(expr: str) -> Threshold:
     Raises ``ValueError`` naming the expression and the accepted forms.
     """
     match = _EXPR.match(expr.strip().lower()) if isinstance(expr, str) else None
-    if match is None:
+    if match is None or not math.isfinite(float(match["value"])):
+        limit = _unbounded(expr)
+        if limit is not None:
+            raise ValueError(
+                f"compare-fail expression {expr!r} has no finite limit ({limit}), so no loss "
+                "could ever exceed it and the gate could never fail; give a finite limit such "
+                "as speedup:10% or time:5%"
+            )
         raise ValueError(f"cannot parse compare-fail expression {expr!r}; expected {_ACCEPTED}")
     metric: Metric = "speedup" if match["metric"] == "speedup" else "time"
     threshold = Threshold(metric, float(match["value"]), relative=bool(match["pct"]))
@@ -116,6 +123,18 @@ def parse_compare_fail(expr: str) -> Threshold:
             "100% or more; give a smaller percentage such as speedup:10%"
         )
     return threshold
+
+
+def _unbounded(expr: object) -> str | None:
+    """The limit of ``METRIC:LIMIT`` when it reads as infinite or NaN (``inf``, ``1e999``)."""
+    if not isinstance(expr, str) or ":" not in expr:
+        return None
+    limit = expr.split(":", 1)[1].strip().removesuffix("%")
+    try:
+        value = float(limit)
+    except ValueError:
+        return None
+    return None if math.isfinite(value) else limit
 
 
 # --------------------------------------------------------------------------- saved runs

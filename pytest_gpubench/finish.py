@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pytest_gpubench.outputs import write_failure, write_whole
 from pytest_gpubench.results import RunResults
 from pytest_gpubench.settings import REPORT_THRESHOLD, GpubenchState
 
@@ -17,8 +18,8 @@ def write_reports(
     option: Any, results: RunResults, rows: list[Any], baseline: str
 ) -> tuple[list[str], list[str]]:
     """Write the Markdown, plot and github-action-benchmark files asked for: (the paths
-    written, what could not be written and why). One failing file stops neither the others
-    nor the regression gate."""
+    written, what could not be written and why). Each is replaced whole or not at all (a
+    full disk leaves the earlier file); one failing stops neither the others nor the gate."""
     from pytest_gpubench import report
 
     def markdown(path: Path) -> None:
@@ -42,9 +43,9 @@ def write_reports(
         path = Path(target)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write(path)
+            write_whole(path, write)
         except Exception as exc:
-            failed.append(f"could not write {path}: {type(exc).__name__}: {exc}")
+            failed.append(write_failure(path, exc))
         else:
             written.append(str(path))
     return written, failed

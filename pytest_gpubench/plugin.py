@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_gpubench import guard
 from pytest_gpubench.devices import Device, get_device
 from pytest_gpubench.empty_run import why_nothing_measured
 from pytest_gpubench.finish import run_gate, write_reports
@@ -30,6 +31,7 @@ from pytest_gpubench.items import (
     marker_thresholds,
     size_value_of,
 )
+from pytest_gpubench.outputs import write_failure
 from pytest_gpubench.results import Measurement, RunResults, results_of
 from pytest_gpubench.settings import (
     DEFAULT_DEVICES,
@@ -182,6 +184,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Compare with a run saved on different hardware (refused otherwise).",
     )
+    add(
+        "--gpubench-overwrite",
+        action="store_true",
+        default=False,
+        help="Let the report options replace an existing file that is not a report of "
+        "pytest-gpubench (refused otherwise, e.g. a pyproject.toml given by mistake).",
+    )
     parser.addini("gpubench_devices", f"gpubench devices (default {DEFAULT_DEVICES})", default="")
     parser.addini("gpubench_profile", "gpubench profile: quick or seed", default="")
 
@@ -203,6 +212,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except (ValueError, FileNotFoundError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
+    if not config.pluginmanager.has_plugin("gpubench-guard"):  # before pytest-benchmark's end
+        config.pluginmanager.register(guard, "gpubench-guard")
     if state.enabled and not config.pluginmanager.hasplugin("benchmark"):
         raise pytest.UsageError(
             "--gpubench times through pytest-benchmark, which is disabled here "
@@ -306,6 +317,8 @@ class _StagedJson:
         self.staged = staged
         self.final = final
         self._file: Any = None
+        #: why pytest-benchmark could not write it (set by .guard), else None
+        self.failure: str | None = None
 
     def __fspath__(self) -> str:
         return str(self.staged)
@@ -488,6 +501,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = state_of(config)
     if state is None:
         return
+    if state.interrupted:  # partial results: nothing written, saved or gated (see .guard)
+        return
     results = results_of(config)
     if state.enabled:  # a run that measured nothing says why, and which files it left
         state.notes += why_nothing_measured(session, bool(results.measurements))
@@ -525,6 +540,8 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
             staged.replace(real)
             return True
         staged.unlink(missing_ok=True)
+    if getattr(getattr(option, "benchmark_json", None), "failure", None):  # see .guard
+        return False
     if not getattr(option, "benchmark_json", None):  # EC2 mode: keep_instance_document
         return bool(results.measurements) and path.exists()  # wrote the instance's results
     if not results.measurements:
@@ -534,7 +551,11 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
         return True  # written in place by pytest-benchmark
     from pytest_gpubench.report import write_json
 
-    write_json(path, results, state.rows(results), state.baseline)
+    try:
+        write_json(path, results, state.rows(results), state.baseline)
+    except OSError as exc:
+        state.report_errors.append(write_failure(path, exc))
+        return False
     return True
 
 

@@ -200,11 +200,15 @@ def write_json(
     machine_info: Mapping[str, Any] | None = None,
     commit_info: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write :func:`benchmark_document` to ``path`` (parents created); return the path."""
+    """Write :func:`benchmark_document` to ``path`` (parents created, an earlier file replaced
+    whole or not at all); return the path."""
+    from .outputs import write_whole
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     document = benchmark_document(results, rows, baseline, machine_info, commit_info)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(document, indent=2) + "\n"
+    write_whole(path, lambda file: file.write_text(text, encoding="utf-8"))
     return path
 
 
@@ -227,6 +231,13 @@ def load_results(source: str | Path | Mapping[str, Any]) -> RunResults:
             raise ValueError(f"{where} is not JSON ({exc}); expected a gpubench JSON file") from exc
         except UnicodeDecodeError:
             raise ValueError(f"{where} is not a text file; expected a gpubench JSON file") from None
+        except RecursionError:
+            raise ValueError(
+                f"{where} is nested too deeply to be read (no gpubench JSON file is); expected "
+                "a gpubench JSON file"
+            ) from None
+        except OSError as exc:
+            raise ValueError(f"{where} cannot be read: {exc.strerror or exc}") from None
     else:
         document = source
     if not isinstance(document, Mapping):
@@ -254,23 +265,34 @@ def load_results(source: str | Path | Mapping[str, Any]) -> RunResults:
             for i, m in enumerate(_part(section, "measurements", list, where))
         ],
         devices={
-            str(name): dict(_checked(info, Mapping, f"{where}: {SECTION_KEY}.devices[{name!r}]"))
+            str(name): dict(_description(info, f"{where}: {SECTION_KEY}.devices[{name!r}]"))
             for name, info in _part(section, "devices", Mapping, where).items()
         },
         extra=dict(_part(section, "extra", Mapping, where)),
     )
     if section.get("baseline"):
+        _checked(section["baseline"], str, f"{where}: {SECTION_KEY}.baseline")
         results.extra["baseline_device"] = section["baseline"]
     results.extra.setdefault("schema_version", version)
     return results
 
 
 def _checked(value: Any, kind: type, what: str) -> Any:
-    """``value`` if it is a ``kind`` (a JSON object or list), else a ``ValueError`` naming it."""
+    """``value`` if it is a ``kind`` (a JSON object, list or string), else a ``ValueError``
+    naming it."""
     if not isinstance(value, kind):
-        wanted = "a list" if kind is list else "an object"
+        wanted = {list: "a list", str: "a string"}.get(kind, "an object")
         raise ValueError(f"{what} must be {wanted}, got {_json_type(value)}")
     return value
+
+
+def _description(info: Any, what: str) -> Mapping[str, Any]:
+    """A device description: an object of plain values (strings, numbers), no lists."""
+    _checked(info, Mapping, what)
+    for key, value in info.items():
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            raise ValueError(f"{what}.{key} must be a string, got {_json_type(value)}")
+    return info
 
 
 def _json_type(value: Any) -> str:
@@ -289,6 +311,7 @@ def _measurement(data: Any, what: str) -> Measurement:
     for name in ("experiment", "size", "device"):
         if not isinstance(data.get(name), str):
             raise ValueError(f"{what}.{name} must be a string, got {_json_type(data.get(name))}")
+    _check_fields(data, what)
     for name in ROUND_FIELDS:
         rounds = data.get(name, [])
         if not isinstance(rounds, list) or not all(
@@ -301,8 +324,47 @@ def _measurement(data: Any, what: str) -> Measurement:
             )
     try:
         return Measurement.from_dict(data)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
         raise ValueError(f"{what}: {exc}") from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: What a JSON value of each plain ``Measurement`` field type must be, and its name.
+_FIELD_CHECKS: dict[str, tuple[Any, str]] = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "float": (_number, "a finite number"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "Mapping[str, float]": (
+        lambda v: isinstance(v, Mapping) and all(x is None or _number(x) for x in v.values()),
+        "an object of numbers (or nulls)",
+    ),
+}
+
+
+def _check_fields(data: Mapping[str, Any], what: str) -> None:
+    """Each field present in ``data`` has its ``Measurement`` type (``X | None``: or null),
+    read from the dataclass, so a field added there is checked as soon as its type is one
+    of :data:`_FIELD_CHECKS`; other types are left to ``Measurement.from_dict``."""
+    for name, spec in Measurement.__dataclass_fields__.items():
+        if name not in data:
+            continue
+        kind = str(spec.type).replace("typing.", "")
+        value = data[name]
+        if kind == "Mapping[str, str]":
+            _description(value, f"{what}.{name}")
+            continue
+        optional = kind.endswith(" | None")
+        check = _FIELD_CHECKS.get(kind.removesuffix(" | None"))
+        if check is None or (optional and value is None):
+            continue
+        accepts, wanted = check
+        if not accepts(value):
+            wanted += " or null" if optional else ""
+            raise ValueError(f"{what}.{name} must be {wanted}, got {_json_type(value)}")
 
 
 # --------------------------------------------------------------------------- CI charts

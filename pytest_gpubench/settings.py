@@ -72,6 +72,8 @@ class GpubenchState:
     notes: list[str] = field(default_factory=list)
     report_errors: list[str] = field(default_factory=list)
     gate_failed: bool = False
+    #: the session was interrupted: nothing of it is written, saved or gated (see .guard)
+    interrupted: bool = False
     _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
     _selected: tuple[str, list[Device], list[str]] | None = field(default=None, repr=False)
 
@@ -278,16 +280,22 @@ OUTPUT_OPTIONS = {
 
 
 def check_output_paths(option: Any, compare_path: Path | None) -> None:
-    """Refuse, before anything runs, report paths that could not be written, that name the
-    same file twice, or that would overwrite the saved run ``--gpubench-compare`` reads."""
+    """Refuse, before anything runs, report paths that name no file, that could not be
+    written, that name the same file twice, that would overwrite the saved run
+    ``--gpubench-compare`` reads, or that hold a file which is not a report of this tool
+    (unless ``--gpubench-overwrite``; see :mod:`.outputs`)."""
     import tempfile
+
+    from pytest_gpubench.outputs import overwrite_refusal
 
     seen: dict[Path, str] = {}
     for attr, example in OUTPUT_OPTIONS.items():
         value = getattr(option, attr, None)
-        if not value:
+        if value is None:
             continue
         flag = "--" + attr.replace("_", "-")
+        if not str(value).strip():
+            raise ValueError(f"{flag} {value!r} names no file; give a path such as {example}")
         path = Path(value)
         if path.is_dir():
             raise ValueError(
@@ -318,6 +326,11 @@ def check_output_paths(option: Any, compare_path: Path | None) -> None:
                 "overwrite the baseline before it is compared. Write the new run elsewhere"
             )
         seen[key] = flag
+        refusal = (
+            None if getattr(option, "gpubench_overwrite", False) else overwrite_refusal(flag, path)
+        )
+        if refusal:
+            raise ValueError(refusal)
 
 
 def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchState:
@@ -373,6 +386,11 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
         from pytest_gpubench.report import load_results
 
         spec = None if option.gpubench_compare is True else option.gpubench_compare
+        if spec is not None and not spec.strip():
+            raise ValueError(
+                f"--gpubench-compare {spec!r} names no saved run; give a NAME, a NUMBER or "
+                "the PATH of its JSON, or --gpubench-compare alone for the latest saved run"
+            )
         storage = storage_path(option.benchmark_storage)
         state.compare_path = Path(resolve_baseline(spec, storage))
         state.compared = load_results(state.compare_path)

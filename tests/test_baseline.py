@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -418,3 +419,74 @@ def test_a_cost_only_benchmark_is_gated_on_its_time_never_on_a_speedup():
     assert not by_speedup.checks and by_speedup.compared_nothing  # no speedup to gate on
     by_time = compare(current, saved, [parse_compare_fail("time:10%")], baseline_device="numpy")
     assert [(f.device, f.threshold.metric) for f in by_time.failures] == [("cupy", "time")]
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+def _saved_run(tmp_path: Path, **changes: object) -> Path:
+    """A good saved run with the first measurement's fields changed."""
+    path = tmp_path / "damaged.json"
+    results = run(1, rounds=5)
+    write_json(path, results, build_rows(results.measurements, "numpy"), "numpy")
+    document = json.loads(path.read_text())
+    document["gpubench"]["measurements"][0].update(changes)
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"metrics": [1, 2]}, "measurements[0].metrics must be an object of numbers (or nulls)"),
+        ({"metrics": {"accuracy": "high"}}, "measurements[0].metrics must be an object of numbers"),
+        ({"device_info": ["Tesla T4"]}, "measurements[0].device_info must be an object, got list"),
+        ({"device_info": {"gpu": ["T4"]}}, "measurements[0].device_info.gpu must be a string"),
+        ({"size_value": "huge"}, "measurements[0].size_value must be a finite number, got str"),
+        ({"warmup_rounds": 2.5}, "measurements[0].warmup_rounds must be an integer"),
+        ({"transfer_s": "fast"}, "measurements[0].transfer_s must be a finite number or null"),
+        ({"versus_baseline": "yes"}, "measurements[0].versus_baseline must be true or false"),
+    ],
+)
+def test_a_damaged_measurement_is_refused_naming_the_file_and_the_field(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    path = _saved_run(tmp_path, **changes)
+    with pytest.raises(ValueError, match="damaged.json: gpubench." + re.escape(message)):
+        load_baseline(str(path), tmp_path)
+
+
+def test_a_file_nested_too_deeply_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"gpubench": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    with pytest.raises(ValueError, match=r"deep.json is nested too deeply to be read"):
+        load_baseline(str(path), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"gpubench": ' + "[" * 200_000 + "]" * 200_000 + "}", "*bad.json is nested too deeply*"),
+        (None, "*bad.json: gpubench.measurements[[]0[]].metrics must be an object of numbers*"),
+    ],
+)
+def test_a_damaged_saved_run_is_a_usage_error(
+    pytester: pytest.Pytester, content: str | None, message: str
+) -> None:
+    path = pytester.path / "bad.json"
+    if content is None:
+        _saved_run(pytester.path, metrics=["accuracy"]).rename(path)
+    else:
+        path.write_text(content)
+    result = pytester.runpytest("--gpubench", "--gpubench-compare", "bad.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+@pytest.mark.parametrize(
+    "expr", ["speedup:inf", "time:inf%", "time:1e999", "speedup:nan", "time:" + "9" * 400]
+)
+def test_a_limit_that_is_not_finite_is_refused(expr: str) -> None:
+    with pytest.raises(ValueError, match=r"has no finite limit .* the gate could never fail"):
+        parse_compare_fail(expr)

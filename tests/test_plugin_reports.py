@@ -270,6 +270,13 @@ def test_report_paths_that_could_not_be_written_are_refused_before_anything_runs
     result.stderr.fnmatch_lines([message])
 
 
+@pytest.mark.parametrize("flag", ["--gpubench-json", "--gpubench-markdown", "--gpubench-plot"])
+def test_an_empty_report_path_is_refused(pytester: pytest.Pytester, flag: str) -> None:
+    result = pytester.runpytest("--gpubench", flag, "")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{flag} '' names no file; give a path such as *"])
+
+
 def test_report_paths_are_not_checked_or_touched_without_gpubench(
     pytester: pytest.Pytester,
 ) -> None:
@@ -526,6 +533,11 @@ def test_autosave_writes_a_run_with_the_section(bench: pytest.Pytester) -> None:
         (("--gpubench-compare", "0007"), "*no saved run '0007'*"),
         (("--gpubench-compare", "missing.json"), "*baseline file 'missing.json' does not exist*"),
         (("--gpubench-save", "x", "--benchmark-disable"), "*would save nothing*drop one*"),
+        (("--gpubench-compare", ""), "*--gpubench-compare '' names no saved run*"),
+        (
+            ("--gpubench-compare-fail", "time:" + "9" * 400),
+            "*compare-fail expression 'time:999*' has no finite limit (999*)*could never fail*",
+        ),
     ],
 )
 def test_bad_gate_options_are_usage_errors(
