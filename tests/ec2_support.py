@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import shlex
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +118,25 @@ class Harness:
         }
         values.update(overrides)
         return Hooks(**values)
+
+
+def write_python_wrapper(path: Path | str) -> None:
+    """An executable ``path`` that runs this interpreter with this tree's package first.
+
+    The remote "venv" of the tests. Not a symlink: a link to a venv's python from another
+    folder loses the venv (``pyvenv.cfg`` is looked up beside the link), and with it pytest.
+    """
+    import pytest_gpubench
+
+    tree = Path(pytest_gpubench.__file__).resolve().parent.parent
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "#!/bin/sh\n"
+        f"PYTHONPATH={shlex.quote(str(tree))}${{PYTHONPATH:+:$PYTHONPATH}} "
+        f'exec {shlex.quote(sys.executable)} "$@"\n'
+    )
+    path.chmod(0o755)
 
 
 def options(**overrides: Any) -> Ec2Options:

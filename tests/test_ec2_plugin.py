@@ -1,7 +1,7 @@
 """The ``--gpubench-ec2`` pytest mode end to end: moto plays EC2, a local sshd the instance.
 
 The remote run is a real SSH session to 127.0.0.1 running a tiny real gpubench benchmark
-(the venv step is replaced by a link to this interpreter, where the package is installed).
+(the venv step is replaced by a wrapper that runs this interpreter with this tree's package).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def test_matmul(gpubench, device, n):
 
 CONFTEST = """
 import os
-import sys
 
 def pytest_configure(config):
     if not config.getoption("gpubench_ec2", default=None):
@@ -43,7 +42,7 @@ def pytest_configure(config):
     from pytest_gpubench.ec2.plugin import HOOKS_KEY, JOB_OVERRIDES_KEY
     from pytest_gpubench.ec2.remote import Target
     from pytest_gpubench.ec2.session import Hooks
-    from tests.ec2_support import Harness
+    from tests.ec2_support import Harness, write_python_wrapper
     from tests.sshd import public_key_of
 
     def target(instance, key_path, options):
@@ -60,11 +59,8 @@ def pytest_configure(config):
         ssh_auth_retries=0,
         ssh_timeout_s=20,
     )
-    venv = {base!r} + "/.gpubench-venv/bin"
-    config.stash[JOB_OVERRIDES_KEY] = {{
-        "remote_base": {base!r},
-        "setup_override": (f"mkdir -p {{venv}} && ln -sf {{sys.executable}} {{venv}}/python",),
-    }}
+    write_python_wrapper({base!r} + "/.gpubench-venv/bin/python")
+    config.stash[JOB_OVERRIDES_KEY] = {{"remote_base": {base!r}, "setup_override": ("true",)}}
     if os.environ.get("GPUBENCH_TEST_BENCH"):  # a prepared remote command instead of pytest
         config.stash[JOB_OVERRIDES_KEY]["bench_template"] = os.environ["GPUBENCH_TEST_BENCH"]
 """
