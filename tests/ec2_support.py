@@ -59,6 +59,69 @@ class Fault:
         return None
 
 
+def botocore_fault(kind: str) -> BaseException:
+    """A failure with no AWS answer: ``connection`` (refused) or ``read-timeout``."""
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    url = "https://ec2.us-east-1.amazonaws.com/"
+    if kind == "connection":
+        return EndpointConnectionError(endpoint_url=url)
+    if kind == "read-timeout":
+        return ReadTimeoutError(endpoint_url=url)
+    raise ValueError(f"unknown fault kind {kind!r}; expected connection or read-timeout")
+
+
+@dataclass
+class Raise(Fault):
+    """Like :class:`Fault`, but raise ``botocore_fault(code)`` (no response at all)."""
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any) -> Any:
+        if super().__call__(params, **kwargs) is not None:
+            raise botocore_fault(self.code)
+        return None
+
+
+#: Environment of a pytester run: ``OPERATION:CODE:TIMES,...``; CODE is an AWS error code,
+#: or ``connection`` / ``read-timeout`` for a failure without an answer.
+FAULTS_ENV = "GPUBENCH_TEST_FAULTS"
+#: Where those faults note each hit (one operation name a line).
+FAULT_LOG_ENV = "GPUBENCH_TEST_FAULT_LOG"
+
+
+@dataclass
+class Logged:
+    """A fault that appends its operation to ``log`` each time it fires."""
+
+    fault: Fault
+    log: Path
+
+    @property
+    def operation(self) -> str:
+        return self.fault.operation
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any) -> Any:
+        before = len(self.fault.hits)
+        try:
+            return self.fault(params, **kwargs)
+        finally:
+            if len(self.fault.hits) > before:
+                with self.log.open("a") as handle:
+                    handle.write(f"{self.fault.operation}\n")
+
+
+def faults_from_env(environ: dict[str, str]) -> list[Any]:
+    """The faults ``GPUBENCH_TEST_FAULTS`` asks for, logging to ``GPUBENCH_TEST_FAULT_LOG``."""
+    faults: list[Any] = []
+    for spec in filter(None, environ.get(FAULTS_ENV, "").split(",")):
+        operation, code, times = spec.split(":")
+        kind = Raise if code in ("connection", "read-timeout") else Fault
+        fault = kind(operation, code, times=int(times))
+        faults.append(
+            Logged(fault, Path(environ[FAULT_LOG_ENV])) if FAULT_LOG_ENV in environ else fault
+        )
+    return faults
+
+
 @dataclass
 class FakeRemote:
     """Stands in for SSH in the lifecycle tests (the remote layer has its own sshd tests)."""

@@ -42,7 +42,7 @@ def pytest_configure(config):
     from pytest_gpubench.ec2.plugin import HOOKS_KEY, JOB_OVERRIDES_KEY
     from pytest_gpubench.ec2.remote import Target
     from pytest_gpubench.ec2.session import Hooks
-    from tests.ec2_support import Harness, write_python_wrapper
+    from tests.ec2_support import Harness, faults_from_env, write_python_wrapper
     from tests.sshd import public_key_of
 
     def target(instance, key_path, options):
@@ -52,7 +52,10 @@ def pytest_configure(config):
         return Target("127.0.0.1", {port}, {user!r})
 
     config.stash[HOOKS_KEY] = Hooks(
-        client=Harness().client,
+        client=Harness(
+            endpoint_url=os.environ.get("GPUBENCH_TEST_ENDPOINT"),
+            faults=faults_from_env(os.environ),
+        ).client,
         target=target,
         sleep=lambda seconds: None,
         waiter_delay_s=0,
@@ -98,6 +101,21 @@ def project(
     return pytester
 
 
+@pytest.fixture
+def server_project(
+    pytester: pytest.Pytester, sshd: Sshd, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
+    """``project`` against moto as a server on 127.0.0.1 (real HTTP), not in-process."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    monkeypatch.setenv("GPUBENCH_TEST_ENDPOINT", moto_server)
+    base = pytester.path.parent / "remote-home"
+    conftest = CONFTEST.format(
+        authorized=str(sshd.authorized_keys), port=sshd.port, user=sshd.user, base=str(base)
+    )
+    pytester.makeconftest(conftest)
+    return pytester
+
+
 def ledger_entries(ledger: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in ledger.glob("*.json")]
 
@@ -131,6 +149,44 @@ def test_whole_suite_runs_on_the_instance_and_reports_where_and_cost(
     fetched = project.path / ".gpubench" / "ec2" / entry["session"] / "results.json"
     assert json.loads(fetched.read_text())["gpubench"]["measurements"]
     assert leftovers(Harness().client("ec2")) == {}
+
+
+@pytest.mark.parametrize(
+    ("fault", "hits"),
+    [
+        ("TerminateInstances:connection:1", 1),
+        ("TerminateInstances:read-timeout:1", 1),
+        ("DeleteSecurityGroup:RequestLimitExceeded:1", 1),
+        ("DeleteKeyPair:connection:1", 1),
+        ("DescribeInstances:RequestLimitExceeded:2", 2),  # the wait for running
+        ("DescribeInstances:read-timeout:1", 1),
+        ("DeleteSecurityGroup:InternalError:2", 2),
+    ],
+)
+def test_a_transient_aws_fault_is_retried_and_leaves_nothing(
+    server_project: pytest.Pytester,
+    moto_server: str,
+    aws_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    hits: int,
+) -> None:
+    """One connection error, read timeout, throttle or 5xx, in the wait or the teardown: the
+    run goes on, and nothing is left billed (findings 2 and 3 of issue 13)."""
+    log = server_project.path / "fault-log"  # untracked: not uploaded
+    monkeypatch.setenv("GPUBENCH_TEST_FAULTS", fault)
+    monkeypatch.setenv("GPUBENCH_TEST_FAULT_LOG", str(log))
+    server_project.makepyfile(test_bench=BENCH)
+    git_commit_all(server_project.path)
+
+    result = server_project.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST, *EC2)
+
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*2 passed*", "*gpubench: speedup vs numpy*"])
+    assert "TEARDOWN FAILED" not in result.stdout.str()
+    assert log.read_text().splitlines() == [fault.split(":")[0]] * hits
+    assert [e["status"] for e in ledger_entries(aws_env)] == ["done"]
+    assert leftovers(Harness(endpoint_url=moto_server).client("ec2")) == {}
 
 
 # Only on the "instance" (the remote run's home): a usable cupy, as a GPU box has.

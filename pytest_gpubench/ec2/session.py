@@ -53,6 +53,7 @@ from pytest_gpubench.ec2.resources import (
     session_instance_ids,
     session_tags,
     terminate_instances,
+    wait_for_state,
 )
 
 log = logging.getLogger("pytest_gpubench.ec2")
@@ -282,7 +283,8 @@ class _Lifecycle:
         self.hooks = hooks
         self.scratch = scratch
         self.ledger = Ledger(options.ledger_dir)
-        self.backoff = hooks.backoff or Backoff(sleep=hooks.sleep)
+        self.backoff = hooks.backoff or Backoff(sleep=hooks.sleep, clock=hooks.clock)
+        self.patient = self.backoff.patient()  # teardown: giving up leaves a bill running
         now = hooks.now()
         self.session = Ec2Session(new_session_id(now), options.instance_type, options.region)
         hooks.on_session(self.session)
@@ -324,17 +326,19 @@ class _Lifecycle:
         name = f"gpubench-{session.session_id}"
         self._record(key_name=name)
         session.key_name = name
-        key = self.backoff.call(create_key_pair, self.ec2, name, tags, self.scratch)
+        key = self.backoff.call(
+            create_key_pair, self.ec2, name, tags, self.scratch, idempotent=False
+        )
         session.key_path = key.path
         self._step("key_pair")
 
         self._record(security_group_name=name)
         session.security_group_name = name
         session.security_group_id = self.backoff.call(
-            create_security_group, self.ec2, name, cidr, tags
+            create_security_group, self.ec2, name, cidr, tags, idempotent=False
         )
         self._record(security_group_id=session.security_group_id, ssh_cidr=cidr)
-        self.backoff.call(allow_ssh, self.ec2, session.security_group_id, cidr)
+        self.backoff.call(allow_ssh, self.ec2, session.security_group_id, cidr, idempotent=False)
         self._step("security_group")
 
         request = LaunchRequest(
@@ -367,13 +371,14 @@ class _Lifecycle:
         session.price = explicit_price or self._quote()
         self._step("instance")
 
-        self.ec2.get_waiter("instance_running").wait(
-            InstanceIds=[launched.instance_id],
-            WaiterConfig={"Delay": hooks.waiter_delay_s, "MaxAttempts": 120},
+        [instance] = wait_for_state(
+            self.ec2,
+            [launched.instance_id],
+            "running",
+            backoff=self.backoff,
+            delay_s=hooks.waiter_delay_s,
+            sleep=hooks.sleep,
         )
-        instance = self.ec2.describe_instances(InstanceIds=[launched.instance_id])["Reservations"][
-            0
-        ]["Instances"][0]
         target = (hooks.target or default_target)(instance, key.path, options)
         session.address = str(target)
         self._step("running")
@@ -439,7 +444,7 @@ class _Lifecycle:
             attempt("security_group", self._delete_security_groups)
             if s.key_name:
                 name = s.key_name
-                attempt("key_pair", lambda: self.backoff.call(delete_key_pair, self.ec2, name))
+                attempt("key_pair", lambda: delete_key_pair(self.ec2, name, self.patient))
         attempt("key_file", lambda: shutil.rmtree(self.scratch, ignore_errors=False))
         s.teardown_errors = [f"{step}: {exc!r}" for step, exc in errors]
         if self.ec2 is not None:
@@ -455,12 +460,12 @@ class _Lifecycle:
         try:
             if ids:
                 self.hooks.progress(f"gpubench-ec2: terminating {', '.join(ids)}")
-                self.backoff.call(
-                    terminate_instances,
+                terminate_instances(
                     self.ec2,
                     ids,
                     delay_s=self.hooks.waiter_delay_s,
                     sleep=self.hooks.sleep,
+                    backoff=self.patient,
                 )
         finally:
             if s.launched_at is not None:
@@ -480,7 +485,11 @@ class _Lifecycle:
         ids, lookup_error = self._with_tagged(s.security_group_id, tagged_groups)
         for group_id in ids:
             delete_security_group(
-                self.ec2, group_id, delay_s=self.hooks.sg_delete_delay_s, sleep=self.hooks.sleep
+                self.ec2,
+                group_id,
+                delay_s=self.hooks.sg_delete_delay_s,
+                sleep=self.hooks.sleep,
+                backoff=self.patient,
             )
         if lookup_error is not None:
             raise lookup_error
@@ -494,11 +503,19 @@ class _Lifecycle:
         teardown then reports it."""
         ids = {known} if known else set()
         try:
-            ids.update(self.backoff.call(find_tagged))
+            ids.update(self.patient.call(find_tagged))
         except (Exception, KeyboardInterrupt) as exc:
             log.error("EC2 teardown could not list the session's resources: %r", exc)
             return sorted(ids), exc
         return sorted(ids), None
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``; on Python 3.10, which lacks it, the same ``__notes__`` list."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 def _env() -> dict[str, str]:
@@ -531,7 +548,7 @@ def ec2_session(options: Ec2Options, hooks: Hooks | None = None) -> Iterator[Liv
                 problem = TeardownError(errors)
                 if failure is None:
                     raise problem
-                failure.add_note(str(problem))
+                add_note(failure, str(problem))
                 log.error("%s", problem)
 
 
