@@ -476,3 +476,57 @@ def test_unknown_instance_type_is_refused_by_validation(inproc: Harness) -> None
     ):
         pass
     assert leftovers(inproc.client("ec2")) == {}
+
+
+def ctrl_c_on_terminate(presses: int) -> object:
+    """A before-call handler that presses Ctrl-C ``presses`` times on TerminateInstances."""
+
+    def press(params: dict, **kwargs: object) -> None:
+        for _ in range(presses):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    press.operation = "TerminateInstances"  # type: ignore[attr-defined]
+    return press
+
+
+def test_a_ctrl_c_during_teardown_is_said_and_the_teardown_finishes(inproc: Harness) -> None:
+    said: list[str] = []
+    inproc.faults.append(ctrl_c_on_terminate(1))  # type: ignore[arg-type]
+    before = signal.getsignal(signal.SIGINT)
+    with (
+        pytest.raises(KeyboardInterrupt, match="first"),
+        ec2_session(options(), inproc.hooks(progress=said.append)),
+    ):
+        raise KeyboardInterrupt("first Ctrl-C")
+    assert any("teardown is still running" in line for line in said)
+    assert not any("ABANDONED" in line for line in said)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert leftovers(inproc.client("ec2")) == {}
+
+
+def test_the_next_ctrl_c_abandons_the_teardown_and_says_what_is_left(
+    inproc: Harness, aws_env: Path
+) -> None:
+    from pytest_gpubench.ec2.__main__ import main
+
+    said: list[str] = []
+    sessions = []
+    inproc.faults.append(ctrl_c_on_terminate(2))  # type: ignore[arg-type]
+    hooks = inproc.hooks(progress=said.append, on_session=sessions.append)
+    with pytest.raises(KeyboardInterrupt, match="first") as info, ec2_session(options(), hooks):
+        raise KeyboardInterrupt("first Ctrl-C")
+    s = sessions[0]
+    [line] = [line for line in said if "ABANDONED" in line]
+    for what in (s.instance_id, s.security_group_id, s.key_name):
+        assert what in line
+    command = f"python -m pytest_gpubench.ec2 sweep --region us-east-1 --session {s.session_id}"
+    assert line.endswith(command)
+    assert any("abandoned" in note for note in info.value.__notes__)
+    assert json.loads((aws_env / f"{s.session_id}.json").read_text())["status"] == (
+        "teardown-failed"
+    )
+    left = leftovers(inproc.client("ec2"))
+    assert set(left) == {"instances", "groups", "keys"}
+
+    assert main(command.split()[3:]) == 0  # the printed command cleans it all up
+    assert leftovers(inproc.client("ec2")) == {}

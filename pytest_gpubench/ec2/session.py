@@ -255,6 +255,42 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
+def sweep_command(region: str, session_id: str | None = None) -> str:
+    """The command that deletes a session's leftovers (or every expired one)."""
+    only = f" --session {session_id}" if session_id else ""
+    return f"python -m pytest_gpubench.ec2 sweep --region {region}{only}"
+
+
+@contextmanager
+def ctrl_c_said_then_abandons(say: Callable[[str], None], abandoned: list[bool]) -> Iterator[None]:
+    """While teardown runs (main thread): the first Ctrl-C is said and ignored, the next
+    appends to ``abandoned`` and raises ``KeyboardInterrupt``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    presses = 0
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            say(
+                "gpubench-ec2: teardown is still running (terminating the instance, deleting "
+                "its security group and key pair); press Ctrl-C again to abandon it"
+            )
+            return
+        abandoned.append(True)
+        raise KeyboardInterrupt("EC2 teardown abandoned")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(
+            signal.SIGINT, previous if previous is not None else signal.default_int_handler
+        )
+
+
 def ssh_cidr_for(options: Ec2Options, hooks: Hooks) -> str:
     if options.ssh_cidr:
         return check_ssh_cidr(options.ssh_cidr, allow_world=options.allow_world)
@@ -426,27 +462,54 @@ class _Lifecycle:
             return PriceQuote(None, f"unavailable ({exc!r})")
 
     def down(self) -> list[tuple[str, BaseException]]:
-        """Destroy everything this session may have created; collect, don't stop on, errors."""
+        """Destroy everything this session may have created; collect, don't stop on, errors.
+
+        A Ctrl-C while it runs is said and ignored once; the next one abandons the steps
+        left, and what is still in AWS is printed with the command that deletes it.
+        """
         errors: list[tuple[str, BaseException]] = []
         s = self.session
+        abandoned: list[bool] = []
+        left: list[str] = []
 
-        def attempt(step: str, fn: Callable[[], None]) -> None:
+        def attempt(step: str, fn: Callable[[], None], what: str = "") -> None:
+            if abandoned:
+                if what:
+                    left.append(what)
+                return
             try:
                 fn()
             except (Exception, KeyboardInterrupt) as exc:
                 log.error("EC2 teardown step %s failed: %r", step, exc)
                 errors.append((step, exc))
+                if what:
+                    left.append(what)
 
-        if self.remote is not None:
-            attempt("ssh", self.remote.close)
-        if self.ec2 is not None:
-            attempt("instance", self._terminate)
-            attempt("security_group", self._delete_security_groups)
-            if s.key_name:
-                name = s.key_name
-                attempt("key_pair", lambda: delete_key_pair(self.ec2, name, self.patient))
+        with ctrl_c_said_then_abandons(self.hooks.progress, abandoned):
+            if self.remote is not None:
+                attempt("ssh", self.remote.close)
+            if self.ec2 is not None:
+                attempt("instance", self._terminate, f"instance {s.instance_id or '(tagged)'}")
+                group = s.security_group_id or s.security_group_name or "(tagged)"
+                attempt("security_group", self._delete_security_groups, f"security group {group}")
+                if s.key_name:
+                    name = s.key_name
+                    attempt(
+                        "key_pair",
+                        lambda: delete_key_pair(self.ec2, name, self.patient),
+                        f"key pair {name}",
+                    )
         attempt("key_file", lambda: shutil.rmtree(self.scratch, ignore_errors=False))
         s.teardown_errors = [f"{step}: {exc!r}" for step, exc in errors]
+        if abandoned:
+            s.teardown_errors.append("abandoned by Ctrl-C")
+            self.hooks.progress(
+                f"gpubench-ec2: teardown ABANDONED; still in AWS ({s.region}): "
+                f"{'; '.join(left) or 'nothing known'}. Delete them with: "
+                f"{sweep_command(s.region, s.session_id)}"
+            )
+            errors.append(("abandoned", KeyboardInterrupt("teardown abandoned by Ctrl-C")))
+        abandoned.clear()  # the ledger is written whatever happened
         if self.ec2 is not None:
             status = "done" if not errors else "teardown-failed"
             attempt("ledger", lambda: self._record(status=status, errors=s.teardown_errors))
