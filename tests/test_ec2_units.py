@@ -277,3 +277,20 @@ def test_private_key_never_reaches_the_logs(
     assert "PRIVATE KEY" not in caplog.text
     assert "PRIVATE KEY" in key.path.read_text()
     assert key.path.stat().st_mode & 0o777 == 0o600
+
+
+def test_add_note_keeps_the_error_where_python_has_no_add_note() -> None:
+    """Python 3.10 has no ``BaseException.add_note``: the teardown report must still reach
+    ``__notes__``, and the AttributeError must not mask the session's own error."""
+    from pytest_gpubench.ec2.session import add_note
+
+    class Py310Error:  # what an exception offers there: attributes, no add_note
+        pass
+
+    old = Py310Error()
+    add_note(old, "teardown: key_pair")  # type: ignore[arg-type]
+    add_note(old, "teardown: ledger")  # type: ignore[arg-type]
+    assert old.__notes__ == ["teardown: key_pair", "teardown: ledger"]  # type: ignore[attr-defined]
+    new = ValueError("boom")
+    add_note(new, "teardown: instance")
+    assert new.__notes__ == ["teardown: instance"]

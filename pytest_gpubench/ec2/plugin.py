@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shlex
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -205,10 +206,10 @@ def _extra_name(name: str) -> str:
 def _project_extras(root: Path) -> set[str]:
     """The extras the instance can install: ``[project.optional-dependencies]`` of the
     project under test (``pip install -e '.[EXTRAS]'`` there); empty where unknown."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10: not checked here; pip on the instance says
-        return set()
+    else:  # a dependency there (pyproject.toml)
+        import tomli as tomllib
     try:
         project = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {})
     except (OSError, ValueError):
