@@ -530,3 +530,58 @@ def test_the_next_ctrl_c_abandons_the_teardown_and_says_what_is_left(
 
     assert main(command.split()[3:]) == 0  # the printed command cleans it all up
     assert leftovers(inproc.client("ec2")) == {}
+
+
+def test_the_root_volume_is_encrypted_with_the_account_default_and_the_eni_tagged(
+    inproc: Harness,
+) -> None:
+    """Issue 13, 10a and 10b: the root EBS volume is encrypted (no KmsKeyId: the account's
+    default key), at the image's own size; the network interface carries the session tags."""
+    ec2 = inproc.client("ec2")
+    image = ec2.register_image(
+        Name="dlami",
+        RootDeviceName="/dev/sda1",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 75}}],
+    )["ImageId"]
+    [mapping] = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
+    size = mapping["Ebs"]["VolumeSize"]  # moto keeps a size of its own
+    runs: list[dict] = []
+
+    def record(params: dict, **kwargs: object) -> None:
+        runs.append(params["body"])
+
+    ec2.meta.events.register("before-call.ec2.RunInstances", record)
+    original = inproc.client
+    inproc.client = lambda service, region="us-east-1": (  # type: ignore[method-assign]
+        ec2 if service == "ec2" else original(service, region)
+    )
+    with ec2_session(options(ami=image), inproc.hooks()) as live:
+        instance = describe(inproc, live.instance_id)
+        [volume] = ec2.describe_volumes(
+            Filters=[{"Name": "attachment.instance-id", "Values": [live.instance_id]}]
+        )["Volumes"]
+        assert volume["Encrypted"] is True
+        assert instance["NetworkInterfaces"]
+        session_id = live.session.session_id
+    [body] = runs
+    assert {k: v for k, v in body.items() if k.startswith("BlockDeviceMapping")} == {
+        "BlockDeviceMapping.1.DeviceName": "/dev/sda1",
+        "BlockDeviceMapping.1.Ebs.Encrypted": "true",
+        "BlockDeviceMapping.1.Ebs.DeleteOnTermination": "true",
+        "BlockDeviceMapping.1.Ebs.VolumeSize": size,  # the image's own
+    }  # no KmsKeyId: the account's default key
+    # moto does not apply RunInstances' network-interface tags, so the request is checked
+    tagged = {
+        body[k]: k.split(".")[1]
+        for k in body
+        if k.startswith("TagSpecification.") and k.endswith("ResourceType")
+    }
+    assert set(tagged) == {"instance", "volume", "network-interface"}
+    eni = tagged["network-interface"]
+    pairs = {
+        body[k]: body[k.replace(".Key", ".Value")]
+        for k in body
+        if k.startswith(f"TagSpecification.{eni}.Tag.") and k.endswith(".Key")
+    }
+    assert pairs[TAG_SESSION] == session_id
+    assert leftovers(ec2) == {}

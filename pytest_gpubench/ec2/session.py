@@ -38,7 +38,13 @@ from pytest_gpubench.ec2.faults import (
     credentials_error,
     error_code,
 )
-from pytest_gpubench.ec2.launch import LaunchRequest, launch, offered_zones, user_data
+from pytest_gpubench.ec2.launch import (
+    LaunchRequest,
+    encrypted_root,
+    launch,
+    offered_zones,
+    user_data,
+)
 from pytest_gpubench.ec2.ledger import Ledger
 from pytest_gpubench.ec2.pricing import PriceQuote, override_quote, quote
 from pytest_gpubench.ec2.resources import (
@@ -389,7 +395,13 @@ class _Lifecycle:
             spot=options.spot,
             max_price=options.max_price,
             spot_fallback=options.spot_fallback,
+            block_devices=self.backoff.call(encrypted_root, self.ec2, ami.image_id),
         )
+        if request.block_devices is None:
+            hooks.progress(
+                f"gpubench-ec2: could not describe {ami.image_id}: its root volume is "
+                "encrypted only if the account encrypts EBS by default"
+            )
         launched = launch(
             self.ec2,
             request,
