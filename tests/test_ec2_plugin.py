@@ -189,6 +189,52 @@ def test_a_transient_aws_fault_is_retried_and_leaves_nothing(
     assert leftovers(Harness(endpoint_url=moto_server).client("ec2")) == {}
 
 
+def test_the_uploaded_tree_is_the_invocation_dirs_never_an_options_value(
+    project: pytest.Pytester, aws_env: Path
+) -> None:
+    """pytest takes ``--opt /some/dir`` as a test path: with the ledger in another git
+    checkout, that checkout was uploaded (issue 13, finding 6). The project is the checkout
+    pytest was started in; a rootdir moved outside it is refused before any AWS call."""
+    project.makepyfile(test_bench=BENCH)
+    git_commit_all(project.path)
+    other = project.path.parent / f"{project.path.name}-other"
+    other.mkdir()
+    (other / "unrelated.py").write_text("x = 1\n")
+    git_commit_all(other)
+    ledger = other / "ledger"
+    ledger.mkdir()  # an existing path: pytest's rootdir search takes it as a test path
+
+    result = project.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy",
+        *FAST,
+        *EC2,
+        "--gpubench-ec2-ledger-dir",
+        str(ledger),
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stdout.fnmatch_lines(["*rootdir*is outside the project*--option=VALUE*"])
+    assert "gpubench-ec2: uploaded" not in result.stdout.str()
+    assert not list(ledger.glob("*.json"))  # refused before any AWS call
+    assert leftovers(Harness().client("ec2")) == {}
+    # written as --option=VALUE, the same run uploads this tree and says so
+    result = project.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy",
+        *FAST,
+        *EC2,
+        f"--gpubench-ec2-ledger-dir={ledger}",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [f"gpubench-ec2: uploaded {project.path} (2 files tracked by git)", "*2 passed*"]
+    )
+    assert leftovers(Harness().client("ec2")) == {}
+
+
 # Only on the "instance" (the remote run's home): a usable cupy, as a GPU box has.
 REMOTE_ONLY_GPU = """
 import os

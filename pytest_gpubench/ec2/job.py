@@ -146,7 +146,9 @@ def run_job(
 
     base = job.remote_base or remote.check('echo "$HOME"').strip().splitlines()[-1]
     paths = remote_paths(base, job)
-    upload_project(remote, job.project_root, paths.project, scratch)
+    count = upload_project(remote, job.project_root, paths.project, scratch)
+    if on_line:
+        on_line(f"gpubench-ec2: uploaded {job.project_root} ({count} files tracked by git)")
     remote.check(f"mkdir -p {shlex.quote(paths.out)}")
     nodeids = scratch / NODEIDS_NAME
     nodeids.write_text("".join(f"{n}\n" for n in job.node_ids))

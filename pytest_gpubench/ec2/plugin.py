@@ -382,12 +382,29 @@ def _exit_code(exc: BaseException) -> int:
     return pytest.ExitCode.TESTS_FAILED
 
 
-def _make_job(session: pytest.Session) -> Any:
-    from pytest_gpubench.ec2.job import Job
+def project_root(config: pytest.Config) -> Path:
+    """The git checkout to upload: the one pytest was started in, never one found from an
+    option's value (pytest takes ``--opt /some/dir`` as a test path and may move its rootdir
+    there). Its rootdir must lie inside it, for the node ids to mean the same there."""
+    from pytest_gpubench.ec2.faults import Ec2ConfigError
     from pytest_gpubench.ec2.remote import git_root
 
+    root = git_root(Path(config.invocation_params.dir)).resolve()
+    rootdir = config.rootpath.resolve()
+    if rootdir != root and root not in rootdir.parents:
+        raise Ec2ConfigError(
+            f"pytest's rootdir {rootdir} is outside the project {root} that would be uploaded "
+            "(an option's value taken as a test path?); write options as --option=VALUE, or "
+            "give the rootdir with --rootdir"
+        )
+    return root
+
+
+def _make_job(session: pytest.Session) -> Any:
+    from pytest_gpubench.ec2.job import Job
+
     config = session.config
-    root = git_root(config.rootpath)
+    root = project_root(config)
     plot = bool(config.getoption("gpubench_plot", default=None))
     extras = tuple(e for e in config.getoption("gpubench_ec2_extras").split(",") if e)
     if plot and "plot" not in extras:

@@ -260,20 +260,25 @@ def git_root(path: Path) -> Path:
     return Path(out.strip())
 
 
-def project_tarball(root: Path, dest: Path) -> Path:
-    """A gzipped tar of the tracked files (working-tree contents, uncommitted edits included)."""
+def project_tarball(root: Path, dest: Path) -> int:
+    """A gzipped tar of the tracked files (working-tree contents, uncommitted edits
+    included); how many files it holds."""
+    names = git_tracked_files(root)
     with tarfile.open(dest, "w:gz") as tar:
-        for name in git_tracked_files(root):
+        for name in names:
             tar.add(root / name, arcname=name, recursive=False)
-    return dest
+    return len(names)
 
 
-def upload_project(remote: Remote, root: Path, remote_dir: str, scratch: Path) -> None:
-    """Unpack the project's tracked files into ``remote_dir`` (created, emptied first)."""
+def upload_project(remote: Remote, root: Path, remote_dir: str, scratch: Path) -> int:
+    """Unpack the project's tracked files into ``remote_dir`` (created, emptied first); how
+    many files were sent."""
     if remote_dir.strip().rstrip("/") in {"", ".", "~", "/", "$HOME"}:
         raise Ec2Error(f"remote project directory {remote_dir!r} would replace a whole tree")
-    tarball = project_tarball(root, scratch / "project.tar.gz")
+    tarball = scratch / "project.tar.gz"
+    count = project_tarball(root, tarball)
     quoted = shlex.quote(remote_dir)
     remote.check(f"rm -rf {quoted} && mkdir -p {quoted}")
     remote.put(tarball, f"{remote_dir}/project.tar.gz")
     remote.check(f"cd {quoted} && tar -xzf project.tar.gz && rm project.tar.gz")
+    return count
