@@ -235,6 +235,34 @@ def test_the_uploaded_tree_is_the_invocation_dirs_never_an_options_value(
     assert leftovers(Harness().client("ec2")) == {}
 
 
+def test_the_next_run_reports_sessions_left_unfinished_and_the_sweep(
+    project: pytest.Pytester, aws_env: Path
+) -> None:
+    """The ledger was written but never read (issue 13, finding 9)."""
+    from pytest_gpubench.ec2.ledger import Ledger
+
+    ledger = Ledger(aws_env)
+    ledger.record("20300101-aaaaaa", status="starting", region="eu-west-1", instance_id="i-1")
+    ledger.record("20300101-bbbbbb", status="teardown-failed", key_name="gpubench-b")
+    ledger.record("20300101-cccccc", status="done", instance_id="i-3")
+    project.makepyfile(test_bench=BENCH)
+    git_commit_all(project.path)
+
+    result = project.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST, *EC2)
+
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "gpubench-ec2: session 20300101-aaaaaa is starting in * (instance i-1); *"
+            "sweep --region eu-west-1 --session 20300101-aaaaaa",
+            "gpubench-ec2: session 20300101-bbbbbb is teardown-failed in * (key pair "
+            "gpubench-b); *sweep --region us-east-1 --session 20300101-bbbbbb",
+            "*2 passed*",
+        ]
+    )
+    assert "20300101-cccccc" not in result.stdout.str()
+
+
 # Only on the "instance" (the remote run's home): a usable cupy, as a GPU box has.
 REMOTE_ONLY_GPU = """
 import os

@@ -275,6 +275,16 @@ def pytest_configure(config: pytest.Config) -> None:
         option.benchmark_save = option.benchmark_autosave = option.benchmark_json = None
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Earlier EC2 sessions whose teardown is not known done, with the sweep for each."""
+    if OPTIONS_KEY not in config.stash:
+        return []
+    from pytest_gpubench.ec2.ledger import Ledger, unfinished_report
+
+    options = config.stash[OPTIONS_KEY]
+    return unfinished_report(Ledger(options.ledger_dir), options.region)
+
+
 def whole_suite_mode(config: pytest.Config) -> bool:
     return OPTIONS_KEY in config.stash and bool(config.getoption("gpubench", default=False))
 
