@@ -585,3 +585,32 @@ def test_the_root_volume_is_encrypted_with_the_account_default_and_the_eni_tagge
     }
     assert pairs[TAG_SESSION] == session_id
     assert leftovers(ec2) == {}
+
+
+def test_the_session_reads_host_key_fingerprints_from_the_console_bounded(
+    inproc: Harness,
+) -> None:
+    """moto's console shows no cloud-init fingerprints: the check polls GetConsoleOutput for
+    ``console_wait_s`` only, then answers None (the SSH layer then says so on screen)."""
+    answers: list[object] = []
+    calls: list[dict] = []
+
+    def connect(target: object, key_path: Path, known_hosts: Path, **kwargs: object) -> object:
+        expected = kwargs["expected_fingerprints"]
+        answers.extend([expected(), expected()])  # type: ignore[operator]
+        return inproc.connect(target, key_path, known_hosts)
+
+    ec2 = inproc.client("ec2")
+    original = inproc.client
+    ec2.meta.events.register(
+        "before-call.ec2.GetConsoleOutput", lambda params, **kw: calls.append(params)
+    )
+    inproc.client = lambda service, region="us-east-1": (  # type: ignore[method-assign]
+        ec2 if service == "ec2" else original(service, region)
+    )
+    hooks = inproc.hooks(connect=connect, console_wait_s=20, ssh_retry_delay_s=5)
+    with ec2_session(options(), hooks):
+        pass
+    assert answers == [None, None]
+    assert len(calls) == 5  # 20 s at 5 s apart, once: the answer is kept
+    assert leftovers(ec2) == {}

@@ -154,6 +154,9 @@ class Hooks:
     ssh_timeout_s: float = 600.0
     ssh_retry_delay_s: float = 5.0
     ssh_auth_retries: int = 12
+    #: How long to wait for the host key fingerprints in the console output (cloud-init
+    #: prints them at boot; EC2 shows the console with a lag).
+    console_wait_s: float = 180.0
 
 
 @dataclass
@@ -442,9 +445,42 @@ class _Lifecycle:
             auth_retries=hooks.ssh_auth_retries,
             clock=hooks.clock,
             sleep=hooks.sleep,
+            expected_fingerprints=self._console_fingerprints(launched.instance_id),
+            say=hooks.progress,
         )
         self._step("connected")
         return LiveInstance(session, self.remote, hooks, self.scratch)
+
+    def _console_fingerprints(self, instance_id: str) -> Callable[[], set[str] | None]:
+        """Reads the host key fingerprints the instance printed (``GetConsoleOutput``),
+        polling up to ``hooks.console_wait_s``; None if they did not show in time. The
+        answer is kept: a reconnect does not wait again."""
+        from pytest_gpubench.ec2.remote import console_fingerprints
+
+        hooks, found = self.hooks, []
+
+        def read() -> set[str] | None:
+            if found:
+                return found[0]
+            delay = max(hooks.ssh_retry_delay_s, 1.0)
+            deadline = hooks.clock() + hooks.console_wait_s
+            for _ in range(max(1, int(hooks.console_wait_s / delay) + 1)):
+                try:
+                    output = self.backoff.call(
+                        self.ec2.get_console_output, InstanceId=instance_id, Latest=True
+                    ).get("Output")
+                except Exception as exc:  # a missing permission: say so, don't stop
+                    log.warning("could not read the console of %s: %r", instance_id, exc)
+                    break
+                printed = console_fingerprints(output) if output else None
+                if printed or hooks.clock() >= deadline:
+                    found.append(printed)
+                    return printed
+                hooks.sleep(delay)
+            found.append(None)
+            return None
+
+        return read
 
     def _identity(self, sts: Any) -> dict[str, Any]:
         from botocore.exceptions import NoCredentialsError, PartialCredentialsError
