@@ -178,6 +178,7 @@ class Harness:
             "backoff": Backoff(sleep=self.sleeps.append, rng=random.Random(7)),
             "waiter_delay_s": 0,
             "sg_delete_delay_s": 0.5,
+            "console_wait_s": 0,
         }
         values.update(overrides)
         return Hooks(**values)

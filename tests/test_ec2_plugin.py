@@ -61,6 +61,7 @@ def pytest_configure(config):
         waiter_delay_s=0,
         ssh_auth_retries=0,
         ssh_timeout_s=20,
+        console_wait_s=0,  # moto's console never shows cloud-init's fingerprints
     )
     write_python_wrapper({base!r} + "/.gpubench-venv/bin/python")
     config.stash[JOB_OVERRIDES_KEY] = {{"remote_base": {base!r}, "setup_override": ("true",)}}
