@@ -373,8 +373,13 @@ def test_teardown_errors_never_mask_the_original_and_never_stop_teardown(
     entry = json.loads((aws_env / f"{sessions[0].session_id}.json").read_text())
     assert entry["status"] == "teardown-failed"
 
-    with pytest.raises(TeardownError, match="key_pair"), ec2_session(options(), inproc.hooks()):
+    sessions.clear()
+    with (
+        pytest.raises(TeardownError, match="key_pair") as failed,
+        ec2_session(options(), inproc.hooks(on_session=sessions.append)),
+    ):
         pass
+    assert f"sweep --region us-east-1 --session {sessions[0].session_id}`" in str(failed.value)
 
 
 @pytest.mark.parametrize("operation", ["DescribeInstances", "DescribeSecurityGroups"])

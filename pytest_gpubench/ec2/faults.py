@@ -64,12 +64,16 @@ class CapacityError(Ec2Error):
 class TeardownError(Ec2Error):
     """One or more teardown steps failed; ``errors`` holds (step, exception) pairs."""
 
-    def __init__(self, errors: list[tuple[str, BaseException]]) -> None:
+    def __init__(self, errors: list[tuple[str, BaseException]], sweep: str | None = None) -> None:
         self.errors = errors
         details = "; ".join(f"{step}: {exc!r}" for step, exc in errors)
+        how = (
+            f"run `{sweep}` to delete what is left now"
+            if sweep
+            else "run `python -m pytest_gpubench.ec2 sweep` after the resources expire"
+        )
         super().__init__(
-            f"EC2 teardown incomplete ({details}); run `python -m pytest_gpubench.ec2 sweep` "
-            "after the resources expire, or delete them in the EC2 console"
+            f"EC2 teardown incomplete ({details}); {how}, or delete them in the EC2 console"
         )
 
 

@@ -656,7 +656,8 @@ def ec2_session(options: Ec2Options, hooks: Hooks | None = None) -> Iterator[Liv
         finally:
             errors = lifecycle.down()
             if errors:
-                problem = TeardownError(errors)
+                s = lifecycle.session
+                problem = TeardownError(errors, sweep_command(s.region, s.session_id))
                 if failure is None:
                     raise problem
                 add_note(failure, str(problem))
