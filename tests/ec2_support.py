@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,8 +83,21 @@ class Raise(Fault):
         return None
 
 
+@dataclass
+class CtrlC(Fault):
+    """On the first call of ``operation``, press Ctrl-C ``times`` times (real SIGINTs)."""
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any) -> Any:
+        if not self.hits:
+            self.hits.append(dict(params.get("body") or {}))
+            for _ in range(self.times or 1):
+                os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
 #: Environment of a pytester run: ``OPERATION:CODE:TIMES,...``; CODE is an AWS error code,
-#: or ``connection`` / ``read-timeout`` for a failure without an answer.
+#: ``connection`` / ``read-timeout`` for a failure without an answer, or ``ctrl-c`` (TIMES
+#: presses on the first call).
 FAULTS_ENV = "GPUBENCH_TEST_FAULTS"
 #: Where those faults note each hit (one operation name a line).
 FAULT_LOG_ENV = "GPUBENCH_TEST_FAULT_LOG"
@@ -114,7 +129,13 @@ def faults_from_env(environ: dict[str, str]) -> list[Any]:
     faults: list[Any] = []
     for spec in filter(None, environ.get(FAULTS_ENV, "").split(",")):
         operation, code, times = spec.split(":")
-        kind = Raise if code in ("connection", "read-timeout") else Fault
+        kind = (
+            Raise
+            if code in ("connection", "read-timeout")
+            else CtrlC
+            if code == "ctrl-c"
+            else Fault
+        )
         fault = kind(operation, code, times=int(times))
         faults.append(
             Logged(fault, Path(environ[FAULT_LOG_ENV])) if FAULT_LOG_ENV in environ else fault

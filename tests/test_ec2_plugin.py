@@ -62,6 +62,9 @@ def pytest_configure(config):
         ssh_auth_retries=0,
         ssh_timeout_s=20,
         console_wait_s=0,  # moto's console never shows cloud-init's fingerprints
+        progress=lambda line: config.pluginmanager.get_plugin("terminalreporter").write_line(
+            line
+        ),
     )
     write_python_wrapper({base!r} + "/.gpubench-venv/bin/python")
     config.stash[JOB_OVERRIDES_KEY] = {{"remote_base": {base!r}, "setup_override": ("true",)}}
@@ -262,6 +265,48 @@ def test_the_next_run_reports_sessions_left_unfinished_and_the_sweep(
         ]
     )
     assert "20300101-cccccc" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_during_teardown_is_said_once_and_the_next_abandons_it(
+    server_project: pytest.Pytester,
+    moto_server: str,
+    aws_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    presses: int,
+) -> None:
+    """Real SIGINTs while TerminateInstances runs in a real EC2 run (issue 13, finding 2)."""
+    from pytest_gpubench.ec2.__main__ import main
+
+    monkeypatch.setenv("GPUBENCH_TEST_FAULTS", f"TerminateInstances:ctrl-c:{presses}")
+    server_project.makepyfile(test_bench=BENCH)
+    git_commit_all(server_project.path)
+
+    result = server_project.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST, *EC2)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(["*gpubench-ec2: teardown is still running*Ctrl-C again*"])
+    ec2 = Harness(endpoint_url=moto_server).client("ec2")
+    if presses == 1:
+        assert result.ret == 0, out
+        assert "ABANDONED" not in out
+        assert leftovers(ec2) == {}
+        return
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out
+    [entry] = ledger_entries(aws_env)
+    session = entry["session"]
+    command = f"python -m pytest_gpubench.ec2 sweep --region us-east-1 --session {session}"
+    result.stdout.fnmatch_lines(
+        [
+            f"gpubench-ec2: teardown ABANDONED; still in AWS (us-east-1): instance "
+            f"{entry['instance_id']}; security group {entry['security_group_id']}; key pair "
+            f"{entry['key_name']}. Delete them with: {command}"
+        ]
+    )
+    assert entry["status"] == "teardown-failed"
+    assert set(leftovers(ec2)) == {"instances", "groups", "keys"}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    assert main(command.split()[3:]) == 0  # what it printed cleans up
+    assert leftovers(ec2) == {}
 
 
 # Only on the "instance" (the remote run's home): a usable cupy, as a GPU box has.
