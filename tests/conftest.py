@@ -30,6 +30,11 @@ PRELOADED = (
     "pytest_gpubench.ec2.session",
     "pytest_gpubench.ec2.job",
     "pytest_gpubench.ec2.remote",
+    # moto's server imports a service's backend on its first request; one first made inside
+    # a pytester run is unloaded after it, and the next request sees a fresh, empty backend
+    "moto.ec2.models",
+    "moto.sts.models",
+    "moto.ssm.models",
 )
 for _module in PRELOADED:
     with contextlib.suppress(ImportError):  # optional extras: their tests skip themselves

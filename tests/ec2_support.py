@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shlex
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +59,88 @@ class Fault:
             self.hits.append(dict(body))
             return error_response(self.code)
         return None
+
+
+def botocore_fault(kind: str) -> BaseException:
+    """A failure with no AWS answer: ``connection`` (refused) or ``read-timeout``."""
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    url = "https://ec2.us-east-1.amazonaws.com/"
+    if kind == "connection":
+        return EndpointConnectionError(endpoint_url=url)
+    if kind == "read-timeout":
+        return ReadTimeoutError(endpoint_url=url)
+    raise ValueError(f"unknown fault kind {kind!r}; expected connection or read-timeout")
+
+
+@dataclass
+class Raise(Fault):
+    """Like :class:`Fault`, but raise ``botocore_fault(code)`` (no response at all)."""
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any) -> Any:
+        if super().__call__(params, **kwargs) is not None:
+            raise botocore_fault(self.code)
+        return None
+
+
+@dataclass
+class CtrlC(Fault):
+    """On the first call of ``operation``, press Ctrl-C ``times`` times (real SIGINTs)."""
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any) -> Any:
+        if not self.hits:
+            self.hits.append(dict(params.get("body") or {}))
+            for _ in range(self.times or 1):
+                os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+#: Environment of a pytester run: ``OPERATION:CODE:TIMES,...``; CODE is an AWS error code,
+#: ``connection`` / ``read-timeout`` for a failure without an answer, or ``ctrl-c`` (TIMES
+#: presses on the first call).
+FAULTS_ENV = "GPUBENCH_TEST_FAULTS"
+#: Where those faults note each hit (one operation name a line).
+FAULT_LOG_ENV = "GPUBENCH_TEST_FAULT_LOG"
+
+
+@dataclass
+class Logged:
+    """A fault that appends its operation to ``log`` each time it fires."""
+
+    fault: Fault
+    log: Path
+
+    @property
+    def operation(self) -> str:
+        return self.fault.operation
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any) -> Any:
+        before = len(self.fault.hits)
+        try:
+            return self.fault(params, **kwargs)
+        finally:
+            if len(self.fault.hits) > before:
+                with self.log.open("a") as handle:
+                    handle.write(f"{self.fault.operation}\n")
+
+
+def faults_from_env(environ: dict[str, str]) -> list[Any]:
+    """The faults ``GPUBENCH_TEST_FAULTS`` asks for, logging to ``GPUBENCH_TEST_FAULT_LOG``."""
+    faults: list[Any] = []
+    for spec in filter(None, environ.get(FAULTS_ENV, "").split(",")):
+        operation, code, times = spec.split(":")
+        kind = (
+            Raise
+            if code in ("connection", "read-timeout")
+            else CtrlC
+            if code == "ctrl-c"
+            else Fault
+        )
+        fault = kind(operation, code, times=int(times))
+        faults.append(
+            Logged(fault, Path(environ[FAULT_LOG_ENV])) if FAULT_LOG_ENV in environ else fault
+        )
+    return faults
 
 
 @dataclass
@@ -113,9 +199,29 @@ class Harness:
             "backoff": Backoff(sleep=self.sleeps.append, rng=random.Random(7)),
             "waiter_delay_s": 0,
             "sg_delete_delay_s": 0.5,
+            "console_wait_s": 0,
         }
         values.update(overrides)
         return Hooks(**values)
+
+
+def write_python_wrapper(path: Path | str) -> None:
+    """An executable ``path`` that runs this interpreter with this tree's package first.
+
+    The remote "venv" of the tests. Not a symlink: a link to a venv's python from another
+    folder loses the venv (``pyvenv.cfg`` is looked up beside the link), and with it pytest.
+    """
+    import pytest_gpubench
+
+    tree = Path(pytest_gpubench.__file__).resolve().parent.parent
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "#!/bin/sh\n"
+        f"PYTHONPATH={shlex.quote(str(tree))}${{PYTHONPATH:+:$PYTHONPATH}} "
+        f'exec {shlex.quote(sys.executable)} "$@"\n'
+    )
+    path.chmod(0o755)
 
 
 def options(**overrides: Any) -> Ec2Options:

@@ -373,8 +373,13 @@ def test_teardown_errors_never_mask_the_original_and_never_stop_teardown(
     entry = json.loads((aws_env / f"{sessions[0].session_id}.json").read_text())
     assert entry["status"] == "teardown-failed"
 
-    with pytest.raises(TeardownError, match="key_pair"), ec2_session(options(), inproc.hooks()):
+    sessions.clear()
+    with (
+        pytest.raises(TeardownError, match="key_pair") as failed,
+        ec2_session(options(), inproc.hooks(on_session=sessions.append)),
+    ):
         pass
+    assert f"sweep --region us-east-1 --session {sessions[0].session_id}`" in str(failed.value)
 
 
 @pytest.mark.parametrize("operation", ["DescribeInstances", "DescribeSecurityGroups"])
@@ -476,3 +481,141 @@ def test_unknown_instance_type_is_refused_by_validation(inproc: Harness) -> None
     ):
         pass
     assert leftovers(inproc.client("ec2")) == {}
+
+
+def ctrl_c_on_terminate(presses: int) -> object:
+    """A before-call handler that presses Ctrl-C ``presses`` times on TerminateInstances."""
+
+    def press(params: dict, **kwargs: object) -> None:
+        for _ in range(presses):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    press.operation = "TerminateInstances"  # type: ignore[attr-defined]
+    return press
+
+
+def test_a_ctrl_c_during_teardown_is_said_and_the_teardown_finishes(inproc: Harness) -> None:
+    said: list[str] = []
+    inproc.faults.append(ctrl_c_on_terminate(1))  # type: ignore[arg-type]
+    before = signal.getsignal(signal.SIGINT)
+    with (
+        pytest.raises(KeyboardInterrupt, match="first"),
+        ec2_session(options(), inproc.hooks(progress=said.append)),
+    ):
+        raise KeyboardInterrupt("first Ctrl-C")
+    assert any("teardown is still running" in line for line in said)
+    assert not any("ABANDONED" in line for line in said)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert leftovers(inproc.client("ec2")) == {}
+
+
+def test_the_next_ctrl_c_abandons_the_teardown_and_says_what_is_left(
+    inproc: Harness, aws_env: Path
+) -> None:
+    from pytest_gpubench.ec2.__main__ import main
+
+    said: list[str] = []
+    sessions = []
+    inproc.faults.append(ctrl_c_on_terminate(2))  # type: ignore[arg-type]
+    hooks = inproc.hooks(progress=said.append, on_session=sessions.append)
+    with pytest.raises(KeyboardInterrupt, match="first") as info, ec2_session(options(), hooks):
+        raise KeyboardInterrupt("first Ctrl-C")
+    s = sessions[0]
+    [line] = [line for line in said if "ABANDONED" in line]
+    for what in (s.instance_id, s.security_group_id, s.key_name):
+        assert what in line
+    command = f"python -m pytest_gpubench.ec2 sweep --region us-east-1 --session {s.session_id}"
+    assert line.endswith(command)
+    assert any("abandoned" in note for note in info.value.__notes__)
+    assert json.loads((aws_env / f"{s.session_id}.json").read_text())["status"] == (
+        "teardown-failed"
+    )
+    left = leftovers(inproc.client("ec2"))
+    assert set(left) == {"instances", "groups", "keys"}
+
+    assert main(command.split()[3:]) == 0  # the printed command cleans it all up
+    assert leftovers(inproc.client("ec2")) == {}
+
+
+def test_the_root_volume_is_encrypted_with_the_account_default_and_the_eni_tagged(
+    inproc: Harness,
+) -> None:
+    """Issue 13, 10a and 10b: the root EBS volume is encrypted (no KmsKeyId: the account's
+    default key), at the image's own size; the network interface carries the session tags."""
+    ec2 = inproc.client("ec2")
+    image = ec2.register_image(
+        Name="dlami",
+        RootDeviceName="/dev/sda1",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 75}}],
+    )["ImageId"]
+    [mapping] = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
+    size = mapping["Ebs"]["VolumeSize"]  # moto keeps a size of its own
+    runs: list[dict] = []
+
+    def record(params: dict, **kwargs: object) -> None:
+        runs.append(params["body"])
+
+    ec2.meta.events.register("before-call.ec2.RunInstances", record)
+    original = inproc.client
+    inproc.client = lambda service, region="us-east-1": (  # type: ignore[method-assign]
+        ec2 if service == "ec2" else original(service, region)
+    )
+    with ec2_session(options(ami=image), inproc.hooks()) as live:
+        instance = describe(inproc, live.instance_id)
+        [volume] = ec2.describe_volumes(
+            Filters=[{"Name": "attachment.instance-id", "Values": [live.instance_id]}]
+        )["Volumes"]
+        assert volume["Encrypted"] is True
+        assert instance["NetworkInterfaces"]
+        session_id = live.session.session_id
+    [body] = runs
+    assert {k: v for k, v in body.items() if k.startswith("BlockDeviceMapping")} == {
+        "BlockDeviceMapping.1.DeviceName": "/dev/sda1",
+        "BlockDeviceMapping.1.Ebs.Encrypted": "true",
+        "BlockDeviceMapping.1.Ebs.DeleteOnTermination": "true",
+        "BlockDeviceMapping.1.Ebs.VolumeSize": size,  # the image's own
+    }  # no KmsKeyId: the account's default key
+    # moto does not apply RunInstances' network-interface tags, so the request is checked
+    tagged = {
+        body[k]: k.split(".")[1]
+        for k in body
+        if k.startswith("TagSpecification.") and k.endswith("ResourceType")
+    }
+    assert set(tagged) == {"instance", "volume", "network-interface"}
+    eni = tagged["network-interface"]
+    pairs = {
+        body[k]: body[k.replace(".Key", ".Value")]
+        for k in body
+        if k.startswith(f"TagSpecification.{eni}.Tag.") and k.endswith(".Key")
+    }
+    assert pairs[TAG_SESSION] == session_id
+    assert leftovers(ec2) == {}
+
+
+def test_the_session_reads_host_key_fingerprints_from_the_console_bounded(
+    inproc: Harness,
+) -> None:
+    """moto's console shows no cloud-init fingerprints: the check polls GetConsoleOutput for
+    ``console_wait_s`` only, then answers None (the SSH layer then says so on screen)."""
+    answers: list[object] = []
+    calls: list[dict] = []
+
+    def connect(target: object, key_path: Path, known_hosts: Path, **kwargs: object) -> object:
+        expected = kwargs["expected_fingerprints"]
+        answers.extend([expected(), expected()])  # type: ignore[operator]
+        return inproc.connect(target, key_path, known_hosts)
+
+    ec2 = inproc.client("ec2")
+    original = inproc.client
+    ec2.meta.events.register(
+        "before-call.ec2.GetConsoleOutput", lambda params, **kw: calls.append(params)
+    )
+    inproc.client = lambda service, region="us-east-1": (  # type: ignore[method-assign]
+        ec2 if service == "ec2" else original(service, region)
+    )
+    hooks = inproc.hooks(connect=connect, console_wait_s=20, ssh_retry_delay_s=5)
+    with ec2_session(options(), hooks):
+        pass
+    assert answers == [None, None]
+    assert len(calls) == 5  # 20 s at 5 s apart, once: the answer is kept
+    assert leftovers(ec2) == {}

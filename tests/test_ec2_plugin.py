@@ -1,7 +1,7 @@
 """The ``--gpubench-ec2`` pytest mode end to end: moto plays EC2, a local sshd the instance.
 
 The remote run is a real SSH session to 127.0.0.1 running a tiny real gpubench benchmark
-(the venv step is replaced by a link to this interpreter, where the package is installed).
+(the venv step is replaced by a wrapper that runs this interpreter with this tree's package).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def test_matmul(gpubench, device, n):
 
 CONFTEST = """
 import os
-import sys
 
 def pytest_configure(config):
     if not config.getoption("gpubench_ec2", default=None):
@@ -43,7 +42,7 @@ def pytest_configure(config):
     from pytest_gpubench.ec2.plugin import HOOKS_KEY, JOB_OVERRIDES_KEY
     from pytest_gpubench.ec2.remote import Target
     from pytest_gpubench.ec2.session import Hooks
-    from tests.ec2_support import Harness
+    from tests.ec2_support import Harness, faults_from_env, write_python_wrapper
     from tests.sshd import public_key_of
 
     def target(instance, key_path, options):
@@ -53,18 +52,22 @@ def pytest_configure(config):
         return Target("127.0.0.1", {port}, {user!r})
 
     config.stash[HOOKS_KEY] = Hooks(
-        client=Harness().client,
+        client=Harness(
+            endpoint_url=os.environ.get("GPUBENCH_TEST_ENDPOINT"),
+            faults=faults_from_env(os.environ),
+        ).client,
         target=target,
         sleep=lambda seconds: None,
         waiter_delay_s=0,
         ssh_auth_retries=0,
         ssh_timeout_s=20,
+        console_wait_s=0,  # moto's console never shows cloud-init's fingerprints
+        progress=lambda line: config.pluginmanager.get_plugin("terminalreporter").write_line(
+            line
+        ),
     )
-    venv = {base!r} + "/.gpubench-venv/bin"
-    config.stash[JOB_OVERRIDES_KEY] = {{
-        "remote_base": {base!r},
-        "setup_override": (f"mkdir -p {{venv}} && ln -sf {{sys.executable}} {{venv}}/python",),
-    }}
+    write_python_wrapper({base!r} + "/.gpubench-venv/bin/python")
+    config.stash[JOB_OVERRIDES_KEY] = {{"remote_base": {base!r}, "setup_override": ("true",)}}
     if os.environ.get("GPUBENCH_TEST_BENCH"):  # a prepared remote command instead of pytest
         config.stash[JOB_OVERRIDES_KEY]["bench_template"] = os.environ["GPUBENCH_TEST_BENCH"]
 """
@@ -94,6 +97,21 @@ def project(
     pytester: pytest.Pytester, sshd: Sshd, moto_aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    base = pytester.path.parent / "remote-home"
+    conftest = CONFTEST.format(
+        authorized=str(sshd.authorized_keys), port=sshd.port, user=sshd.user, base=str(base)
+    )
+    pytester.makeconftest(conftest)
+    return pytester
+
+
+@pytest.fixture
+def server_project(
+    pytester: pytest.Pytester, sshd: Sshd, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
+    """``project`` against moto as a server on 127.0.0.1 (real HTTP), not in-process."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    monkeypatch.setenv("GPUBENCH_TEST_ENDPOINT", moto_server)
     base = pytester.path.parent / "remote-home"
     conftest = CONFTEST.format(
         authorized=str(sshd.authorized_keys), port=sshd.port, user=sshd.user, base=str(base)
@@ -135,6 +153,160 @@ def test_whole_suite_runs_on_the_instance_and_reports_where_and_cost(
     fetched = project.path / ".gpubench" / "ec2" / entry["session"] / "results.json"
     assert json.loads(fetched.read_text())["gpubench"]["measurements"]
     assert leftovers(Harness().client("ec2")) == {}
+
+
+@pytest.mark.parametrize(
+    ("fault", "hits"),
+    [
+        ("TerminateInstances:connection:1", 1),
+        ("TerminateInstances:read-timeout:1", 1),
+        ("DeleteSecurityGroup:RequestLimitExceeded:1", 1),
+        ("DeleteKeyPair:connection:1", 1),
+        ("DescribeInstances:RequestLimitExceeded:2", 2),  # the wait for running
+        ("DescribeInstances:read-timeout:1", 1),
+        ("DeleteSecurityGroup:InternalError:2", 2),
+    ],
+)
+def test_a_transient_aws_fault_is_retried_and_leaves_nothing(
+    server_project: pytest.Pytester,
+    moto_server: str,
+    aws_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    hits: int,
+) -> None:
+    """One connection error, read timeout, throttle or 5xx, in the wait or the teardown: the
+    run goes on, and nothing is left billed (findings 2 and 3 of issue 13)."""
+    log = server_project.path / "fault-log"  # untracked: not uploaded
+    monkeypatch.setenv("GPUBENCH_TEST_FAULTS", fault)
+    monkeypatch.setenv("GPUBENCH_TEST_FAULT_LOG", str(log))
+    server_project.makepyfile(test_bench=BENCH)
+    git_commit_all(server_project.path)
+
+    result = server_project.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST, *EC2)
+
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*2 passed*", "*gpubench: speedup vs numpy*"])
+    assert "TEARDOWN FAILED" not in result.stdout.str()
+    assert log.read_text().splitlines() == [fault.split(":")[0]] * hits
+    assert [e["status"] for e in ledger_entries(aws_env)] == ["done"]
+    assert leftovers(Harness(endpoint_url=moto_server).client("ec2")) == {}
+
+
+def test_the_uploaded_tree_is_the_invocation_dirs_never_an_options_value(
+    project: pytest.Pytester, aws_env: Path
+) -> None:
+    """pytest takes ``--opt /some/dir`` as a test path: with the ledger in another git
+    checkout, that checkout was uploaded (issue 13, finding 6). The project is the checkout
+    pytest was started in; a rootdir moved outside it is refused before any AWS call."""
+    project.makepyfile(test_bench=BENCH)
+    git_commit_all(project.path)
+    other = project.path.parent / f"{project.path.name}-other"
+    other.mkdir()
+    (other / "unrelated.py").write_text("x = 1\n")
+    git_commit_all(other)
+    ledger = other / "ledger"
+    ledger.mkdir()  # an existing path: pytest's rootdir search takes it as a test path
+
+    result = project.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy",
+        *FAST,
+        *EC2,
+        "--gpubench-ec2-ledger-dir",
+        str(ledger),
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stdout.fnmatch_lines(["*rootdir*is outside the project*--option=VALUE*"])
+    assert "gpubench-ec2: uploaded" not in result.stdout.str()
+    assert not list(ledger.glob("*.json"))  # refused before any AWS call
+    assert leftovers(Harness().client("ec2")) == {}
+    # written as --option=VALUE, the same run uploads this tree and says so
+    result = project.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy",
+        *FAST,
+        *EC2,
+        f"--gpubench-ec2-ledger-dir={ledger}",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [f"gpubench-ec2: uploaded {project.path} (2 files tracked by git)", "*2 passed*"]
+    )
+    assert leftovers(Harness().client("ec2")) == {}
+
+
+def test_the_next_run_reports_sessions_left_unfinished_and_the_sweep(
+    project: pytest.Pytester, aws_env: Path
+) -> None:
+    """The ledger was written but never read (issue 13, finding 9)."""
+    from pytest_gpubench.ec2.ledger import Ledger
+
+    ledger = Ledger(aws_env)
+    ledger.record("20300101-aaaaaa", status="starting", region="eu-west-1", instance_id="i-1")
+    ledger.record("20300101-bbbbbb", status="teardown-failed", key_name="gpubench-b")
+    ledger.record("20300101-cccccc", status="done", instance_id="i-3")
+    project.makepyfile(test_bench=BENCH)
+    git_commit_all(project.path)
+
+    result = project.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST, *EC2)
+
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "gpubench-ec2: session 20300101-aaaaaa is starting in * (instance i-1); *"
+            "sweep --region eu-west-1 --session 20300101-aaaaaa",
+            "gpubench-ec2: session 20300101-bbbbbb is teardown-failed in * (key pair "
+            "gpubench-b); *sweep --region us-east-1 --session 20300101-bbbbbb",
+            "*2 passed*",
+        ]
+    )
+    assert "20300101-cccccc" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_during_teardown_is_said_once_and_the_next_abandons_it(
+    server_project: pytest.Pytester,
+    moto_server: str,
+    aws_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    presses: int,
+) -> None:
+    """Real SIGINTs while TerminateInstances runs in a real EC2 run (issue 13, finding 2)."""
+    from pytest_gpubench.ec2.__main__ import main
+
+    monkeypatch.setenv("GPUBENCH_TEST_FAULTS", f"TerminateInstances:ctrl-c:{presses}")
+    server_project.makepyfile(test_bench=BENCH)
+    git_commit_all(server_project.path)
+
+    result = server_project.runpytest("--gpubench", "--gpubench-devices", "numpy", *FAST, *EC2)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(["*gpubench-ec2: teardown is still running*Ctrl-C again*"])
+    ec2 = Harness(endpoint_url=moto_server).client("ec2")
+    if presses == 1:
+        assert result.ret == 0, out
+        assert "ABANDONED" not in out
+        assert leftovers(ec2) == {}
+        return
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out
+    [entry] = ledger_entries(aws_env)
+    session = entry["session"]
+    command = f"python -m pytest_gpubench.ec2 sweep --region us-east-1 --session {session}"
+    result.stdout.fnmatch_lines(
+        [
+            f"gpubench-ec2: teardown ABANDONED; still in AWS (us-east-1): instance "
+            f"{entry['instance_id']}; security group {entry['security_group_id']}; key pair "
+            f"{entry['key_name']}. Delete them with: {command}"
+        ]
+    )
+    assert entry["status"] == "teardown-failed"
+    assert set(leftovers(ec2)) == {"instances", "groups", "keys"}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    assert main(command.split()[3:]) == 0  # what it printed cleans up
+    assert leftovers(ec2) == {}
 
 
 # Only on the "instance" (the remote run's home): a usable cupy, as a GPU box has.

@@ -196,3 +196,70 @@ def test_a_hung_remote_job_stops_at_its_deadline(sshd: Sshd, tmp_path: Path) -> 
     ):
         run_job(remote, job, tmp_path / "out", scratch, timeout_s=1.5)
     assert time.monotonic() - start < 20
+
+
+def console_with(*key_files: Path) -> str:
+    """Console output as EC2 returns it (base64), with cloud-init's fingerprint block made
+    by ssh-keygen itself for ``key_files``."""
+    import base64
+
+    lines = [
+        subprocess.run(["ssh-keygen", "-l", "-f", str(k)], capture_output=True, text=True)
+        .stdout.strip()
+        .replace("no comment", "root@ip-10-0-0-1")
+        for k in key_files
+    ]
+    text = "\n".join(
+        [
+            "[   12.3] cloud-init[812]: Cloud-init v. 24.1 finished",
+            "ec2: #############################################################",
+            "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----",
+            *(f"ec2: {line}" for line in lines),
+            "ec2: -----END SSH HOST KEY FINGERPRINTS-----",
+            "ec2: #############################################################",
+        ]
+    )
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_the_host_key_is_checked_against_the_console_fingerprints(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    """Issue 13, finding 8: no longer trust on first use where the console says."""
+    from pytest_gpubench.ec2.remote import console_fingerprints
+
+    host_key = sshd.directory / "ssh_host_ed25519_key"
+    said: list[str] = []
+    printed = console_fingerprints(console_with(host_key))
+    assert printed and all(p.startswith("SHA256:") for p in printed)
+    open_remote(sshd, tmp_path, expected_fingerprints=lambda: printed, say=said.append).close()
+    assert said == []
+    assert (tmp_path / "known_hosts").exists()
+
+
+def test_a_host_key_the_console_did_not_print_is_refused(sshd: Sshd, tmp_path: Path) -> None:
+    from pytest_gpubench.ec2.remote import console_fingerprints
+
+    other = tmp_path / "other-host-key"
+    write_ed25519_key(other)
+    printed = console_fingerprints(console_with(other))
+    with pytest.raises(RemoteError, match="did not print to its console"):
+        open_remote(sshd, tmp_path, expected_fingerprints=lambda: printed, timeout_s=30)
+    assert not (tmp_path / "known_hosts").exists()
+
+
+def test_a_host_key_not_checkable_in_time_is_said_on_screen(sshd: Sshd, tmp_path: Path) -> None:
+    said: list[str] = []
+    open_remote(sshd, tmp_path, expected_fingerprints=lambda: None, say=said.append).close()
+    [line] = said
+    assert "could not be checked against the instance's console output in time" in line
+    assert "SHA256:" in line
+
+
+def test_console_without_fingerprints_yet_reads_as_none() -> None:
+    import base64
+
+    from pytest_gpubench.ec2.remote import console_fingerprints
+
+    booting = base64.b64encode(b"Linux version 6.8\nKernel command line: ro\n").decode()
+    assert console_fingerprints(booting) is None

@@ -184,3 +184,38 @@ def test_sweep_cli_explains_an_unusable_region_or_network(
     assert main(["sweep", "--region", "us-east-1"]) == 2
     err = capsys.readouterr().err
     assert "error: EC2 in us-east-1 could not be reached" in err and "nothing was deleted" in err
+
+
+def test_sweep_retries_throttling_and_lost_connections(moto_aws: None) -> None:
+    from tests.ec2_support import Fault, Raise
+
+    faults = [
+        Fault("DescribeInstances", "RequestLimitExceeded", times=1),
+        Fault("DeleteSecurityGroup", "RequestLimitExceeded", times=1),
+        Raise("TerminateInstances", "connection", times=1),
+        Raise("DeleteKeyPair", "read-timeout", times=1),
+    ]
+    ec2 = Harness(faults=faults).client("ec2")
+    plant(ec2, "old", NOW - timedelta(minutes=1))
+    slept: list[float] = []
+
+    report = sweep(ec2, NOW, sleep=slept.append, delay_s=0)
+
+    assert not report.errors and len(report.deleted) == 3
+    assert [len(f.hits) for f in faults] == [1, 1, 1, 1]
+    assert len([s for s in slept if s > 0]) >= 3
+    assert leftovers(Harness().client("ec2")) == {}
+
+
+def test_sweep_of_one_session_deletes_it_before_expiry_and_nothing_else(ec2) -> None:
+    plant(ec2, "abandoned", NOW + timedelta(minutes=90))
+    other = plant(ec2, "other", NOW + timedelta(minutes=90))
+
+    report = sweep(ec2, NOW, sleep=lambda s: None, delay_s=0, session="abandoned")
+
+    assert {x.session for x in report.deleted} == {"abandoned"} and len(report.deleted) == 3
+    assert leftovers(ec2) == {
+        "instances": [other["instance"]],
+        "groups": [other["security-group"]],
+        "keys": ["other"],
+    }

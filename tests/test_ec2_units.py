@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -277,3 +278,67 @@ def test_private_key_never_reaches_the_logs(
     assert "PRIVATE KEY" not in caplog.text
     assert "PRIVATE KEY" in key.path.read_text()
     assert key.path.stat().st_mode & 0o777 == 0o600
+
+
+def test_add_note_keeps_the_error_where_python_has_no_add_note() -> None:
+    """Python 3.10 has no ``BaseException.add_note``: the teardown report must still reach
+    ``__notes__``, and the AttributeError must not mask the session's own error."""
+    from pytest_gpubench.ec2.session import add_note
+
+    class Py310Error:  # what an exception offers there: attributes, no add_note
+        pass
+
+    old = Py310Error()
+    add_note(old, "teardown: key_pair")  # type: ignore[arg-type]
+    add_note(old, "teardown: ledger")  # type: ignore[arg-type]
+    assert old.__notes__ == ["teardown: key_pair", "teardown: ledger"]  # type: ignore[attr-defined]
+    new = ValueError("boom")
+    add_note(new, "teardown: instance")
+    assert new.__notes__ == ["teardown: instance"]
+
+
+@pytest.mark.parametrize("name", ["../x", "../../x", "/etc/x", "..", ".", "", "a/../../x", "lnk"])
+def test_a_fetched_name_outside_the_output_dir_is_refused(tmp_path: Path, name: str) -> None:
+    from pytest_gpubench.ec2.job import fetched_path
+    from pytest_gpubench.ec2.remote import RemoteError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lnk").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(RemoteError, match="outside"):
+        fetched_path(out, name)
+
+
+def test_a_plain_fetched_name_lands_in_the_output_dir(tmp_path: Path) -> None:
+    from pytest_gpubench.ec2.job import fetched_path
+
+    assert fetched_path(tmp_path, "results.json") == tmp_path / "results.json"
+
+
+def test_run_job_refuses_a_hostile_listing_and_writes_nothing_outside(tmp_path: Path) -> None:
+    from pytest_gpubench.ec2.job import Job, run_job
+    from pytest_gpubench.ec2.remote import RemoteError
+
+    class Instance:
+        def check(self, command: str, *args: object, **kwargs: object) -> str:
+            return "/home/ubuntu\n"
+
+        def run(self, command: str, *args: object, **kwargs: object) -> tuple[int, str]:
+            return 0, ""
+
+        def put(self, local: object, remote: str) -> None:
+            pass
+
+        def listdir(self, remote: str) -> list[str]:
+            return ["../../escaped.txt"]
+
+        def get(self, remote: str, local: Path) -> None:
+            Path(local).write_text("from the instance")
+
+    project = tmp_path / "project"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    out = tmp_path / "a" / "b" / "out"
+    with pytest.raises(RemoteError, match="escaped"):
+        run_job(Instance(), Job(project, ("t.py::x",)), out, tmp_path)  # type: ignore[arg-type]
+    assert not (tmp_path / "a" / "escaped.txt").exists()

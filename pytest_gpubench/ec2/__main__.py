@@ -20,6 +20,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     sweep.add_argument(
+        "--session",
+        metavar="ID",
+        default=None,
+        help="delete this session's resources now, expired or not (an abandoned teardown)",
+    )
+    sweep.add_argument(
         "--region",
         default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)",
@@ -40,12 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pytest_gpubench.ec2.sweep import sweep
 
     try:
-        ec2 = boto3.session.Session(region_name=args.region).client("ec2")
+        from pytest_gpubench.ec2.launch import client_config
+
+        ec2 = boto3.session.Session(region_name=args.region).client("ec2", config=client_config())
     except (ValueError, BotoCoreError) as exc:  # botocore: "Invalid endpoint" for a bad name
         print(f"error: --region {args.region!r} is not usable ({exc})", file=sys.stderr)
         return 2
     try:
-        report = sweep(ec2, datetime.now(timezone.utc), dry_run=args.dry_run)
+        report = sweep(ec2, datetime.now(timezone.utc), dry_run=args.dry_run, session=args.session)
     except NoCredentialsError:
         print(f"error: no AWS credentials; {CREDENTIALS_HELP}", file=sys.stderr)
         return 2

@@ -64,12 +64,16 @@ class CapacityError(Ec2Error):
 class TeardownError(Ec2Error):
     """One or more teardown steps failed; ``errors`` holds (step, exception) pairs."""
 
-    def __init__(self, errors: list[tuple[str, BaseException]]) -> None:
+    def __init__(self, errors: list[tuple[str, BaseException]], sweep: str | None = None) -> None:
         self.errors = errors
         details = "; ".join(f"{step}: {exc!r}" for step, exc in errors)
+        how = (
+            f"run `{sweep}` to delete what is left now"
+            if sweep
+            else "run `python -m pytest_gpubench.ec2 sweep` after the resources expire"
+        )
         super().__init__(
-            f"EC2 teardown incomplete ({details}); run `python -m pytest_gpubench.ec2 sweep` "
-            "after the resources expire, or delete them in the EC2 console"
+            f"EC2 teardown incomplete ({details}); {how}, or delete them in the EC2 console"
         )
 
 
@@ -114,10 +118,33 @@ def credentials_error(detail: str) -> CredentialsError:
     return CredentialsError(f"no usable AWS credentials ({detail}); {CREDENTIALS_HELP}")
 
 
-class Backoff:
-    """Retry a call on throttling (and 5xx hiccups) with full-jitter exponential backoff.
+def is_transient(exc: BaseException, *, idempotent: bool = True) -> bool:
+    """Worth another try: throttling, a 5xx, or no answer (connection refused or reset, a
+    connect or read timeout). A read timeout or a dropped connection may hide a request that
+    was applied, so those count only for an ``idempotent`` call."""
+    code = error_code(exc)
+    if code in THROTTLE_CODES or code in TRANSIENT_CODES:
+        return True
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return isinstance(status, int) and status >= 500
+    try:
+        from botocore.exceptions import ConnectionError as NotConnected
+        from botocore.exceptions import HTTPClientError
+    except ImportError:
+        return False
+    if isinstance(exc, NotConnected) and not isinstance(exc, HTTPClientError):
+        return True  # never reached AWS (refused, DNS, connect timeout): safe to resend
+    return idempotent and isinstance(exc, HTTPClientError)  # read timeout, connection reset
 
-    ``sleep`` and ``rng`` are injectable so tests can record the delays.
+
+class Backoff:
+    """Retry a call on transient failures (:func:`is_transient`) with full-jitter
+    exponential backoff, for at most ``attempts`` tries and ``budget_s`` seconds.
+
+    ``sleep``, ``rng`` and ``clock`` are injectable so tests can record the delays; the
+    budget counts the slept seconds too, so an injected sleep still bounds it.
     """
 
     def __init__(
@@ -126,31 +153,55 @@ class Backoff:
         attempts: int = 6,
         base_s: float = 1.0,
         cap_s: float = 20.0,
+        budget_s: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
         self.attempts = attempts
         self.base_s = base_s
         self.cap_s = cap_s
+        self.budget_s = budget_s
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.clock = clock
+
+    def patient(self, attempts: int = 12, budget_s: float = 300.0) -> Backoff:
+        """The same backoff with more tries and time: for teardown, where giving up leaves
+        a billed resource behind."""
+        return Backoff(
+            attempts=max(attempts, self.attempts),
+            base_s=self.base_s,
+            cap_s=self.cap_s,
+            budget_s=max(budget_s, self.budget_s),
+            sleep=self.sleep,
+            rng=self.rng,
+            clock=self.clock,
+        )
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
         return self.rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
-    def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    def call(
+        self, fn: Callable[..., T], /, *args: Any, idempotent: bool = True, **kwargs: Any
+    ) -> T:
+        start, slept = self.clock(), 0.0
         for attempt in range(self.attempts):
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                code = error_code(exc)
-                retryable = code in THROTTLE_CODES or code in TRANSIENT_CODES
-                if not retryable or attempt == self.attempts - 1:
-                    raise
                 wait = self.delay(attempt)
-                log.info("EC2 answered %s; retrying in %.1f s", code, wait)
+                spent = max(self.clock() - start, slept)
+                if (
+                    not is_transient(exc, idempotent=idempotent)
+                    or attempt == self.attempts - 1
+                    or spent + wait > self.budget_s
+                ):
+                    raise
+                log.info("EC2 call failed (%s); retrying in %.1f s", error_code(exc) or exc, wait)
                 self.sleep(wait)
+                slept += wait
         raise AssertionError("unreachable")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_gpubench.ec2.remote import LineCallback, Remote, upload_project
+from pytest_gpubench.ec2.remote import LineCallback, Remote, RemoteError, upload_project
 
 REMOTE_DIR = "gpubench-project"
 OUT_DIR = ".gpubench-ec2-out"
@@ -110,6 +110,21 @@ def bench_command(job: Job, paths: RemotePaths) -> str:
     return f"cd {shlex.quote(paths.workdir)} && {shlex.quote(paths.python)} -m pytest {quoted}"
 
 
+def fetched_path(local_out: Path, name: str) -> Path:
+    """Where a file the instance listed goes: inside ``local_out``, or ``RemoteError``.
+
+    The names come from the instance, so ``../x``, ``/etc/x`` or a link out are refused.
+    """
+    root = local_out.resolve()
+    target = (local_out / name).resolve()
+    if not name or "/" in name or "\\" in name or name in (".", "..") or target.parent != root:
+        raise RemoteError(
+            f"the instance listed a result named {name!r}, which would be written outside "
+            f"{local_out}; refusing to fetch it (results are plain file names)"
+        )
+    return local_out / name
+
+
 def run_job(
     remote: Remote,
     job: Job,
@@ -131,7 +146,9 @@ def run_job(
 
     base = job.remote_base or remote.check('echo "$HOME"').strip().splitlines()[-1]
     paths = remote_paths(base, job)
-    upload_project(remote, job.project_root, paths.project, scratch)
+    count = upload_project(remote, job.project_root, paths.project, scratch)
+    if on_line:
+        on_line(f"gpubench-ec2: uploaded {job.project_root} ({count} files tracked by git)")
     remote.check(f"mkdir -p {shlex.quote(paths.out)}")
     nodeids = scratch / NODEIDS_NAME
     nodeids.write_text("".join(f"{n}\n" for n in job.node_ids))
@@ -147,8 +164,9 @@ def run_job(
     for name in remote.listdir(paths.out):
         if name == NODEIDS_NAME:
             continue
-        remote.get(f"{paths.out}/{name}", local_out / name)
-        files.append(local_out / name)
+        local = fetched_path(local_out, name)
+        remote.get(f"{paths.out}/{name}", local)
+        files.append(local)
     step("fetched")
     results = local_out / RESULTS_NAME
     return JobResult(exit_code, results if results.exists() else None, tuple(files))

@@ -22,6 +22,7 @@ from pytest_gpubench.ec2.faults import (
     Ec2ConfigError,
     QuotaError,
     error_code,
+    is_transient,
     quota_help,
 )
 from pytest_gpubench.ec2.resources import tag_specifications
@@ -49,6 +50,7 @@ class LaunchRequest:
     spot: bool = False
     max_price: float | None = None
     spot_fallback: bool = False
+    block_devices: list[dict[str, Any]] | None = None  # encrypted_root's
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,32 @@ def offered_zones(ec2: Any, instance_type: str, region: str) -> list[str]:
             "(e.g. g4dn.xlarge) or pick another --gpubench-ec2-region"
         )
     return zones
+
+
+def encrypted_root(ec2: Any, image_id: str) -> list[dict[str, Any]] | None:
+    """A block device mapping that encrypts the image's root volume, or None where the image
+    cannot be described (its root device and size are then unknown).
+
+    No KmsKeyId: EBS uses the account's default key (aws/ebs, or the one chosen with
+    ModifyEbsDefaultKmsKeyId), as the console does. The size is the image's own.
+    """
+    try:
+        [image] = ec2.describe_images(ImageIds=[image_id])["Images"]
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # the caller's backoff retries it
+        log.warning(
+            "could not describe %s (%r): root volume encryption left to the account", image_id, exc
+        )
+        return None
+    root = image.get("RootDeviceName")
+    ebs: dict[str, Any] = {"Encrypted": True, "DeleteOnTermination": True}
+    for mapping in image.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == root and mapping.get("Ebs", {}).get("VolumeSize"):
+            ebs["VolumeSize"] = mapping["Ebs"]["VolumeSize"]
+    if not root:
+        return None
+    return [{"DeviceName": root, "Ebs": ebs}]
 
 
 def user_data(ttl_minutes: int) -> str:
@@ -126,9 +154,13 @@ def launch(
                 "InstanceInitiatedShutdownBehavior": "terminate",
                 "UserData": request.user_data,
                 "ClientToken": token,
-                "TagSpecifications": tag_specifications(request.tags, "instance", "volume"),
+                "TagSpecifications": tag_specifications(
+                    request.tags, "instance", "volume", "network-interface"
+                ),
                 "MetadataOptions": {"HttpTokens": "required"},
             }
+            if request.block_devices:
+                kwargs["BlockDeviceMappings"] = request.block_devices
             if market == "spot":
                 kwargs.update(_market_options(request))
             before_call(token)

@@ -71,3 +71,33 @@ class Ledger:
     def open_entries(self) -> list[dict[str, Any]]:
         """Sessions whose teardown did not finish."""
         return [e for e in self.entries() if e.get("status") != "done"]
+
+
+#: Ledger states that mean a session may have left resources behind.
+UNFINISHED = ("starting", "teardown-failed", "unreadable")
+
+
+def unfinished_report(ledger: Ledger, default_region: str) -> list[str]:
+    """Lines about earlier sessions left ``starting`` or ``teardown-failed`` (a killed
+    client, a failed teardown), each with the sweep that deletes what they left."""
+    lines = []
+    for entry in ledger.entries():
+        if entry.get("status") not in UNFINISHED:
+            continue
+        region = entry.get("region") or default_region
+        held = ", ".join(
+            f"{what} {entry[key]}"
+            for what, key in (
+                ("instance", "instance_id"),
+                ("security group", "security_group_id"),
+                ("key pair", "key_name"),
+            )
+            if entry.get(key)
+        )
+        lines.append(
+            f"gpubench-ec2: session {entry.get('session')} is {entry.get('status')} in "
+            f"{ledger.path(str(entry.get('session')))} ({held or 'no resource recorded'}); "
+            f"unless it is running elsewhere, delete what it left with: python -m "
+            f"pytest_gpubench.ec2 sweep --region {region} --session {entry.get('session')}"
+        )
+    return lines

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shlex
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -205,10 +206,10 @@ def _extra_name(name: str) -> str:
 def _project_extras(root: Path) -> set[str]:
     """The extras the instance can install: ``[project.optional-dependencies]`` of the
     project under test (``pip install -e '.[EXTRAS]'`` there); empty where unknown."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10: not checked here; pip on the instance says
-        return set()
+    else:  # a dependency there (pyproject.toml)
+        import tomli as tomllib
     try:
         project = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {})
     except (OSError, ValueError):
@@ -273,6 +274,16 @@ def pytest_configure(config: pytest.Config) -> None:
             option, "benchmark_autosave", None
         )
         option.benchmark_save = option.benchmark_autosave = option.benchmark_json = None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Earlier EC2 sessions whose teardown is not known done, with the sweep for each."""
+    if OPTIONS_KEY not in config.stash:
+        return []
+    from pytest_gpubench.ec2.ledger import Ledger, unfinished_report
+
+    options = config.stash[OPTIONS_KEY]
+    return unfinished_report(Ledger(options.ledger_dir), options.region)
 
 
 def whole_suite_mode(config: pytest.Config) -> bool:
@@ -382,12 +393,29 @@ def _exit_code(exc: BaseException) -> int:
     return pytest.ExitCode.TESTS_FAILED
 
 
-def _make_job(session: pytest.Session) -> Any:
-    from pytest_gpubench.ec2.job import Job
+def project_root(config: pytest.Config) -> Path:
+    """The git checkout to upload: the one pytest was started in, never one found from an
+    option's value (pytest takes ``--opt /some/dir`` as a test path and may move its rootdir
+    there). Its rootdir must lie inside it, for the node ids to mean the same there."""
+    from pytest_gpubench.ec2.faults import Ec2ConfigError
     from pytest_gpubench.ec2.remote import git_root
 
+    root = git_root(Path(config.invocation_params.dir)).resolve()
+    rootdir = config.rootpath.resolve()
+    if rootdir != root and root not in rootdir.parents:
+        raise Ec2ConfigError(
+            f"pytest's rootdir {rootdir} is outside the project {root} that would be uploaded "
+            "(an option's value taken as a test path?); write options as --option=VALUE, or "
+            "give the rootdir with --rootdir"
+        )
+    return root
+
+
+def _make_job(session: pytest.Session) -> Any:
+    from pytest_gpubench.ec2.job import Job
+
     config = session.config
-    root = git_root(config.rootpath)
+    root = project_root(config)
     plot = bool(config.getoption("gpubench_plot", default=None))
     extras = tuple(e for e in config.getoption("gpubench_ec2_extras").split(",") if e)
     if plot and "plot" not in extras:

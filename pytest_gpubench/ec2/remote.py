@@ -1,14 +1,19 @@
 """SSH to the instance with paramiko: connect with retries, run with streamed output, put, get.
 
-Host keys: the first key the instance presents is recorded in a per-session known_hosts
-file; later connections are checked against it (never silently re-added). The private
+Host keys: the first key the instance presents is checked against the fingerprints the
+instance printed to its console (where they can be read in time; otherwise the user is told)
+and recorded in a per-session known_hosts file; later connections are checked against it
+(never silently re-added). The private
 key is read from its file and never logged.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import os
+import re
 import shlex
 import subprocess
 import tarfile
@@ -41,13 +46,73 @@ class Target:
         return f"{self.user}@{self.host}:{self.port}"
 
 
-class RecordFirstKey(paramiko.MissingHostKeyPolicy):
-    """Trust on first use, into this session's own known_hosts file only."""
+class HostKeyMismatch(paramiko.SSHException):
+    """The server's key is not one the instance printed to its console: refuse, never retry."""
 
-    def __init__(self, known_hosts: Path) -> None:
+
+#: The block cloud-init prints to the console, one ``BITS SHA256:... COMMENT (TYPE)`` a line.
+FINGERPRINTS_RE = re.compile(
+    r"-----BEGIN SSH HOST KEY FINGERPRINTS-----(.*?)-----END SSH HOST KEY FINGERPRINTS-----",
+    re.DOTALL,
+)
+SHA256_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+
+
+def fingerprint(key: Any) -> str:
+    """OpenSSH's ``SHA256:...`` fingerprint of a host key (as cloud-init prints it)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def console_fingerprints(output: str) -> set[str] | None:
+    """The host key fingerprints in an instance's console output; None if not printed yet."""
+    try:
+        text = base64.b64decode(output, validate=True).decode("utf-8", errors="replace")
+    except ValueError:
+        text = output  # already decoded
+    blocks = FINGERPRINTS_RE.findall(text)
+    if not blocks:
+        return None
+    return {found for block in blocks for found in SHA256_RE.findall(block)}
+
+
+class RecordFirstKey(paramiko.MissingHostKeyPolicy):
+    """Record the first key, into this session's own known_hosts file only, after checking
+    it against the fingerprints the instance printed to its console where ``expected``
+    gives them; where it gives None (not printed in time), ``say`` says it was not checked.
+    """
+
+    def __init__(
+        self,
+        known_hosts: Path,
+        expected: Callable[[], set[str] | None] | None = None,
+        say: Callable[[str], None] = log.warning,
+    ) -> None:
         self.known_hosts = known_hosts
+        self.expected = expected
+        self.say = say
+
+    def _verify(self, hostname: str, key: Any) -> None:
+        if self.expected is None:
+            return
+        printed = self.expected()
+        if printed is None:
+            self.say(
+                f"gpubench-ec2: the {key.get_name()} host key of {hostname} "
+                f"({fingerprint(key)}) could not be checked against the instance's console "
+                "output in time; trusting it on first use"
+            )
+        elif fingerprint(key) not in printed:
+            raise HostKeyMismatch(
+                f"{hostname} presented a {key.get_name()} host key {fingerprint(key)} that the "
+                f"instance did not print to its console ({', '.join(sorted(printed))}); "
+                "refusing to connect (a man in the middle?)"
+            )
+        else:
+            log.info("host key %s of %s matches the console output", fingerprint(key), hostname)
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
+        self._verify(hostname, key)
         recorded = paramiko.HostKeys()
         if self.known_hosts.exists():
             recorded.load(str(self.known_hosts))
@@ -171,11 +236,15 @@ def connect(
     auth_retries: int = 0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    expected_fingerprints: Callable[[], set[str] | None] | None = None,
+    say: Callable[[str], None] = log.warning,
 ) -> Remote:
     """Connect, retrying while the instance boots (refused, timed out, no banner yet).
 
     ``auth_retries`` tolerates a key refused while cloud-init has not installed it yet;
     after that a refused key is an error. ``clock``/``sleep`` bound and pace the retries.
+    ``expected_fingerprints`` gives the host key fingerprints the instance printed (None if
+    it could not tell in time: ``say`` then says the key was not checked).
     """
     try:
         pkey = paramiko.PKey.from_path(key_path)
@@ -187,7 +256,7 @@ def connect(
         client = paramiko.SSHClient()
         if known_hosts.exists():
             client.load_host_keys(str(known_hosts))
-        client.set_missing_host_key_policy(RecordFirstKey(known_hosts))
+        client.set_missing_host_key_policy(RecordFirstKey(known_hosts, expected_fingerprints, say))
         try:
             client.connect(
                 target.host,
@@ -210,6 +279,9 @@ def connect(
                 f"host key of {target.host} changed since it was recorded in {known_hosts} "
                 f"(got {exc.key.get_name()} {exc.key.fingerprint}); refusing to connect"
             ) from None
+        except HostKeyMismatch as exc:
+            client.close()
+            raise RemoteError(str(exc)) from None
         except paramiko.AuthenticationException as exc:
             client.close()
             refused += 1
@@ -260,20 +332,25 @@ def git_root(path: Path) -> Path:
     return Path(out.strip())
 
 
-def project_tarball(root: Path, dest: Path) -> Path:
-    """A gzipped tar of the tracked files (working-tree contents, uncommitted edits included)."""
+def project_tarball(root: Path, dest: Path) -> int:
+    """A gzipped tar of the tracked files (working-tree contents, uncommitted edits
+    included); how many files it holds."""
+    names = git_tracked_files(root)
     with tarfile.open(dest, "w:gz") as tar:
-        for name in git_tracked_files(root):
+        for name in names:
             tar.add(root / name, arcname=name, recursive=False)
-    return dest
+    return len(names)
 
 
-def upload_project(remote: Remote, root: Path, remote_dir: str, scratch: Path) -> None:
-    """Unpack the project's tracked files into ``remote_dir`` (created, emptied first)."""
+def upload_project(remote: Remote, root: Path, remote_dir: str, scratch: Path) -> int:
+    """Unpack the project's tracked files into ``remote_dir`` (created, emptied first); how
+    many files were sent."""
     if remote_dir.strip().rstrip("/") in {"", ".", "~", "/", "$HOME"}:
         raise Ec2Error(f"remote project directory {remote_dir!r} would replace a whole tree")
-    tarball = project_tarball(root, scratch / "project.tar.gz")
+    tarball = scratch / "project.tar.gz"
+    count = project_tarball(root, tarball)
     quoted = shlex.quote(remote_dir)
     remote.check(f"rm -rf {quoted} && mkdir -p {quoted}")
     remote.put(tarball, f"{remote_dir}/project.tar.gz")
     remote.check(f"cd {quoted} && tar -xzf project.tar.gz && rm project.tar.gz")
+    return count

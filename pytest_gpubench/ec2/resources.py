@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_gpubench.ec2.faults import Ec2ConfigError, error_code
+from pytest_gpubench.ec2.faults import Backoff, Ec2ConfigError, Ec2Error, error_code
 
 log = logging.getLogger("pytest_gpubench.ec2")
 
@@ -188,11 +188,14 @@ def delete_security_group(
     attempts: int = 30,
     delay_s: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    backoff: Backoff | None = None,
 ) -> None:
-    """Delete the group, waiting while a terminating instance's ENI still holds it."""
+    """Delete the group, waiting while a terminating instance's ENI still holds it; each
+    call under ``backoff`` (throttling, no answer)."""
+    call = (backoff or Backoff(attempts=1)).call
     for attempt in range(attempts):
         try:
-            ec2.delete_security_group(GroupId=group_id)
+            call(ec2.delete_security_group, GroupId=group_id)
             return
         except Exception as exc:
             code = error_code(exc)
@@ -204,8 +207,9 @@ def delete_security_group(
             sleep(delay_s)
 
 
-def delete_key_pair(ec2: Any, name: str) -> None:
-    ec2.delete_key_pair(KeyName=name)
+def delete_key_pair(ec2: Any, name: str, backoff: Backoff | None = None) -> None:
+    """Delete the key pair (idempotent in EC2), under ``backoff``."""
+    (backoff or Backoff(attempts=1)).call(ec2.delete_key_pair, KeyName=name)
 
 
 #: Tries of an instance id that EC2 says does not exist. An id fresh from RunInstances can
@@ -222,19 +226,22 @@ def terminate_instances(
     max_attempts: int = 120,
     sleep: Callable[[float], None] = time.sleep,
     failures: list[tuple[str, BaseException]] | None = None,
+    backoff: Backoff | None = None,
 ) -> list[str]:
     """Terminate and wait until EC2 reports them terminated (billing stops); the ids that
     were terminated. Ids are terminated one by one, so one that EC2 does not know (yet)
     neither hides the others nor counts as gone before :data:`NOT_FOUND_ATTEMPTS` tries.
 
     An id EC2 refuses to terminate (termination protection, a permission) raises, unless
-    ``failures`` is given: then it is recorded there and the other ids still go.
+    ``failures`` is given: then it is recorded there and the other ids still go. Every
+    call, the wait's included, runs under ``backoff``.
     """
+    call = (backoff or Backoff(attempts=1)).call
     terminated = []
     for instance_id in instance_ids:
         for attempt in range(NOT_FOUND_ATTEMPTS):
             try:
-                ec2.terminate_instances(InstanceIds=[instance_id])
+                call(ec2.terminate_instances, InstanceIds=[instance_id])
             except Exception as exc:
                 if error_code(exc) != "InvalidInstanceID.NotFound":
                     if failures is None:
@@ -249,10 +256,72 @@ def terminate_instances(
         else:
             log.warning("EC2 does not know instance %s (never launched?)", instance_id)
     if terminated:
-        ec2.get_waiter("instance_terminated").wait(
-            InstanceIds=terminated, WaiterConfig={"Delay": delay_s, "MaxAttempts": max_attempts}
+        wait_for_state(
+            ec2,
+            terminated,
+            "terminated",
+            backoff=backoff,
+            delay_s=delay_s,
+            max_attempts=max_attempts,
+            sleep=sleep,
         )
     return terminated
+
+
+#: States from which an instance will not reach the state waited for.
+DEAD_ENDS = {
+    "running": {"shutting-down", "terminated", "stopping", "stopped"},
+    "terminated": set(),
+}
+
+
+def wait_for_state(
+    ec2: Any,
+    instance_ids: list[str],
+    state: str,
+    *,
+    backoff: Backoff | None = None,
+    delay_s: float = 5.0,
+    max_attempts: int = 120,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]]:
+    """Poll ``DescribeInstances`` until every instance is in ``state``; their descriptions.
+
+    Each describe runs under ``backoff`` (botocore's waiters stop at one throttled call).
+    An id EC2 does not know yet is waited for; while waiting for ``terminated`` it counts as
+    gone. Raises ``Ec2Error`` on a dead end (a launch that died) or after ``max_attempts``.
+    """
+    call = (backoff or Backoff(attempts=1)).call
+    seen: list[dict[str, Any]] = []
+    for attempt in range(max_attempts):
+        try:
+            reservations = call(ec2.describe_instances, InstanceIds=instance_ids)["Reservations"]
+        except Exception as exc:
+            if error_code(exc) != "InvalidInstanceID.NotFound":
+                raise
+            if state == "terminated":
+                return []
+            reservations = []
+        seen = [i for r in reservations for i in r["Instances"]]
+        states = {i["InstanceId"]: i["State"]["Name"] for i in seen}
+        for instance_id, now in states.items():
+            if now in DEAD_ENDS[state]:
+                reason = next(i for i in seen if i["InstanceId"] == instance_id).get(
+                    "StateReason", {}
+                )
+                raise Ec2Error(
+                    f"instance {instance_id} went to {now} while waiting for {state} "
+                    f"({reason.get('Message', 'no reason given')}); see the EC2 console"
+                )
+        if len(states) == len(instance_ids) and all(v == state for v in states.values()):
+            return seen
+        if attempt < max_attempts - 1:
+            sleep(delay_s)
+    last = {i["InstanceId"]: i["State"]["Name"] for i in seen}
+    raise Ec2Error(
+        f"instances {', '.join(instance_ids)} not {state} after {max_attempts} checks "
+        f"{delay_s:g} s apart (last seen: {last or 'unknown to EC2'}); see the EC2 console"
+    )
 
 
 def session_instance_ids(ec2: Any, session_id: str) -> list[str]:

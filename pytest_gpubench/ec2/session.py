@@ -38,7 +38,13 @@ from pytest_gpubench.ec2.faults import (
     credentials_error,
     error_code,
 )
-from pytest_gpubench.ec2.launch import LaunchRequest, launch, offered_zones, user_data
+from pytest_gpubench.ec2.launch import (
+    LaunchRequest,
+    encrypted_root,
+    launch,
+    offered_zones,
+    user_data,
+)
 from pytest_gpubench.ec2.ledger import Ledger
 from pytest_gpubench.ec2.pricing import PriceQuote, override_quote, quote
 from pytest_gpubench.ec2.resources import (
@@ -53,6 +59,7 @@ from pytest_gpubench.ec2.resources import (
     session_instance_ids,
     session_tags,
     terminate_instances,
+    wait_for_state,
 )
 
 log = logging.getLogger("pytest_gpubench.ec2")
@@ -147,6 +154,9 @@ class Hooks:
     ssh_timeout_s: float = 600.0
     ssh_retry_delay_s: float = 5.0
     ssh_auth_retries: int = 12
+    #: How long to wait for the host key fingerprints in the console output (cloud-init
+    #: prints them at boot; EC2 shows the console with a lag).
+    console_wait_s: float = 180.0
 
 
 @dataclass
@@ -254,6 +264,42 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
+def sweep_command(region: str, session_id: str | None = None) -> str:
+    """The command that deletes a session's leftovers (or every expired one)."""
+    only = f" --session {session_id}" if session_id else ""
+    return f"python -m pytest_gpubench.ec2 sweep --region {region}{only}"
+
+
+@contextmanager
+def ctrl_c_said_then_abandons(say: Callable[[str], None], abandoned: list[bool]) -> Iterator[None]:
+    """While teardown runs (main thread): the first Ctrl-C is said and ignored, the next
+    appends to ``abandoned`` and raises ``KeyboardInterrupt``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    presses = 0
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            say(
+                "gpubench-ec2: teardown is still running (terminating the instance, deleting "
+                "its security group and key pair); press Ctrl-C again to abandon it"
+            )
+            return
+        abandoned.append(True)
+        raise KeyboardInterrupt("EC2 teardown abandoned")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(
+            signal.SIGINT, previous if previous is not None else signal.default_int_handler
+        )
+
+
 def ssh_cidr_for(options: Ec2Options, hooks: Hooks) -> str:
     if options.ssh_cidr:
         return check_ssh_cidr(options.ssh_cidr, allow_world=options.allow_world)
@@ -282,7 +328,8 @@ class _Lifecycle:
         self.hooks = hooks
         self.scratch = scratch
         self.ledger = Ledger(options.ledger_dir)
-        self.backoff = hooks.backoff or Backoff(sleep=hooks.sleep)
+        self.backoff = hooks.backoff or Backoff(sleep=hooks.sleep, clock=hooks.clock)
+        self.patient = self.backoff.patient()  # teardown: giving up leaves a bill running
         now = hooks.now()
         self.session = Ec2Session(new_session_id(now), options.instance_type, options.region)
         hooks.on_session(self.session)
@@ -324,17 +371,19 @@ class _Lifecycle:
         name = f"gpubench-{session.session_id}"
         self._record(key_name=name)
         session.key_name = name
-        key = self.backoff.call(create_key_pair, self.ec2, name, tags, self.scratch)
+        key = self.backoff.call(
+            create_key_pair, self.ec2, name, tags, self.scratch, idempotent=False
+        )
         session.key_path = key.path
         self._step("key_pair")
 
         self._record(security_group_name=name)
         session.security_group_name = name
         session.security_group_id = self.backoff.call(
-            create_security_group, self.ec2, name, cidr, tags
+            create_security_group, self.ec2, name, cidr, tags, idempotent=False
         )
         self._record(security_group_id=session.security_group_id, ssh_cidr=cidr)
-        self.backoff.call(allow_ssh, self.ec2, session.security_group_id, cidr)
+        self.backoff.call(allow_ssh, self.ec2, session.security_group_id, cidr, idempotent=False)
         self._step("security_group")
 
         request = LaunchRequest(
@@ -349,7 +398,13 @@ class _Lifecycle:
             spot=options.spot,
             max_price=options.max_price,
             spot_fallback=options.spot_fallback,
+            block_devices=self.backoff.call(encrypted_root, self.ec2, ami.image_id),
         )
+        if request.block_devices is None:
+            hooks.progress(
+                f"gpubench-ec2: could not describe {ami.image_id}: its root volume is "
+                "encrypted only if the account encrypts EBS by default"
+            )
         launched = launch(
             self.ec2,
             request,
@@ -367,13 +422,14 @@ class _Lifecycle:
         session.price = explicit_price or self._quote()
         self._step("instance")
 
-        self.ec2.get_waiter("instance_running").wait(
-            InstanceIds=[launched.instance_id],
-            WaiterConfig={"Delay": hooks.waiter_delay_s, "MaxAttempts": 120},
+        [instance] = wait_for_state(
+            self.ec2,
+            [launched.instance_id],
+            "running",
+            backoff=self.backoff,
+            delay_s=hooks.waiter_delay_s,
+            sleep=hooks.sleep,
         )
-        instance = self.ec2.describe_instances(InstanceIds=[launched.instance_id])["Reservations"][
-            0
-        ]["Instances"][0]
         target = (hooks.target or default_target)(instance, key.path, options)
         session.address = str(target)
         self._step("running")
@@ -389,9 +445,42 @@ class _Lifecycle:
             auth_retries=hooks.ssh_auth_retries,
             clock=hooks.clock,
             sleep=hooks.sleep,
+            expected_fingerprints=self._console_fingerprints(launched.instance_id),
+            say=hooks.progress,
         )
         self._step("connected")
         return LiveInstance(session, self.remote, hooks, self.scratch)
+
+    def _console_fingerprints(self, instance_id: str) -> Callable[[], set[str] | None]:
+        """Reads the host key fingerprints the instance printed (``GetConsoleOutput``),
+        polling up to ``hooks.console_wait_s``; None if they did not show in time. The
+        answer is kept: a reconnect does not wait again."""
+        from pytest_gpubench.ec2.remote import console_fingerprints
+
+        hooks, found = self.hooks, []
+
+        def read() -> set[str] | None:
+            if found:
+                return found[0]
+            delay = max(hooks.ssh_retry_delay_s, 1.0)
+            deadline = hooks.clock() + hooks.console_wait_s
+            for _ in range(max(1, int(hooks.console_wait_s / delay) + 1)):
+                try:
+                    output = self.backoff.call(
+                        self.ec2.get_console_output, InstanceId=instance_id, Latest=True
+                    ).get("Output")
+                except Exception as exc:  # a missing permission: say so, don't stop
+                    log.warning("could not read the console of %s: %r", instance_id, exc)
+                    break
+                printed = console_fingerprints(output) if output else None
+                if printed or hooks.clock() >= deadline:
+                    found.append(printed)
+                    return printed
+                hooks.sleep(delay)
+            found.append(None)
+            return None
+
+        return read
 
     def _identity(self, sts: Any) -> dict[str, Any]:
         from botocore.exceptions import NoCredentialsError, PartialCredentialsError
@@ -421,27 +510,54 @@ class _Lifecycle:
             return PriceQuote(None, f"unavailable ({exc!r})")
 
     def down(self) -> list[tuple[str, BaseException]]:
-        """Destroy everything this session may have created; collect, don't stop on, errors."""
+        """Destroy everything this session may have created; collect, don't stop on, errors.
+
+        A Ctrl-C while it runs is said and ignored once; the next one abandons the steps
+        left, and what is still in AWS is printed with the command that deletes it.
+        """
         errors: list[tuple[str, BaseException]] = []
         s = self.session
+        abandoned: list[bool] = []
+        left: list[str] = []
 
-        def attempt(step: str, fn: Callable[[], None]) -> None:
+        def attempt(step: str, fn: Callable[[], None], what: str = "") -> None:
+            if abandoned:
+                if what:
+                    left.append(what)
+                return
             try:
                 fn()
             except (Exception, KeyboardInterrupt) as exc:
                 log.error("EC2 teardown step %s failed: %r", step, exc)
                 errors.append((step, exc))
+                if what:
+                    left.append(what)
 
-        if self.remote is not None:
-            attempt("ssh", self.remote.close)
-        if self.ec2 is not None:
-            attempt("instance", self._terminate)
-            attempt("security_group", self._delete_security_groups)
-            if s.key_name:
-                name = s.key_name
-                attempt("key_pair", lambda: self.backoff.call(delete_key_pair, self.ec2, name))
+        with ctrl_c_said_then_abandons(self.hooks.progress, abandoned):
+            if self.remote is not None:
+                attempt("ssh", self.remote.close)
+            if self.ec2 is not None:
+                attempt("instance", self._terminate, f"instance {s.instance_id or '(tagged)'}")
+                group = s.security_group_id or s.security_group_name or "(tagged)"
+                attempt("security_group", self._delete_security_groups, f"security group {group}")
+                if s.key_name:
+                    name = s.key_name
+                    attempt(
+                        "key_pair",
+                        lambda: delete_key_pair(self.ec2, name, self.patient),
+                        f"key pair {name}",
+                    )
         attempt("key_file", lambda: shutil.rmtree(self.scratch, ignore_errors=False))
         s.teardown_errors = [f"{step}: {exc!r}" for step, exc in errors]
+        if abandoned:
+            s.teardown_errors.append("abandoned by Ctrl-C")
+            self.hooks.progress(
+                f"gpubench-ec2: teardown ABANDONED; still in AWS ({s.region}): "
+                f"{'; '.join(left) or 'nothing known'}. Delete them with: "
+                f"{sweep_command(s.region, s.session_id)}"
+            )
+            errors.append(("abandoned", KeyboardInterrupt("teardown abandoned by Ctrl-C")))
+        abandoned.clear()  # the ledger is written whatever happened
         if self.ec2 is not None:
             status = "done" if not errors else "teardown-failed"
             attempt("ledger", lambda: self._record(status=status, errors=s.teardown_errors))
@@ -455,12 +571,12 @@ class _Lifecycle:
         try:
             if ids:
                 self.hooks.progress(f"gpubench-ec2: terminating {', '.join(ids)}")
-                self.backoff.call(
-                    terminate_instances,
+                terminate_instances(
                     self.ec2,
                     ids,
                     delay_s=self.hooks.waiter_delay_s,
                     sleep=self.hooks.sleep,
+                    backoff=self.patient,
                 )
         finally:
             if s.launched_at is not None:
@@ -480,7 +596,11 @@ class _Lifecycle:
         ids, lookup_error = self._with_tagged(s.security_group_id, tagged_groups)
         for group_id in ids:
             delete_security_group(
-                self.ec2, group_id, delay_s=self.hooks.sg_delete_delay_s, sleep=self.hooks.sleep
+                self.ec2,
+                group_id,
+                delay_s=self.hooks.sg_delete_delay_s,
+                sleep=self.hooks.sleep,
+                backoff=self.patient,
             )
         if lookup_error is not None:
             raise lookup_error
@@ -494,11 +614,19 @@ class _Lifecycle:
         teardown then reports it."""
         ids = {known} if known else set()
         try:
-            ids.update(self.backoff.call(find_tagged))
+            ids.update(self.patient.call(find_tagged))
         except (Exception, KeyboardInterrupt) as exc:
             log.error("EC2 teardown could not list the session's resources: %r", exc)
             return sorted(ids), exc
         return sorted(ids), None
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``; on Python 3.10, which lacks it, the same ``__notes__`` list."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 def _env() -> dict[str, str]:
@@ -528,10 +656,11 @@ def ec2_session(options: Ec2Options, hooks: Hooks | None = None) -> Iterator[Liv
         finally:
             errors = lifecycle.down()
             if errors:
-                problem = TeardownError(errors)
+                s = lifecycle.session
+                problem = TeardownError(errors, sweep_command(s.region, s.session_id))
                 if failure is None:
                     raise problem
-                failure.add_note(str(problem))
+                add_note(failure, str(problem))
                 log.error("%s", problem)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pytest_gpubench.ec2.faults import Backoff
 from pytest_gpubench.ec2.resources import (
     TAG_EXPIRES,
     TAG_OWNER,
@@ -101,11 +102,22 @@ def sweep(
     dry_run: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     delay_s: float = 5.0,
+    session: str | None = None,
+    backoff: Backoff | None = None,
 ) -> SweepReport:
-    """Delete expired gpubench resources (or, with ``dry_run``, only list them)."""
+    """Delete expired gpubench resources (or, with ``dry_run``, only list them).
+
+    With ``session``, that session's resources go whatever their expiry (a teardown that
+    was abandoned), and no other. Every call runs under ``backoff``.
+    """
+    backoff = (backoff or Backoff(sleep=sleep)).patient()
     report = SweepReport()
-    for leftover in tagged_resources(ec2):
-        (report.expired if is_expired(leftover, now) else report.fresh).append(leftover)
+    for leftover in backoff.call(tagged_resources, ec2):
+        if session is not None:
+            if leftover.session == session:
+                report.expired.append(leftover)
+        else:
+            (report.expired if is_expired(leftover, now) else report.fresh).append(leftover)
     if dry_run:
         return report
 
@@ -126,6 +138,7 @@ def sweep(
                 delay_s=delay_s,
                 sleep=sleep,
                 failures=refused,
+                backoff=backoff,
             )
             report.deleted.extend(x for x in instances if x.resource_id in ids)
             why = dict(refused)
@@ -136,8 +149,10 @@ def sweep(
         if x.kind == "security-group":
             delete(
                 x,
-                lambda x=x: delete_security_group(ec2, x.resource_id, delay_s=delay_s, sleep=sleep),
+                lambda x=x: delete_security_group(
+                    ec2, x.resource_id, delay_s=delay_s, sleep=sleep, backoff=backoff
+                ),
             )
         elif x.kind == "key-pair":
-            delete(x, lambda x=x: delete_key_pair(ec2, x.resource_id))
+            delete(x, lambda x=x: delete_key_pair(ec2, x.resource_id, backoff))
     return report
