@@ -45,7 +45,7 @@ from typing import Literal
 
 from .report_json import device_descriptions, hardware_facts, load_results
 from .results import Measurement, RunResults
-from .speedup import speedup_interval
+from .speedup import paired_ratios, paired_speedup_interval, speedup_interval
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -267,8 +267,9 @@ class Check:
     """One threshold applied to one (experiment, size, device).
 
     ``drop_pct`` is how much worse, in percent: the fall of the speedup, or the growth of
-    the median time. ``status`` is ``failed``, ``passed`` or ``noise`` (beyond the
-    threshold but not significant); ``note`` says why when it is not obvious.
+    the median time. ``status`` is ``failed``, ``passed``, ``noise`` (beyond the
+    threshold but not significant) or ``undecided`` (beyond the threshold, with too few
+    rounds for the test to be significant at all); ``note`` says why when not obvious.
     """
 
     experiment: str
@@ -279,10 +280,13 @@ class Check:
     new: float
     drop_pct: float
     p_value: float | None
-    status: Literal["failed", "passed", "noise"]
+    status: Literal["failed", "passed", "noise", "undecided"]
     note: str = ""
     #: False for a display-only threshold: a loss it finds is shown, never failed on
     gating: bool = True
+    #: 95% intervals of the saved and the current value, where known
+    old_interval: tuple[float, float] | None = None
+    new_interval: tuple[float, float] | None = None
 
     @property
     def lost(self) -> bool:
@@ -298,9 +302,14 @@ class Check:
         unit = "×" if speedup else " s"
         change = -self.drop_pct if speedup else self.drop_pct
         p = f", p={self.p_value:.2g}" if self.p_value is not None else ""
+
+        def interval(bounds: tuple[float, float] | None) -> str:
+            return f" [{bounds[0]:.4g}–{bounds[1]:.4g}]" if bounds else ""
+
         text = (
             f"{self.experiment} {self.size} {self.device} {self.threshold.metric}: "
-            f"{self.old:.4g}{unit} → {self.new:.4g}{unit} ({change:+.1f}%, "
+            f"{self.old:.4g}{unit}{interval(self.old_interval)} → "
+            f"{self.new:.4g}{unit}{interval(self.new_interval)} ({change:+.1f}%, "
             f"limit {self.threshold}{p})"
         )
         return f"{text}: {self.note}" if self.note else text
@@ -334,6 +343,8 @@ class Comparison:
     missing: list[Skip] = field(default_factory=list)
     #: whether any threshold gates (fails the session) rather than only showing losses
     gated: bool = True
+    #: gated rows that could not be judged (a busy machine left too few clean rounds)
+    undecided: list[Skip] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Check]:
@@ -353,12 +364,24 @@ class Comparison:
         return self.gated and bool(gating) and all(c.p_value is None for c in gating)
 
     @property
+    def undecided_checks(self) -> list[Check]:
+        """Gating checks beyond their limit that too few rounds left unjudged."""
+        return [c for c in self.checks if c.gating and c.status == "undecided"]
+
+    @property
+    def decided(self) -> bool:
+        """Every gated row was judged: none was left undecided by a busy machine or by too
+        few rounds. An undecided gate fails: it never passes silently."""
+        return not self.undecided and not self.undecided_checks
+
+    @property
     def ok(self) -> bool:
         return (
             not self.failures
             and not self.missing
             and not self.compared_nothing
             and not self.untestable
+            and self.decided
         )
 
     def render(self) -> str:
@@ -366,7 +389,8 @@ class Comparison:
         failures = self.failures
         shown = [c for c in self.checks if c.lost and not c.gating]
         noise = [c for c in self.checks if c.status == "noise"]
-        head = "ok" if self.ok else "FAILED"
+        undecided = self.undecided_checks
+        head = "ok" if self.ok else "FAILED" if self.failures or self.decided else "UNDECIDED"
         lines = [
             f"gpubench compare vs {self.source} (speedups vs {self.baseline_device}, "
             f"alpha {self.alpha:g}): {head}; {len(self.checks)} checks, {len(failures)} "
@@ -374,6 +398,8 @@ class Comparison:
         ]
         if self.missing:
             lines[0] += f", {len(self.missing)} no longer measured"
+        if self.undecided or undecided:
+            lines[0] += f", {len(self.undecided) + len(undecided)} undecided"
         lines += [f"  note: {note}" for note in self.notes]
         if self.compared_nothing:
             lines.append(
@@ -393,6 +419,14 @@ class Comparison:
         if self.missing:
             lines.append("Measured in the saved run, n/a now (fails the gate):")
             lines += [f"  {s.describe()}" for s in self.missing]
+        if self.undecided or undecided:
+            lines.append(
+                "Undecided (fails the gate: it could not judge these, so it cannot pass them). "
+                "On a busy machine, run again when it is quieter or raise "
+                "--gpubench-max-time; for too few rounds, raise --gpubench-min-rounds:"
+            )
+            lines += [f"  {s.describe()}" for s in self.undecided]
+            lines += [f"  {c.describe()}" for c in undecided]
         if failures:
             lines.append("Lost (beyond the limit and significant):")
             lines += [f"  {c.describe()}" for c in failures]
@@ -480,6 +514,32 @@ def _median(rounds: Sequence[float]) -> float:
     return statistics.median(rounds)
 
 
+def _speedup_side(
+    base: Measurement, device: Measurement
+) -> tuple[list[float], float, tuple[float, float] | None]:
+    """One run's speedup samples, estimate and interval for ``device`` against ``base``.
+
+    Paired rounds give one ratio per pair (the baseline round timed beside it): a slow
+    spell that hit both cancels out. Unpaired rounds (schema-1 runs) are normalised by the
+    baseline's median."""
+    ratios = paired_ratios(device)
+    if ratios:
+        return ratios, _median(ratios), paired_speedup_interval(ratios)
+    base_median = _median(base.rounds_s)
+    samples = [base_median / t for t in device.rounds_s]
+    estimate = base_median / _median(device.rounds_s)
+    return samples, estimate, speedup_interval(base.rounds_s, device.rounds_s)
+
+
+def _busy(m: Measurement) -> str:
+    share = m.wait_share
+    waited = f", waited {share:.0%} of the time" if share is not None else ""
+    return (
+        f"{len(m.rounds_s)} clean rounds, {len(m.set_aside_s)} set aside for waiting on a "
+        f"CPU{waited}"
+    )
+
+
 def _speedup_checks(
     key: tuple[str, str, str],
     pair: tuple[Measurement, Measurement],
@@ -502,29 +562,37 @@ def _speedup_checks(
     if min(old_dev.rounds_s) <= 0 or min(new_dev.rounds_s) <= 0:
         comparison.skipped.append(Skip(*key, "a round of 0 s (below the timer's resolution)"))
         return
-    old_median_b, new_median_b = _median(old_base.rounds_s), _median(new_base.rounds_s)
-    old_samples = [old_median_b / t for t in old_dev.rounds_s]
-    new_samples = [new_median_b / t for t in new_dev.rounds_s]
-    old = old_median_b / _median(old_dev.rounds_s)
-    new = new_median_b / _median(new_dev.rounds_s)
+    for run, m in (("saved run", old_dev), ("current run", new_dev)):
+        if m.busy:  # too few clean rounds: judging them would judge the neighbour
+            busy = Skip(*key, f"machine busy in the {run}: {_busy(m)}")
+            (comparison.undecided if gating else comparison.skipped).append(busy)
+            return
+    old_side, new_side = _speedup_side(old_base, old_dev), _speedup_side(new_base, new_dev)
+    old_samples, old, old_ci = old_side
+    new_samples, new, new_ci = new_side
+    if old_dev.paired != new_dev.paired:
+        unpaired = "saved" if not old_dev.paired else "current"
+        comparison.notes.append(
+            f"{' '.join(key)}: the {unpaired} run's rounds are unpaired (a schema-1 run, or "
+            "the baseline not timed beside it); compared with the baseline's median instead "
+            "of per-pair ratios"
+        )
     n, m = len(old_samples), len(new_samples)
     testable = min_p_value(n, m) < alpha
     p_value = _mwu_greater(old_samples, new_samples) if testable else None
-    old_ci = speedup_interval(old_base.rounds_s, old_dev.rounds_s)
-    new_ci = speedup_interval(new_base.rounds_s, new_dev.rounds_s)
     disjoint = old_ci is not None and new_ci is not None and new_ci[1] < old_ci[0]
     drop_pct = (old - new) / old * 100 if old else math.inf
     for threshold in thresholds:
         if threshold.metric != "speedup":
             continue
-        status: Literal["failed", "passed", "noise"] = "passed"
+        status: Literal["failed", "passed", "noise", "undecided"] = "passed"
         note = ""
         if threshold.exceeded(old, new):
             if not testable:
-                status = "noise"
+                status = "undecided"
                 note = (
                     f"too few rounds ({n} vs {m}) to be significant at alpha {alpha:g} "
-                    f"(smallest possible p {min_p_value(n, m):.2g}); not failed"
+                    f"(smallest possible p {min_p_value(n, m):.2g})"
                 )
             elif p_value is not None and p_value < alpha and disjoint:
                 status = "failed"
@@ -533,7 +601,9 @@ def _speedup_checks(
                 note = "not significant given the spread of the rounds"
                 if p_value is not None and p_value < alpha:
                     note = "rank test significant, but the speedup intervals overlap"
-        check = Check(*key, threshold, old, new, drop_pct, p_value, status, note, gating)
+        check = Check(
+            *key, threshold, old, new, drop_pct, p_value, status, note, gating, old_ci, new_ci
+        )
         comparison.checks.append(check)
 
 
@@ -554,13 +624,13 @@ def _time_checks(
     for threshold in thresholds:
         if threshold.metric != "time":
             continue
-        status: Literal["failed", "passed", "noise"] = "passed"
+        status: Literal["failed", "passed", "noise", "undecided"] = "passed"
         note = ""
         if threshold.exceeded(old, new):
             if p_value is not None and p_value < alpha:
                 status = "failed"
             elif not testable:
-                status, note = "noise", f"too few rounds ({n} vs {m}) to be significant"
+                status, note = "undecided", f"too few rounds ({n} vs {m}) to be significant"
             else:
                 status, note = "noise", "not significant given the spread of the rounds"
         check = Check(*key, threshold, old, new, drop_pct, p_value, status, note, gating)

@@ -120,14 +120,24 @@ def test_noise_from_the_same_distribution_passes(seed):
     assert comparison.ok, comparison.render()
 
 
-def test_a_drop_with_too_few_rounds_is_not_failed_and_says_so():
+def test_a_drop_with_too_few_rounds_is_undecided_and_fails_the_gate_saying_so():
     comparison = compare(
         run(2, gpu_s=0.2, rounds=3), run(1, rounds=3), [SPEEDUP_10], baseline_device="numpy"
     )
     (check,) = comparison.checks
-    assert check.status == "noise" and check.drop_pct > 40 and not check.failed
+    assert check.status == "undecided" and check.drop_pct > 40 and not check.failed
     assert "too few rounds (3 vs 3)" in check.note
-    assert "within noise" in comparison.render()
+    assert not comparison.decided and not comparison.ok
+    assert "UNDECIDED" in comparison.render().splitlines()[0]
+    assert "Undecided (fails the gate" in comparison.render()
+    # shown only (no gate): the same row fails nothing
+    assert compare(
+        run(2, gpu_s=0.2, rounds=3),
+        run(1, rounds=3),
+        [SPEEDUP_10],
+        baseline_device="numpy",
+        gated=False,
+    ).decided
     # but a gate where no row could be tested could never fail: it fails, saying what to do
     assert comparison.untestable and not comparison.ok
     assert "at least 5 a side are needed" in comparison.render()
@@ -490,3 +500,80 @@ def test_a_damaged_saved_run_is_a_usage_error(
 def test_a_limit_that_is_not_finite_is_refused(expr: str) -> None:
     with pytest.raises(ValueError, match=r"has no finite limit .* the gate could never fail"):
         parse_compare_fail(expr)
+
+
+# --------------------------------------------------------------------------- paired rounds
+
+
+def paired_run(
+    seed: int, gpu_s: float = 0.1, rounds: int = 12, spells: tuple[int, ...] = ()
+) -> RunResults:
+    """numpy at 1 s; cupy at ``gpu_s``, each round paired with a numpy round timed beside
+    it. A busy spell (the rounds in ``spells``) slows both rounds of a pair 3×."""
+    rng = np.random.default_rng(seed)
+    slow = np.array([3.0 if i in spells else 1.0 for i in range(rounds)])
+    base = slow * np.exp(0.03 * rng.standard_normal(rounds))
+    dev = gpu_s * slow * np.exp(0.03 * rng.standard_normal(rounds))
+    results = RunResults()
+    results.add(Measurement("fit", "1k", "numpy", tuple(base.tolist()), device_info=CPU))
+    results.add(
+        Measurement(
+            "fit",
+            "1k",
+            "cupy",
+            tuple(dev.tolist()),
+            device_info=GPU,
+            paired_baseline_s=tuple(base.tolist()),
+            pairing="paired",
+        )
+    )
+    return results
+
+
+def test_paired_rounds_cancel_a_busy_spell_that_hit_both_devices():
+    """Spells slow a third of the pairs 3× in the current run: per-pair ratios don't move,
+    so the gate passes."""
+    saved = paired_run(1)
+    current = paired_run(2, spells=(0, 3, 6, 9))
+    threshold = Threshold("speedup", 25.0, relative=True)
+    comparison = compare(current, saved, [threshold], baseline_device="numpy")
+    (check,) = comparison.checks
+    assert comparison.ok, comparison.render()
+    assert check.status == "passed" and abs(check.drop_pct) < 5
+    assert not comparison.notes  # both runs paired
+
+
+def test_a_paired_speedup_halved_fails_the_gate():
+    saved, current = paired_run(1, gpu_s=0.1), paired_run(2, gpu_s=0.2)
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    (check,) = comparison.checks
+    assert check.failed and check.p_value is not None and check.p_value < 0.01
+    assert 45 < check.drop_pct < 55
+    assert not comparison.ok and "FAILED" in comparison.render().splitlines()[0]
+
+
+def test_a_busy_cell_is_named_undecided_never_judged():
+    saved = paired_run(1)
+    current = paired_run(2, gpu_s=0.5)  # a loss, but measured on a busy machine
+    current.measurements[1] = dataclasses.replace(
+        current.measurements[1],
+        stop="machine busy",
+        set_aside_s=(0.9,) * 40,
+        set_aside_wait_s=(0.5,) * 40,
+        wait_s=(0.0,) * 12,
+    )
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    assert not comparison.checks and not comparison.ok
+    (busy,) = comparison.undecided
+    assert "machine busy in the current run: 12 clean rounds, 40 set aside" in busy.describe()
+    text = comparison.render()
+    assert text.splitlines()[0].endswith("1 undecided") and "UNDECIDED" in text
+    assert "run again when it is quieter" in text
+
+
+def test_a_schema_1_saved_run_is_compared_unpaired_with_a_note():
+    saved, current = run(1, rounds=12), paired_run(2)
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    assert comparison.ok, comparison.render()
+    (note,) = comparison.notes
+    assert "saved run's rounds are unpaired" in note
