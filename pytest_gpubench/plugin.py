@@ -41,7 +41,8 @@ from pytest_gpubench.settings import (
     compare_refusal,
     parse_threshold,
 )
-from pytest_gpubench.timing import GpuBench, TimingSettings
+from pytest_gpubench.threads import limit_threads, other_load_note
+from pytest_gpubench.timing import GpuBench, Partners, TimingSettings
 
 __all__ = ["state_of"]
 
@@ -107,8 +108,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gpubench-warmup",
         metavar="N",
         default=None,
-        help="Warm-up rounds before timing (default 2; the first GPU call compiles, the "
-        "second calibrates the rounds).",
+        help="Warm-up rounds before timing (default 2; the first GPU call compiles, "
+        "allocates and fills caches).",
     )
     add("--gpubench-min-rounds", metavar="N", default=None, help="Fewest timed rounds (default 3).")
     add(
@@ -121,8 +122,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gpubench-max-time",
         metavar="SECONDS",
         default=None,
-        help="Timed seconds to aim for per benchmark; rounds are calibrated from the "
-        "warm-up (default: quick 1.0, seed 30).",
+        help="Most seconds of kept rounds per benchmark, when --gpubench-precision is not "
+        "reached first (default: quick 1.0, seed 30).",
+    )
+    add(
+        "--gpubench-precision",
+        metavar="SHARE",
+        default=None,
+        help="Time rounds until the 95%% interval of each speedup (or time) is within "
+        "SHARE of it, e.g. 5%% (default), or until --gpubench-max-time; 0 fills the time.",
+    )
+    add(
+        "--gpubench-interference",
+        metavar="SHARE",
+        default=None,
+        help="Set aside, and run again, a round whose threads waited for a CPU longer than "
+        "SHARE of it (default 5%%; 'off' keeps every round).",
+    )
+    add(
+        "--gpubench-threads",
+        metavar="N",
+        default=None,
+        help="Threads of every CPU back end (BLAS via threadpoolctl, torch.set_num_threads); "
+        "default: the libraries' own.",
     )
     add(
         "--gpubench-json",
@@ -334,14 +356,21 @@ class _StagedJson:
         return str(self.final)
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = state_of(config)
     if state is None or not state.enabled:
         return None
     devices = ", ".join(
         d.name if d.available else f"{d.name} (n/a: why under Hardware)" for d in state.devices
     )
-    return f"gpubench: profile {state.profile}, baseline {state.baseline}, devices {devices}"
+    lines = [f"gpubench: profile {state.profile}, baseline {state.baseline}, devices {devices}"]
+    if state.threads:
+        lines[0] += f", {state.threads} CPU thread{'s' if state.threads > 1 else ''} each"
+    busy = other_load_note(state.threads)
+    if busy:
+        results_of(config).extra["load_average_1min"] = os.getloadavg()[0]
+        lines.append(f"gpubench: WARNING {busy}")
+    return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -369,6 +398,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("device", names, indirect=True, ids=names)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = state_of(session.config)
+    if state is not None and state.enabled:  # the terminal reporter exists from here on
+        from pytest_gpubench.progress import Progress
+
+        state.progress = Progress.for_config(session.config)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = state_of(config)
     if state is None:
@@ -392,6 +429,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         state.experiment_thresholds = marker_thresholds(items, parse_threshold)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if state.enabled:
+        _pair_items(state, items)
+        _rounds_for_the_gate(state)
+
+
+def _pair_items(state: GpubenchState, items: list[pytest.Item]) -> None:
+    """Order the benchmarks so that each (experiment, size)'s devices run back to back,
+    baseline first, each group where its first item was: the other devices' rounds then
+    interleave with the baseline's (see :class:`~.timing.Partners`)."""
+    if not any(is_benchmark_item(item) for item in items):
+        return
+    state.partners = Partners(state.baseline)
+    typed = dict(zip(state.params, (d.name for d in state.devices), strict=True))
+
+    def device_of(item: pytest.Item) -> str | None:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("device") if callspec is not None else None
+        return param if isinstance(param, str) else None
+
+    groups: dict[tuple[str, ...], list[pytest.Item]] = {}
+    for item in items:
+        param = device_of(item)
+        if not is_benchmark_item(item) or param is None:
+            key: tuple[str, ...] = (item.nodeid,)
+        else:
+            module = getattr(getattr(item, "module", None), "__name__", "")
+            key = (module, item_experiment(item), item_size(item, param))
+        groups.setdefault(key, []).append(item)
+
+    def baseline_first(item: pytest.Item) -> int:
+        param = device_of(item)
+        return 0 if typed.get(param or "", param) == state.baseline else 1
+
+    items[:] = [item for group in groups.values() for item in sorted(group, key=baseline_first)]
+
+
+def _rounds_for_the_gate(state: GpubenchState) -> None:
+    """With a gate active, each cell takes at least the rounds its test needs to be able
+    to fail (5 a side at alpha 0.01): a gate of 3-round cells could never decide."""
+    if state.compared is None or not (state.thresholds or state.experiment_thresholds):
+        return
+    from pytest_gpubench.baseline import DEFAULT_ALPHA, rounds_for
+
+    need = rounds_for(DEFAULT_ALPHA)
+    settings = state.settings
+    if settings.min_rounds < need:
+        state.settings = replace(
+            settings, min_rounds=need, max_rounds=max(settings.max_rounds, need)
+        )
 
 
 @pytest.fixture
@@ -458,6 +544,9 @@ def gpubench(request: pytest.FixtureRequest, device: Device, benchmark: Any) -> 
     state = state_of(request.config)
     settings = state.settings if state else TimingSettings()
     size = item_size(request.node, _device_param(request, device))
+    if state is not None and state.enabled and state.threads and not device.is_gpu:
+        limit_threads(state.threads)
+    versus_baseline = item_versus_baseline(request.node)
     bench = GpuBench(
         device,
         experiment=item_experiment(request.node),
@@ -466,12 +555,14 @@ def gpubench(request: pytest.FixtureRequest, device: Device, benchmark: Any) -> 
         settings=settings,
         benchmark=benchmark,
         test_id=request.node.nodeid,
+        partners=state.partners if state is not None and state.enabled else None,
+        versus_baseline=versus_baseline,
+        progress=state.progress if state is not None and state.enabled else None,
     )
     yield bench
     measurement = bench.measurement()
     failure = request.node.stash.get(_CALL_FAILURE, None)
     if measurement is not None and failure is None:
-        versus_baseline = item_versus_baseline(request.node)
         results_of(request.config).add(replace(measurement, versus_baseline=versus_baseline))
     elif failure is not None:  # a failed test's time is no result (its check failed): n/a
         after = "" if measurement is None else " after it was timed"
@@ -521,6 +612,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if lost else pytest.ExitCode.USAGE_ERROR
     if state.report_errors and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report asked for is missing
+    state.exit_status = int(session.exitstatus)
 
 
 def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResults) -> bool:
@@ -578,12 +670,28 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line(f"gpubench: {note}")
     for problem in state.report_errors:
         tr.write_line(f"gpubench: {problem}", red=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The regression gate's verdict, last on screen: after pytest's own summary line, so
+    a failed gate does not end on a green "passed" (the exit code is already non-zero)."""
+    state = state_of(config)
+    tr = config.pluginmanager.getplugin("terminalreporter")
+    if state is None or tr is None or state.interrupted:
+        return
     if state.compare_error:
         tr.write_sep("!", "gpubench: regression gate not run", red=True)
-        tr.write_line(state.compare_error)
+        tr.write_line(state.compare_error, red=True)
     elif state.comparison is not None:
         failed = state.gate_failed
-        verdict = "speedup lost" if failed else "compared"
+        comparison = state.comparison
+        verdict = "compared"
+        if failed:
+            verdict = "speedup lost"
+            if not (comparison.failures or comparison.missing) and not comparison.decided:
+                verdict = "gate undecided"
         title = f"gpubench: {verdict} vs {state.compare_path}"
         tr.write_sep("!" if failed else "=", title, red=failed, green=not failed)
-        tr.write_line(state.comparison.render().rstrip("\n"))
+        tr.write_line(comparison.render().rstrip("\n"), red=failed)
+        if failed:
+            tr.write_sep("!", f"gpubench: {verdict}: exit code {state.exit_status}", red=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ __all__ = [
     "check_plot_path",
     "choose_baseline",
     "compare_refusal",
+    "parse_share",
+    "parse_threads",
     "parse_threshold",
     "rows_of",
     "select_devices",
@@ -74,6 +76,14 @@ class GpubenchState:
     gate_failed: bool = False
     #: the session was interrupted: nothing of it is written, saved or gated (see .guard)
     interrupted: bool = False
+    #: the session's exit status once the gate has run (for the verdict printed last)
+    exit_status: int | None = None
+    #: --gpubench-threads: every CPU back end's thread count (None: their own defaults)
+    threads: int | None = None
+    #: the line saying which cell is being timed (TTY only; see .progress)
+    progress: Any = None
+    #: the baseline's live workload of the size measured last, for pairing (see .timing)
+    partners: Any = None
     _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
     _selected: tuple[str, list[Device], list[str]] | None = field(default=None, repr=False)
 
@@ -189,14 +199,47 @@ def _positive_int(value: Any, option: str, minimum: int, maximum: int) -> int:
     return number
 
 
+def parse_share(value: Any, option: str, *, off: float, low_inclusive: bool) -> float:
+    """A share given as ``5%`` or ``0.05`` (or ``off``, which gives ``off``), as a fraction
+    of 1; ``ValueError`` says what is accepted."""
+    text = str(value).strip().lower()
+    if text == "off":
+        return off
+    try:
+        number = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        number = math.nan
+    low_ok = number >= 0 if low_inclusive else number > 0
+    if not (math.isfinite(number) and low_ok and number < 1):
+        lowest = "0 (or off)" if low_inclusive else "just above 0"
+        raise ValueError(
+            f"{option} takes a share such as 5% or 0.05 (from {lowest} to below 100%, or off), "
+            f"got {value!r}"
+        )
+    return number
+
+
+def parse_threads(value: Any) -> int | None:
+    """``--gpubench-threads``: the thread count of every CPU back end, or None (theirs)."""
+    if value is None:
+        return None
+    return _positive_int(value, "--gpubench-threads", 1, 4096)
+
+
 def timing_settings(
     profile: str,
     warmup: Any = None,
     min_rounds: Any = None,
     max_rounds: Any = None,
     max_time: Any = None,
+    precision: Any = None,
+    interference: Any = None,
 ) -> TimingSettings:
-    """The profile's timing settings with the given options replacing single values."""
+    """The profile's timing settings with the given options replacing single values.
+
+    ``precision`` (``--gpubench-precision``: ``5%``; ``0`` or ``off`` fills the time budget)
+    and ``interference`` (``--gpubench-interference``: the share of a round spent waiting
+    for a CPU beyond which it is set aside; ``off`` keeps every round) are shares."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     base = PROFILES[profile]
@@ -211,6 +254,14 @@ def timing_settings(
         if max_rounds is None
         else _positive_int(max_rounds, "--gpubench-max-rounds", 1, MAX_ROUNDS),
         "max_time": base.max_time,
+        "precision": base.precision
+        if precision is None
+        else parse_share(precision, "--gpubench-precision", off=0.0, low_inclusive=True),
+        "wait_share": base.wait_share
+        if interference is None
+        else parse_share(
+            interference, "--gpubench-interference", off=math.inf, low_inclusive=False
+        ),
     }
     if max_time is not None:
         try:
@@ -234,7 +285,7 @@ def timing_settings(
         values["max_rounds"] = max(values["max_rounds"], values["min_rounds"])
     if max_rounds is not None and min_rounds is None:
         values["min_rounds"] = min(values["min_rounds"], values["max_rounds"])
-    return TimingSettings(**values)
+    return replace(base, **values)
 
 
 def storage_path(uri: str) -> Path:
@@ -375,8 +426,11 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
         option.gpubench_min_rounds,
         option.gpubench_max_rounds,
         option.gpubench_max_time,
+        getattr(option, "gpubench_precision", None),
+        getattr(option, "gpubench_interference", None),
     )
     state = GpubenchState(option.gpubench, names, option.gpubench_baseline, profile, settings)
+    state.threads = parse_threads(getattr(option, "gpubench_threads", None))
     state.thresholds = [parse_threshold(expr) for expr in option.gpubench_compare_fail]
     state.force = option.gpubench_compare_force
     if option.gpubench_compare is not None:

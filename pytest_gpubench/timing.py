@@ -269,6 +269,8 @@ class _Rounds:
     aside: list[tuple[Round, Round | None]] = field(default_factory=list)
     spent: float = 0.0
     spent_aside: float = 0.0
+    #: wall-clock start: rounds of microseconds set aside must not loop for millions
+    started: float = field(default_factory=time.monotonic)
 
     def samples(self) -> list[float]:
         """The numbers whose median is the answer: paired ratios, else the times."""
@@ -286,7 +288,8 @@ class _Rounds:
                 return "precise"
             if self.spent >= s.max_time:
                 return "time budget"
-        if self.spent_aside >= s.busy_budget_s and self.aside:
+        over = time.monotonic() - self.started >= s.max_time + s.busy_budget_s
+        if self.aside and (self.spent_aside >= s.busy_budget_s or over):
             return "machine busy" if kept < s.min_rounds else "time budget"
         return None
 
@@ -533,6 +536,7 @@ class GpuBench:
         partners: Partners | None = None,
         versus_baseline: bool = True,
         on_round: RoundCallback | None = None,
+        progress: Any = None,
     ) -> None:
         self.device = device
         self.experiment = experiment
@@ -544,6 +548,8 @@ class GpuBench:
         self.partners = partners
         self.versus_baseline = versus_baseline
         self.on_round = on_round
+        #: a :class:`~pytest_gpubench.progress.Progress` line shown while the rounds run
+        self.progress = progress
         self.units = ""
         self.units_per_round = 0.0
         self.metrics: dict[str, float] = {}
@@ -593,14 +599,22 @@ class GpuBench:
         partner, pairing = self._partner()
         # the benchmark's timer (--benchmark-timer, or the marker's timer=) reads the clock
         clock = getattr(self.benchmark, "_timer", None) or time.perf_counter
-        self.timing = measure(
-            self.device, work, self.settings, clock=clock, partner=partner, on_round=self.on_round
-        )
+        on_round = self.on_round
+        if self.progress is not None:
+            self.progress.start(f"{self.experiment} {self.size} {self.device.name}")
+            on_round = _both(self.progress.round, self.on_round)
+        try:
+            self.timing = measure(
+                self.device, work, self.settings, clock=clock, partner=partner, on_round=on_round
+            )
+        finally:
+            if self.progress is not None:
+                self.progress.stop()
         if pairing and not self.timing.pairing:
             self.timing = _with_pairing(self.timing, pairing)
         if self.partners is not None and self._is_baseline and self.timing.target is not None:
             self.partners.offer(self.experiment, self.size, self.timing.target)
-        if self.benchmark is not None:
+        if self.benchmark is not None and self.timing.rounds_s:  # none kept: no stats to give
             record_rounds(self.benchmark, self.timing.rounds_s)
         if not self.timing.rounds_s:
             self.note = (
@@ -677,3 +691,14 @@ def _with_pairing(timing: Timing, pairing: str) -> Timing:
     from dataclasses import replace
 
     return replace(timing, pairing=pairing)
+
+
+def _both(first: RoundCallback, second: RoundCallback | None) -> RoundCallback:
+    if second is None:
+        return first
+
+    def both(kept: int, set_aside: int) -> None:
+        first(kept, set_aside)
+        second(kept, set_aside)
+
+    return both

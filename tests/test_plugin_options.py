@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -488,3 +490,157 @@ def test_a_device_parametrized_without_indirect_says_how_to_fix_it(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*test_own: parametrize 'device' with indirect=True, e.g.*"])
     result.stdout.no_fnmatch_line("*event_timer*")
+
+
+def test_a_cell_whose_every_round_waited_is_machine_busy_and_the_json_still_written(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every round waits 1 s for a CPU (a fake counter): none is kept, pytest-benchmark gets
+    no empty statistics (it crashed on them), and the JSON and table say machine busy."""
+    import dataclasses
+    import itertools
+
+    import pytest_gpubench.settings as settings
+    import pytest_gpubench.timing as timing
+    from pytest_gpubench.interference import WaitProbe
+
+    quick = dataclasses.replace(settings.PROFILES["quick"], busy_time=0.2)
+    monkeypatch.setitem(settings.PROFILES, "quick", quick)
+    waited = itertools.count()
+    monkeypatch.setattr(
+        timing, "WaitProbe", lambda gpu=None: WaitProbe(wait=lambda: float(next(waited)), gpu=gpu)
+    )
+    pytester.makepyfile(
+        """
+        import time
+
+        def test_sleep(gpubench, device):
+            gpubench(time.sleep, 0.01)
+        """
+    )
+    result = pytester.runpytest(
+        "--gpubench", "--gpubench-devices", "numpy", "--gpubench-json", "r.json"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*numpy: n/a (machine busy: every round waited for a CPU*"])
+    section = json.loads((pytester.path / "r.json").read_text())["gpubench"]
+    (measurement,) = section["measurements"]
+    assert measurement["stop"] == "machine busy" and measurement["rounds_s"] == []
+    assert len(measurement["set_aside_s"]) >= 10
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--gpubench-precision", "150%"), "*--gpubench-precision takes a share such as 5%*"),
+        (("--gpubench-precision", "-1"), "*--gpubench-precision takes a share*got '-1'*"),
+        (("--gpubench-interference", "0"), "*--gpubench-interference takes a share*got '0'*"),
+        (("--gpubench-interference", "lots"), "*--gpubench-interference takes a share*"),
+        (("--gpubench-threads", "0"), "*--gpubench-threads takes an integer from 1*"),
+    ],
+)
+def test_bad_precision_interference_or_threads_is_a_usage_error(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    pytester.makepyfile("def test_x(gpubench, device):\n    gpubench(lambda: None)\n")
+    result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_precision_and_interference_reach_the_timing_settings() -> None:
+    from pytest_gpubench.settings import timing_settings
+
+    settings = timing_settings("quick", precision="2%", interference="off")
+    assert settings.precision == pytest.approx(0.02) and settings.wait_share == math.inf
+    assert timing_settings("quick", precision="0").precision == 0
+    assert timing_settings("seed", interference="0.1").wait_share == pytest.approx(0.1)
+    assert timing_settings("quick", min_rounds=4).busy_time is None  # the profile's own
+
+
+def test_each_sizes_devices_run_together_baseline_first_and_pair(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", [8, 16], ids=["8", "16"])
+        def test_mm(gpubench, device, n):
+            gpubench(lambda: sum(range(n)))
+            m = gpubench.measurement()
+            if device.name == "numpy":
+                assert not m.paired
+            else:
+                assert m.paired and m.pairing == "paired", m.pairing
+        """
+    )
+    result = pytester.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "array-api-strict,numpy",
+        "--gpubench-baseline",
+        "numpy",
+        "--gpubench-max-rounds",
+        "6",
+        "-v",
+    )
+    if "array-api-strict: n/a" in result.stdout.str():
+        pytest.skip("array-api-strict is not installed")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_mm?numpy-8? PASSED*",
+            "*test_mm?array-api-strict-8? PASSED*",
+            "*test_mm?numpy-16? PASSED*",
+            "*test_mm?array-api-strict-16? PASSED*",
+        ]
+    )
+
+
+def test_k_that_leaves_one_device_says_its_rounds_are_unpaired(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_mm(gpubench, device):\n    gpubench(lambda: None)\n")
+    result = pytester.runpytest(
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy,array-api-strict",
+        "--gpubench-json",
+        "r.json",
+        "-k",
+        "strict",
+    )
+    if "array-api-strict: n/a" in result.stdout.str():
+        pytest.skip("array-api-strict is not installed")
+    result.assert_outcomes(passed=1)
+    section = json.loads((pytester.path / "r.json").read_text())["gpubench"]
+    (measurement,) = section["measurements"]
+    assert measurement["pairing"].startswith("unpaired: numpy was not timed at this size")
+
+
+def test_threads_set_every_cpu_back_end_and_show_in_the_header(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from threadpoolctl import threadpool_info
+
+        def test_threads(gpubench, device):
+            gpubench(lambda: None)
+            assert {pool["num_threads"] for pool in threadpool_info()} == {1}
+        """
+    )
+    result = pytester.runpytest(
+        "--gpubench", "--gpubench-devices", "numpy", "--gpubench-threads", "1"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["gpubench: profile quick, *, 1 CPU thread each"])
+
+
+def test_a_loaded_machine_is_named_in_the_header(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.5, 2.0, 1.0))
+    pytester.makepyfile("def test_x(gpubench, device):\n    gpubench(lambda: None)\n")
+    result = pytester.runpytest_inprocess("--gpubench", "--gpubench-devices", "numpy")
+    result.stdout.fnmatch_lines(["gpubench: WARNING load average 3.50 over the last minute*"])
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    quiet = pytester.runpytest_inprocess("--gpubench", "--gpubench-devices", "numpy")
+    assert "load average" not in quiet.stdout.str()

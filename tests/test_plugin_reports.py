@@ -326,9 +326,16 @@ def test_gate_fails_the_session_when_a_speedup_is_really_lost(
             "*gpubench: speedup lost vs *0001_before.json*",
             "*FAILED*",
             "Lost (beyond the limit and significant):",
-            "*matmul 64 array-api-strict speedup: * → * (-*%, limit speedup:20%, p=*)",
+            "*matmul 64 array-api-strict speedup: *× [[]*–*[]] → *× [[]*–*[]] "
+            "(-*%, limit speedup:20%, p=*)",
         ]
     )
+    # the verdict comes last, after pytest's "2 passed" line, so it does not scroll away
+    lines = result.stdout.lines
+    summary = max(i for i, line in enumerate(lines) if "2 passed" in line)
+    verdict = max(i for i, line in enumerate(lines) if "gpubench: speedup lost vs" in line)
+    assert summary < verdict
+    assert "gpubench: speedup lost: exit code 1" in lines[-1]
 
 
 def test_gate_passes_when_nothing_changed(

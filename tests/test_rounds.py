@@ -80,7 +80,9 @@ def test_relative_half_width() -> None:
 
 
 def test_rounds_stop_once_the_median_is_precise() -> None:
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=100, max_time=100, precision=0.05)
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=100, max_time=100, precision=0.05, wait_share=math.inf
+    )
     clock = ScriptedClock(forever(0.01))
     timing = measure(NUMPY, lambda: None, settings, clock=clock, probe=ScriptedProbe(forever(0)))
     assert len(timing.rounds_s) == 6  # the first count with a 95% interval of the median
@@ -88,14 +90,18 @@ def test_rounds_stop_once_the_median_is_precise() -> None:
 
 
 def test_imprecise_rounds_go_on_until_the_time_budget() -> None:
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=100, max_time=1.0, precision=0.05)
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=100, max_time=1.0, precision=0.05, wait_share=math.inf
+    )
     clock = ScriptedClock(iter([0.05, 0.15] * 100))  # ±50% spread: never within 5%
     timing = measure(NUMPY, lambda: None, settings, clock=clock, probe=ScriptedProbe(forever(0)))
     assert len(timing.rounds_s) == 10 and timing.stop == "time budget"
 
 
 def test_max_rounds_caps_the_rounds() -> None:
-    settings = TimingSettings(warmup=0, min_rounds=2, max_rounds=4, max_time=100, precision=0.001)
+    settings = TimingSettings(
+        warmup=0, min_rounds=2, max_rounds=4, max_time=100, precision=0.001, wait_share=math.inf
+    )
     clock = ScriptedClock(iter([0.05, 0.15] * 100))
     timing = measure(NUMPY, lambda: None, settings, clock=clock, probe=ScriptedProbe(forever(0)))
     assert len(timing.rounds_s) == 4 and timing.stop == "max rounds"
@@ -118,7 +124,9 @@ def test_a_round_that_waited_for_a_cpu_is_set_aside_and_run_again() -> None:
 
 def test_a_tiny_wait_below_the_floor_keeps_the_round() -> None:
     """A scheduler tick (< 50 µs) on a 100 µs round is 30% but no real loss."""
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0)
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0, wait_share=math.inf
+    )
     timing = measure(
         NUMPY,
         lambda: None,
@@ -188,7 +196,9 @@ class Logged:
 def test_paired_rounds_alternate_the_order_within_each_pair() -> None:
     log: list[str] = []
     partner = SyncedTarget(NUMPY, Logged("B", log))
-    settings = TimingSettings(warmup=1, min_rounds=4, max_rounds=4, precision=0)
+    settings = TimingSettings(
+        warmup=1, min_rounds=4, max_rounds=4, precision=0, wait_share=math.inf
+    )
     timing = measure(NUMPY, Logged("D", log), settings, partner=partner)
     # warm-up: D once, the partner once; then B D, D B, B D, D B
     assert "".join(log) == "DB" + "BDDBBDDB"
@@ -221,7 +231,9 @@ def test_paired_rounds_stop_on_the_precision_of_the_ratio() -> None:
     """A slow spell that doubles both rounds of a pair leaves its ratio alone: the cell is
     precise after six pairs though the times spread 2x."""
     partner = SyncedTarget(NUMPY, lambda: None)
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=50, max_time=100, precision=0.02)
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=50, max_time=100, precision=0.02, wait_share=math.inf
+    )
     pairs = [(0.02, 0.01), (0.04, 0.02), (0.02, 0.01), (0.06, 0.03), (0.02, 0.01), (0.04, 0.02)]
     durations = [0.02]  # the partner's re-warm round
     for index, (base, dev) in enumerate(pairs):
@@ -248,7 +260,9 @@ def test_a_partner_that_fails_when_run_again_leaves_the_cell_unpaired() -> None:
             raise OSError("file closed")
 
     partner = SyncedTarget(NUMPY, closed)
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, precision=0)
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
+    )
     timing = measure(NUMPY, lambda: None, settings, partner=partner)
     assert timing.paired_s == () and len(timing.rounds_s) == 3
     assert timing.pairing.startswith("unpaired: the baseline failed when run again")
@@ -257,7 +271,9 @@ def test_a_partner_that_fails_when_run_again_leaves_the_cell_unpaired() -> None:
 
 def test_gpubench_offers_the_baselines_callable_and_the_next_device_pairs_with_it() -> None:
     partners = Partners("numpy")
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, precision=0)
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
+    )
     log: list[str] = []
     base = GpuBench(NUMPY, experiment="e", size="8", settings=settings, partners=partners)
     base(Logged("B", log))
@@ -282,7 +298,9 @@ def test_gpubench_offers_the_baselines_callable_and_the_next_device_pairs_with_i
 def test_a_cost_only_benchmark_is_never_paired() -> None:
     partners = Partners("numpy")
     partners.offer("copy", "8", SyncedTarget(NUMPY, lambda: None))
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, precision=0)
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
+    )
     other = get_device("array-api-strict")
     if not other.available:
         pytest.skip(f"array-api-strict: {other.reason}")
