@@ -71,8 +71,8 @@ class _FullDisk(io.RawIOBase):
 
 def _disk_fills_for(monkeypatch: pytest.MonkeyPatch, *fragments: str) -> None:
     """Writes to files whose name holds one of ``fragments`` fail with ENOSPC part-way:
-    through ``open`` (pytest-benchmark 5.3's JSON) and ``Path.open`` (5.2's, and its saved
-    runs), wherever the disk happens to fill."""
+    through ``open`` (pytest-benchmark 5.3's JSON) and ``Path.open`` (5.2's, its saved runs,
+    and ``Path.write_text``/``write_bytes``), wherever the disk happens to fill."""
     real_open = builtins.open
 
     def filling_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
@@ -84,8 +84,15 @@ def _disk_fills_for(monkeypatch: pytest.MonkeyPatch, *fragments: str) -> None:
         )
         return disk if "b" in mode else io.TextIOWrapper(disk, encoding="utf-8")
 
+    def filling_path_open(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        return filling_open(path, mode, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", filling_open)
     monkeypatch.setattr(io, "open", filling_open)
+    # Python 3.10's Path.open calls the io.open bound when pathlib was imported
+    # (_NormalAccessor.open = io.open), which patching io.open never reaches; 3.11's looks
+    # io.open up at each call. Patched itself, Path.open fills the disk on both.
+    monkeypatch.setattr(Path, "open", filling_path_open)
 
 
 def _leftovers(root: Path) -> list[str]:
