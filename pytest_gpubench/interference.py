@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ __all__ = [
     "disturbed",
     "pressure_s",
     "process_wait_s",
+    "settle",
     "slowdown_reasons",
 ]
 
@@ -71,6 +73,60 @@ def process_wait_s(tasks: Path = _TASKS) -> float | None:
         if len(fields) >= 2:
             total += int(fields[1])
     return total / 1e9
+
+
+def helper_threads_cpu_s(tasks: Path = _TASKS) -> float | None:
+    """Seconds on a CPU of this process's threads other than the calling one (its worker
+    pools: BLAS, OpenMP, torch); None off Linux. A running thread's figure advances at
+    scheduler ticks, so compare readings more than two ticks apart."""
+    me = str(threading.get_native_id())
+    try:
+        entries = [entry for entry in tasks.iterdir() if entry.name != me]
+    except OSError:
+        return None
+    total = 0
+    for entry in entries:
+        try:
+            fields = (entry / "schedstat").read_bytes().split()
+        except OSError:
+            continue
+        if fields:
+            total += int(fields[0])
+    return total / 1e9
+
+
+#: How long :func:`settle` waits at most for worker threads to go idle. OpenBLAS threads
+#: spin for about 0.1 s after each call before they sleep.
+SETTLE_MAX_S = 0.25
+#: The window in which they must use under a tenth of a CPU to count as idle: longer than
+#: two scheduler ticks (4 ms at 250 Hz), or a spinning thread reads as idle.
+SETTLE_WINDOW_S = 0.01
+
+
+def settle(
+    busy: Callable[[], float | None] = helper_threads_cpu_s,
+    max_s: float = SETTLE_MAX_S,
+    window_s: float = SETTLE_WINDOW_S,
+) -> float:
+    """Wait, untimed, until this process's worker threads stop using CPU (at most
+    ``max_s``); returns the seconds waited.
+
+    Between the rounds of a pair the library that just ran keeps its pool threads spinning
+    (OpenBLAS about 0.1 s, OpenMP a while): on a machine with few cores they take the other
+    library's cores and its round waits for a CPU, an artefact of pairing that a program
+    using one library never sees (on 2 cores, 233 of 235 torch rounds right after numpy
+    rounds waited 80-98% of their time)."""
+    start = time.perf_counter()
+    before = busy()
+    if before is None:
+        return 0.0
+    while time.perf_counter() - start < max_s:
+        time.sleep(window_s)
+        now = busy()
+        if now is None or now - before < 0.1 * window_s:
+            break
+        before = now
+    return time.perf_counter() - start
 
 
 def pressure_s(path: Path = _PSI) -> float | None:

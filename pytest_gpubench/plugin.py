@@ -111,19 +111,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Warm-up rounds before timing (default 2; the first GPU call compiles, "
         "allocates and fills caches).",
     )
-    add("--gpubench-min-rounds", metavar="N", default=None, help="Fewest timed rounds (default 3).")
+    add("--gpubench-min-rounds", metavar="N", default=None, help="Fewest kept rounds (default 5).")
     add(
         "--gpubench-max-rounds",
         metavar="N",
         default=None,
-        help="Most timed rounds (default: quick 20, seed 10).",
+        help="Most kept rounds (default: quick 30, seed 20).",
     )
     add(
         "--gpubench-max-time",
         metavar="SECONDS",
         default=None,
         help="Most seconds of kept rounds per benchmark, when --gpubench-precision is not "
-        "reached first (default: quick 1.0, seed 30).",
+        "reached first (default: quick 6, seed 60).",
     )
     add(
         "--gpubench-precision",

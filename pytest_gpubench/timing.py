@@ -31,6 +31,7 @@ from pytest_gpubench.interference import (
     RoundNoise,
     WaitProbe,
     disturbed,
+    settle,
 )
 from pytest_gpubench.results import Measurement
 
@@ -271,6 +272,9 @@ class _Rounds:
     spent_aside: float = 0.0
     #: wall-clock start: rounds of microseconds set aside must not loop for millions
     started: float = field(default_factory=time.monotonic)
+    #: waits, untimed, for the other target's pool threads to go idle (see ``settle``)
+    settle: Callable[[], float] = settle
+    last: SyncedTarget | None = None
 
     def samples(self) -> list[float]:
         """The numbers whose median is the answer: paired ratios, else the times."""
@@ -302,14 +306,20 @@ class _Rounds:
             self.default_clock_mhz,
         )
 
+    def _timed(self, target: SyncedTarget) -> Round:
+        if self.last is not None and self.last is not target:
+            self.settle()  # the other library's threads stop spinning first
+        self.last = target
+        return time_round(target, self.clock, self.probe)
+
     def one(self, synced: SyncedTarget, partner: SyncedTarget | None, index: int) -> None:
         if partner is None:
-            mine, theirs = time_round(synced, self.clock, self.probe), None
+            mine, theirs = self._timed(synced), None
         elif index % 2 == 0:  # the order within a pair alternates: B D, D B, B D, ...
             theirs = self._partner_round(partner)
-            mine = time_round(synced, self.clock, self.probe)
+            mine = self._timed(synced)
         else:
-            mine = time_round(synced, self.clock, self.probe)
+            mine = self._timed(synced)
             theirs = self._partner_round(partner)
         cost = mine.seconds + (theirs.seconds if theirs else 0.0)
         if self.why_aside(mine) or (theirs is not None and self.why_aside(theirs)):
@@ -321,7 +331,7 @@ class _Rounds:
 
     def _partner_round(self, partner: SyncedTarget) -> Round:
         try:
-            return time_round(partner, self.clock, self.probe)
+            return self._timed(partner)
         except Exception as exc:
             raise _PartnerFailed(f"{type(exc).__name__}: {exc}") from exc
 

@@ -376,9 +376,9 @@ def test_choose_baseline_defaults_to_the_first_cpu_and_adds_a_missing_one() -> N
 
 
 def test_timing_settings_follow_the_profile_and_single_overrides() -> None:
-    assert timing_settings("seed").max_time == 30.0
-    quick = timing_settings("quick", warmup="0", min_rounds="30")
-    assert (quick.warmup, quick.min_rounds, quick.max_rounds) == (0, 30, 30)
+    assert timing_settings("seed").max_time == 60.0
+    quick = timing_settings("quick", warmup="0", min_rounds="40")
+    assert (quick.warmup, quick.min_rounds, quick.max_rounds) == (0, 40, 40)
     assert timing_settings("quick", max_rounds="2").min_rounds == 2
 
 
