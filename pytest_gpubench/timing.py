@@ -19,6 +19,7 @@ then is *machine busy*.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ __all__ = [
 Clock = Callable[[], float]
 #: Called after every timed round with the kept and set-aside counts (progress display).
 RoundCallback = Callable[[int, int], None]
+#: Set-aside tries allowed per round still needed, for rounds too long for the busy budget.
+BUSY_ATTEMPTS = 4
 #: NVML's floor for a clean GPU round: nvbench drops samples below 75% of the default clock.
 MIN_CLOCK_SHARE = 0.75
 
@@ -106,7 +109,7 @@ class TimingSettings:
 
     @property
     def busy_budget_s(self) -> float:
-        """Seconds a cell may spend in set-aside rounds."""
+        """Seconds a cell may spend in set-aside rounds, at least (see ``_Rounds``)."""
         return max(10.0, 3 * self.max_time) if self.busy_time is None else self.busy_time
 
 
@@ -272,6 +275,8 @@ class _Rounds:
     spent_aside: float = 0.0
     #: wall-clock start: rounds of microseconds set aside must not loop for millions
     started: float = field(default_factory=time.monotonic)
+    #: seconds of each round (both rounds of a pair), kept or set aside
+    costs: list[float] = field(default_factory=list)
     #: waits, untimed, for the other target's pool threads to go idle (see ``settle``)
     settle: Callable[[], float] = settle
     last: SyncedTarget | None = None
@@ -292,10 +297,20 @@ class _Rounds:
                 return "precise"
             if self.spent >= s.max_time:
                 return "time budget"
-        over = time.monotonic() - self.started >= s.max_time + s.busy_budget_s
-        if self.aside and (self.spent_aside >= s.busy_budget_s or over):
+        budget = self.busy_budget()
+        over = time.monotonic() - self.started >= s.max_time + budget
+        if self.aside and (self.spent_aside >= budget or over):
             return "machine busy" if kept < s.min_rounds else "time budget"
         return None
+
+    def busy_budget(self) -> float:
+        """Seconds of set-aside rounds allowed: ``busy_budget_s``, or, for long rounds,
+        enough for :data:`BUSY_ATTEMPTS` tries at each of ``min_rounds`` (a 2 s pair beside
+        a neighbour busy half the time is clean about one time in four)."""
+        s = self.settings
+        if s.busy_time is not None or not self.costs:
+            return s.busy_budget_s
+        return max(s.busy_budget_s, BUSY_ATTEMPTS * s.min_rounds * statistics.median(self.costs))
 
     def why_aside(self, r: Round) -> str | None:
         return disturbed(
@@ -322,6 +337,7 @@ class _Rounds:
             mine = self._timed(synced)
             theirs = self._partner_round(partner)
         cost = mine.seconds + (theirs.seconds if theirs else 0.0)
+        self.costs.append(cost)
         if self.why_aside(mine) or (theirs is not None and self.why_aside(theirs)):
             self.aside.append((mine, theirs))
             self.spent_aside += cost

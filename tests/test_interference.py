@@ -19,8 +19,10 @@ from pytest_gpubench.interference import (
     RoundNoise,
     WaitProbe,
     disturbed,
+    helper_threads_cpu_s,
     pressure_s,
     process_wait_s,
+    settle,
     slowdown_reasons,
 )
 
@@ -196,3 +198,43 @@ def test_no_nvml_means_no_gpu_clock_not_an_error() -> None:
             raise RuntimeError("NVML Shared Library Not Found")
 
     assert GpuClockProbe.create(0, nvml=Broken()) is None
+
+
+def test_settle_waits_while_the_pool_threads_use_cpu_then_stops() -> None:
+    """A pool that keeps using CPU for 4 windows (then idles) is waited for; an idle one
+    returns after one window; no counter (not Linux): no wait at all."""
+    spent = iter([0.0, 0.01, 0.02, 0.03, 0.04, 0.04, 0.04])
+    waited = settle(busy=lambda: next(spent), max_s=1.0, window_s=0.001)
+    assert waited >= 0.005 and next(spent) == 0.04  # five windows read, one left
+    idle = settle(busy=lambda: 1.0, max_s=1.0, window_s=0.001)
+    assert idle < 0.05
+    assert settle(busy=lambda: None) == 0.0
+
+
+def test_settle_gives_up_at_its_limit_on_a_pool_that_never_sleeps() -> None:
+    clock = iter(range(1000))
+    waited = settle(busy=lambda: float(next(clock)), max_s=0.02, window_s=0.001)
+    assert 0.02 <= waited < 0.5
+
+
+@pytest.mark.skipif(not HAS_SCHEDSTAT, reason="no /proc/self/task/*/schedstat (not Linux)")
+def test_the_pool_threads_cpu_counts_other_threads_not_the_calling_one() -> None:
+    import threading
+
+    before = helper_threads_cpu_s()
+    spin(0.05)  # this thread's CPU is not counted
+    assert before is not None and helper_threads_cpu_s() - before < 0.02
+    done = threading.Event()
+
+    def busy_then_wait() -> None:
+        spin(0.05)
+        done.wait(5)
+
+    worker = threading.Thread(target=busy_then_wait)
+    start = helper_threads_cpu_s()
+    worker.start()
+    time.sleep(0.1)  # the worker spun, then sleeps: its CPU time is settled
+    counted = helper_threads_cpu_s() - start
+    done.set()
+    worker.join()
+    assert counted >= 0.03

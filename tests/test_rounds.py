@@ -4,6 +4,7 @@ with the baseline's rounds (interleaved, order alternating, ratios per pair)."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -339,3 +340,35 @@ def test_kept_rounds_become_pytest_benchmarks_statistics() -> None:
     assert iterations == 1 and stats.data == [0.3, 0.1, 0.2]
     with pytest.raises(RuntimeError, match="already used"):
         record_rounds(benchmark, [0.1])
+
+
+def test_the_pool_threads_settle_only_when_the_other_target_ran_last() -> None:
+    """B D | D B | B D: a settle before each round that follows the other target's."""
+    from pytest_gpubench.interference import WaitProbe
+    from pytest_gpubench.timing import _Rounds
+
+    log: list[str] = []
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0, wait_share=math.inf
+    )
+    loop = _Rounds(settings, WaitProbe(), time.perf_counter, settle=lambda: log.append("~") or 0)
+    base, dev = SyncedTarget(NUMPY, Logged("B", log)), SyncedTarget(NUMPY, Logged("D", log))
+    for index in range(3):
+        loop.one(dev, base, index)
+    assert "".join(log) == "B~DD~BB~D"
+
+
+def test_long_rounds_get_a_busy_budget_for_four_tries_at_each_round_needed() -> None:
+    from pytest_gpubench.interference import WaitProbe
+    from pytest_gpubench.timing import BUSY_ATTEMPTS, _Rounds
+
+    settings = TimingSettings(min_rounds=5, max_time=6.0)
+    loop = _Rounds(settings, WaitProbe(), time.perf_counter)
+    assert loop.busy_budget() == 18.0  # no round yet: max(10 s, 3 x max_time)
+    loop.costs += [0.01] * 10
+    assert loop.busy_budget() == 18.0  # short rounds: the same
+    loop.costs[:] = [2.0, 2.2, 1.9]  # 2 s pairs beside a neighbour
+    assert loop.busy_budget() == BUSY_ATTEMPTS * 5 * 2.0 == 40.0
+    fixed = _Rounds(TimingSettings(min_rounds=5, busy_time=0.5), WaitProbe(), time.perf_counter)
+    fixed.costs += [2.0]
+    assert fixed.busy_budget() == 0.5
