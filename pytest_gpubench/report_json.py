@@ -322,6 +322,11 @@ def _measurement(data: Any, what: str) -> Measurement:
                 f"{what}.{name} must be a list of seconds (finite numbers >= 0), got "
                 f"{_json_type(rounds)}"
             )
+    orders = data.get("baseline_first", [])
+    if not isinstance(orders, list) or not all(isinstance(b, bool) for b in orders):
+        raise ValueError(
+            f"{what}.baseline_first must be a list of true/false, got {_json_type(orders)}"
+        )
     try:
         return Measurement.from_dict(data)
     except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:

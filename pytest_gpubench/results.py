@@ -48,6 +48,8 @@ class Measurement:
     #: The baseline device's round timed beside each of ``rounds_s`` (interleaved, the
     #: order alternating), so that a pair saw the same machine; empty when unpaired.
     paired_baseline_s: tuple[float, ...] = ()
+    #: For each pair, whether the baseline's round ran first (the order alternates).
+    baseline_first: tuple[bool, ...] = ()
     #: Seconds this process's threads waited for a CPU during each kept round (Linux).
     wait_s: tuple[float, ...] = ()
     #: Rounds set aside as disturbed (waited for a CPU, or a throttled GPU), and their waits.
@@ -100,6 +102,7 @@ class Measurement:
         data = asdict(self)
         for name in ROUND_FIELDS:
             data[name] = list(getattr(self, name))
+        data["baseline_first"] = list(self.baseline_first)
         data["metrics"] = dict(self.metrics)
         data["device_info"] = dict(self.device_info)
         return data
@@ -115,6 +118,7 @@ class Measurement:
         values = dict(data)
         for name in ROUND_FIELDS:
             values[name] = tuple(float(r) for r in values.get(name, ()))
+        values["baseline_first"] = tuple(bool(b) for b in values.get("baseline_first", ()))
         # the JSON writes a NaN or infinite metric (a diverged loss) as null: NaN again here
         values["metrics"] = {
             name: math.nan if value is None else float(value)

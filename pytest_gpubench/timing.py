@@ -138,6 +138,8 @@ class Timing:
     event_rounds_s: tuple[float, ...] = ()
     result: Any = field(default=None, repr=False, compare=False)
     paired_s: tuple[float, ...] = ()
+    #: for each kept pair, whether the partner's round ran first
+    baseline_first: tuple[bool, ...] = ()
     wait_s: tuple[float, ...] = ()
     set_aside_s: tuple[float, ...] = ()
     set_aside_wait_s: tuple[float, ...] = ()
@@ -275,6 +277,8 @@ class _Rounds:
     spent_aside: float = 0.0
     #: wall-clock start: rounds of microseconds set aside must not loop for millions
     started: float = field(default_factory=time.monotonic)
+    #: for each kept pair, whether the partner's round ran first
+    kept_first: list[bool] = field(default_factory=list)
     #: seconds of each round (both rounds of a pair), kept or set aside
     costs: list[float] = field(default_factory=list)
     #: waits, untimed, for the other target's pool threads to go idle (see ``settle``)
@@ -282,10 +286,16 @@ class _Rounds:
     last: SyncedTarget | None = None
 
     def samples(self) -> list[float]:
-        """The numbers whose median is the answer: paired ratios, else the times."""
-        if self.kept and self.kept[0][1] is not None:
-            return [b.seconds / r.seconds for r, b in self.kept if b and r.seconds > 0]
-        return [r.seconds for r, _ in self.kept]
+        """Numbers whose median's precision is the answer's: the times when unpaired; when
+        paired, each ratio over the median of its order (baseline first or second), so an
+        effect of the order does not read as imprecision (see ``balanced_speedup``)."""
+        if not (self.kept and self.kept[0][1] is not None):
+            return [r.seconds for r, _ in self.kept]
+        groups: dict[bool, list[float]] = {True: [], False: []}
+        for (r, b), first in zip(self.kept, self.kept_first, strict=True):
+            if b is not None and r.seconds > 0:
+                groups[first].append(b.seconds / r.seconds)
+        return [x / statistics.median(g) for g in groups.values() if g for x in g]
 
     def stop(self) -> str | None:
         """Why the rounds end now, or None to go on."""
@@ -343,6 +353,7 @@ class _Rounds:
             self.spent_aside += cost
         else:
             self.kept.append((mine, theirs))
+            self.kept_first.append(partner is not None and index % 2 == 0)
             self.spent += cost
 
     def _partner_round(self, partner: SyncedTarget) -> Round:
@@ -422,6 +433,7 @@ def _timing(
         event_rounds_s=tuple(r.event_s for r in kept if r.event_s is not None),
         result=synced.result,
         paired_s=tuple(b.seconds for _, b in loop.kept if b is not None),
+        baseline_first=tuple(loop.kept_first) if loop.kept and loop.kept[0][1] else (),
         wait_s=tuple(r.noise.wait_s for r in kept if r.noise.wait_s is not None),
         set_aside_s=tuple(r.seconds for r in aside),
         set_aside_wait_s=tuple(r.noise.wait_s for r in aside if r.noise.wait_s is not None),
@@ -703,6 +715,7 @@ class GpuBench:
             test_id=self.test_id,
             reason=self.note,
             paired_baseline_s=timing.paired_s,
+            baseline_first=timing.baseline_first,
             wait_s=timing.wait_s,
             set_aside_s=timing.set_aside_s,
             set_aside_wait_s=timing.set_aside_wait_s,

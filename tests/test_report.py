@@ -310,6 +310,8 @@ def _damaged(section: dict, path: str, value: object) -> dict:
         ("measurements.0.rounds_s", [0.1, -1.0], r"rounds_s must be a list of seconds \(finite"),
         ("measurements.0.rounds_s", [0.1, "x"], r"rounds_s must be a list of seconds"),
         ("measurements.0.metrics", {"acc": "high"}, r"\[0\]\.metrics must be an object"),
+        ("measurements.0.baseline_first", "yes", r"baseline_first must be a list of true/f"),
+        ("measurements.0.baseline_first", [1, 0], r"baseline_first must be a list of true/f"),
         ("measurements.0.newfield", 1, r"measurements\[0\]: unknown measurement fields"),
     ],
 )

@@ -204,6 +204,7 @@ def test_paired_rounds_alternate_the_order_within_each_pair() -> None:
     # warm-up: D once, the partner once; then B D, D B, B D, D B
     assert "".join(log) == "DB" + "BDDBBDDB"
     assert len(timing.paired_s) == len(timing.rounds_s) == 4
+    assert timing.baseline_first == (True, False, True, False)
     assert timing.pairing == "paired"
     assert timing.result == "D"
 
@@ -372,3 +373,25 @@ def test_long_rounds_get_a_busy_budget_for_four_tries_at_each_round_needed() -> 
     fixed = _Rounds(TimingSettings(min_rounds=5, busy_time=0.5), WaitProbe(), time.perf_counter)
     fixed.costs += [2.0]
     assert fixed.busy_budget() == 0.5
+
+
+def test_an_effect_of_the_order_within_a_pair_does_not_keep_the_cell_imprecise() -> None:
+    """The baseline runs 1.25x slower right after the device's round (one library's state
+    left by the other): the ratios of the two orders are 2.0 and 2.5. Each order's ratio
+    over its own median is 1, so the cell is precise at the fewest pairs for an interval."""
+    partner = SyncedTarget(NUMPY, lambda: None)
+    settings = TimingSettings(
+        warmup=0, min_rounds=3, max_rounds=50, max_time=100, precision=0.02, wait_share=math.inf
+    )
+    durations = [0.02]  # the partner's re-warm round
+    for index in range(12):
+        durations += [0.02, 0.01] if index % 2 == 0 else [0.01, 0.025]
+    timing = measure(
+        NUMPY,
+        lambda: None,
+        settings,
+        partner=partner,
+        clock=ScriptedClock(iter(durations)),
+        probe=ScriptedProbe(forever(0)),
+    )
+    assert timing.stop == "precise" and len(timing.rounds_s) == 6

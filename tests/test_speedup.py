@@ -9,10 +9,13 @@ from pytest_gpubench.speedup import (
     COST_ONLY,
     Cell,
     SpeedupRow,
+    balanced_speedup,
     build_rows,
     by_experiment,
     crossover,
     hardware_summary,
+    order_groups,
+    paired_speedup_interval,
     speedup_interval,
 )
 
@@ -259,3 +262,34 @@ def test_a_cost_only_benchmark_gets_no_speedups_not_even_for_the_baseline():
         assert cell.median_s is not None  # the times are still there
     assert crossover([row], "cupy") is None
     assert rows_for({"1k": 2.0})[0].versus_baseline
+
+
+def test_the_paired_speedup_balances_the_two_orders_within_a_pair():
+    """Ratios 1.2 when the baseline ran first, 1.6 when it ran second: the speedup is their
+    geometric mean whatever the count of each order, where one median over all pairs would
+    be 1.2 with 3 pairs of the first order against 2, and 1.6 the other way round."""
+    expected = (1.2 * 1.6) ** 0.5
+    for first, second in ((3, 2), (2, 3), (5, 5)):
+        orders = (True,) * first + (False,) * second
+        ratios = (1.2,) * first + (1.6,) * second
+        m = measure(
+            "1k",
+            "torch",
+            (1.0,) * len(ratios),
+            1000,
+            paired_baseline_s=ratios,
+            baseline_first=orders,
+        )
+        groups = order_groups(m)
+        assert balanced_speedup(*groups) == pytest.approx(expected)
+        low, high = paired_speedup_interval(*groups)
+        assert low == pytest.approx(expected) and high == pytest.approx(expected)
+        base = measure("1k", "numpy", (1.0,) * len(ratios), 1000)
+        (row,) = build_rows([base, m], "numpy")
+        assert row.speedup("torch") == pytest.approx(expected)
+
+
+def test_pairs_without_their_order_use_one_median():
+    m = measure("1k", "torch", (1.0, 1.0, 1.0), 1000, paired_baseline_s=(1.0, 2.0, 4.0))
+    assert order_groups(m) == ([1.0, 2.0, 4.0], [])
+    assert balanced_speedup(*order_groups(m)) == 2.0
