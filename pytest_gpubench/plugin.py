@@ -123,7 +123,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         default=None,
         help="Most seconds of kept rounds per benchmark, when --gpubench-precision is not "
-        "reached first (default: quick 6, seed 60).",
+        "reached first (default: quick 20, seed 60).",
     )
     add(
         "--gpubench-precision",

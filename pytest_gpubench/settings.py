@@ -42,7 +42,7 @@ DEFAULT_DEVICES = "numpy,torch-cpu,cuda"
 
 #: Timing defaults per profile; ``--gpubench-warmup`` etc. override them one by one.
 PROFILES: dict[str, TimingSettings] = {
-    "quick": TimingSettings(warmup=2, min_rounds=5, max_rounds=30, max_time=6.0),
+    "quick": TimingSettings(warmup=2, min_rounds=5, max_rounds=30, max_time=20.0),
     "seed": TimingSettings(warmup=2, min_rounds=5, max_rounds=20, max_time=60.0),
 }
 

@@ -57,7 +57,7 @@ Clock = Callable[[], float]
 #: Called after every timed round with the kept and set-aside counts (progress display).
 RoundCallback = Callable[[int, int], None]
 #: Set-aside tries allowed per round still needed, for rounds too long for the busy budget.
-BUSY_ATTEMPTS = 4
+BUSY_ATTEMPTS = 8
 #: NVML's floor for a clean GPU round: nvbench drops samples below 75% of the default clock.
 MIN_CLOCK_SHARE = 0.75
 
@@ -316,7 +316,7 @@ class _Rounds:
     def busy_budget(self) -> float:
         """Seconds of set-aside rounds allowed: ``busy_budget_s``, or, for long rounds,
         enough for :data:`BUSY_ATTEMPTS` tries at each of ``min_rounds`` (a 2 s pair beside
-        a neighbour busy half the time is clean about one time in four)."""
+        a neighbour busy half the time was clean one time in four to six)."""
         s = self.settings
         if s.busy_time is not None or not self.costs:
             return s.busy_budget_s

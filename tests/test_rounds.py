@@ -359,17 +359,17 @@ def test_the_pool_threads_settle_only_when_the_other_target_ran_last() -> None:
     assert "".join(log) == "B~DD~BB~D"
 
 
-def test_long_rounds_get_a_busy_budget_for_four_tries_at_each_round_needed() -> None:
+def test_long_rounds_get_a_busy_budget_for_eight_tries_at_each_round_needed() -> None:
     from pytest_gpubench.interference import WaitProbe
     from pytest_gpubench.timing import BUSY_ATTEMPTS, _Rounds
 
-    settings = TimingSettings(min_rounds=5, max_time=6.0)
+    settings = TimingSettings(min_rounds=5, max_time=6.0)  # busy_budget_s 18 s
     loop = _Rounds(settings, WaitProbe(), time.perf_counter)
     assert loop.busy_budget() == 18.0  # no round yet: max(10 s, 3 x max_time)
     loop.costs += [0.01] * 10
     assert loop.busy_budget() == 18.0  # short rounds: the same
     loop.costs[:] = [2.0, 2.2, 1.9]  # 2 s pairs beside a neighbour
-    assert loop.busy_budget() == BUSY_ATTEMPTS * 5 * 2.0 == 40.0
+    assert loop.busy_budget() == BUSY_ATTEMPTS * 5 * 2.0 == 80.0
     fixed = _Rounds(TimingSettings(min_rounds=5, busy_time=0.5), WaitProbe(), time.perf_counter)
     fixed.costs += [2.0]
     assert fixed.busy_budget() == 0.5
