@@ -4,9 +4,10 @@ pytest-benchmark writes ``--benchmark-json`` (which ``--gpubench-json`` stages) 
 ``--benchmark-save``/``--benchmark-autosave`` runs in its own ``pytest_sessionfinish``,
 whatever the session's outcome. This plugin's wrapper runs just before it:
 
-- an interrupted session (Ctrl-C, a collection error, ``pytest.exit``, an internal error)
-  measured only part of the benchmarks, so nothing is written or saved: its reports would
-  replace good ones, and a saved run would become the baseline the next gate compares with;
+- an interrupted session (Ctrl-C, a collection error, ``pytest.exit``, an internal error,
+  or one stopped early by ``-x``/``--maxfail``) measured only part of the benchmarks, so
+  nothing is written or saved: its reports would replace good ones, and a saved run would
+  become the baseline the next gate compares with;
 - a write that fails (a full disk) is an error in the summary, never a traceback, and leaves
   neither a partial file nor a partial saved run.
 """
@@ -40,8 +41,11 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     state = state_of(session.config)
     if state is not None and state.enabled:
         benchmarks = getattr(session.config, "_benchmarksession", None)
+        stopped = session.shouldfail or session.shouldstop  # -x, --maxfail, --sw
         if session.exitstatus in INTERRUPTED:
-            _hold(session.config, state, benchmarks)
+            _hold(session.config, state, benchmarks, "interrupted")
+        elif stopped:
+            _hold(session.config, state, benchmarks, f"stopped early ({stopped})")
         elif benchmarks is not None:
             _guard_writes(benchmarks, state)
     yield
@@ -60,7 +64,7 @@ def held_outputs(option: Any) -> list[str]:
     return held
 
 
-def _hold(config: pytest.Config, state: GpubenchState, benchmarks: Any) -> None:
+def _hold(config: pytest.Config, state: GpubenchState, benchmarks: Any, why: str) -> None:
     """Nothing of an interrupted session is written, saved or gated."""
     held = held_outputs(config.option)
     if benchmarks is not None:
@@ -69,7 +73,7 @@ def _hold(config: pytest.Config, state: GpubenchState, benchmarks: Any) -> None:
     if held or state.compared is not None:
         kept = f" ({', '.join(held)} left as they were)" if held else ""
         gate = "; regression gate not run" if state.compared is not None else ""
-        state.notes.append(f"interrupted: nothing written or saved{kept}{gate}")
+        state.notes.append(f"{why}: nothing written or saved{kept}{gate}")
 
 
 def _guard_writes(benchmarks: Any, state: GpubenchState) -> None:

@@ -37,6 +37,8 @@ def test_matmul(gpubench, device, n):
         raise KeyboardInterrupt
     elif stop == "exit":
         pytest.exit("stopped by the test")
+    elif stop == "fail":
+        raise AssertionError("a wrong result")
 """
 
 REPORTS = (
@@ -154,4 +156,19 @@ def test_an_interrupted_gate_is_not_run_and_says_so(
         ["*gpubench: interrupted: nothing written or saved; regression gate not run"]
     )
     result.stdout.no_fnmatch_line("*gpubench: compared*")
+    assert _files(pytester.path) == earlier
+
+
+def test_a_session_stopped_by_x_writes_and_saves_nothing(
+    pytester: pytest.Pytester, earlier: dict[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-x (or --maxfail) stops after a failure: the rows still to run are missing, so the
+    run is partial like an interrupted one, and its saved run must not become a baseline."""
+    monkeypatch.setenv("STOP", "fail")
+    result = pytester.runpytest(*ARGS, "-x")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*gpubench: stopped early (stopping after 1 failures): nothing written or saved (r.json*"]
+    )
+    result.stdout.no_fnmatch_line("*gpubench: wrote*")
     assert _files(pytester.path) == earlier
