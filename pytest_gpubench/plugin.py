@@ -366,10 +366,6 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     lines = [f"gpubench: profile {state.profile}, baseline {state.baseline}, devices {devices}"]
     if state.threads:
         lines[0] += f", {state.threads} CPU thread{'s' if state.threads > 1 else ''} each"
-    busy = other_load_note(state.threads)
-    if busy:
-        results_of(config).extra["load_average_1min"] = os.getloadavg()[0]
-        lines.append(f"gpubench: WARNING {busy}")
     return lines
 
 
@@ -404,6 +400,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         from pytest_gpubench.progress import Progress
 
         state.progress = Progress.for_config(session.config)
+        state.other_load.start()  # read again once collected: others' CPU meanwhile
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = state_of(session.config)
+    tr = session.config.pluginmanager.getplugin("terminalreporter")
+    if state is None or not state.enabled or tr is None:
+        return
+    note = other_load_note(state.other_load.cores(), state.threads)
+    if note:
+        tr.write_line(f"gpubench: WARNING {note}", yellow=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -358,9 +358,15 @@ def _legend(rows: Sequence[SpeedupRow]) -> str:
     cells = [c for r in rows for c in r.cells.values() if c.speedup is not None]
     paired = [c.paired for c in cells if c.speedup != 1.0 or c.paired]
     if paired and all(paired):
-        how = "median of per-pair ratios (rounds interleaved with the baseline's)"
+        how = (
+            "per-pair ratios, rounds interleaved with the baseline's (each order's median, "
+            "geometric mean)"
+        )
     elif any(paired):
-        how = "median of per-pair ratios where paired, else ratio of medians"
+        how = (
+            "per-pair ratios where paired (each order's median, geometric mean), else "
+            "ratio of medians"
+        )
     else:
         how = "ratio of medians (unpaired)"
     return f"{legend}; speedup: {how} [{CONFIDENCE:.0%} bootstrap interval]; {rounds}"

@@ -80,6 +80,8 @@ class GpubenchState:
     exit_status: int | None = None
     #: --gpubench-threads: every CPU back end's thread count (None: their own defaults)
     threads: int | None = None
+    #: other processes' CPU use while the session starts (see .threads)
+    other_load: Any = field(default_factory=lambda: _other_load())
     #: the line saying which cell is being timed (TTY only; see .progress)
     progress: Any = None
     #: the baseline's live workload of the size measured last, for pairing (see .timing)
@@ -157,6 +159,12 @@ def _selected(name: str) -> Device:
         why = "; ".join(f"{target}: {get_device(target).reason}" for target in ALIASES[name])
         device = Device(name, device.kind, device.library, reason=f"none usable: {why}")
     return device
+
+
+def _other_load() -> Any:
+    from pytest_gpubench.threads import OtherLoad
+
+    return OtherLoad()
 
 
 def choose_baseline(devices: list[Device], spec: str | None) -> tuple[str, list[Device]]:

@@ -84,7 +84,7 @@ class Cell:
     reason: str | None = None
     speedup_reason: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
-    #: the speedup is the median of per-pair ratios (rounds interleaved with the baseline's)
+    #: the speedup comes from per-pair ratios (rounds interleaved with the baseline's)
     paired: bool = False
     #: "paired", or why not (shown under the table)
     pairing: str = ""

@@ -634,13 +634,37 @@ def test_threads_set_every_cpu_back_end_and_show_in_the_header(pytester: pytest.
     result.stdout.fnmatch_lines(["gpubench: profile quick, *, 1 CPU thread each"])
 
 
-def test_a_loaded_machine_is_named_in_the_header(
+def test_other_processes_on_the_cores_are_named_after_collection(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Others' CPU time is read across collection, own time taken out: 1.5 busy cores are
+    named, with the load average; a quiet machine says nothing."""
+    import pytest_gpubench.settings as settings
+    from pytest_gpubench.threads import OtherLoad
+
+    busy = iter([100.0, 100.0 + 1.5 * 0.5 + 0.1])  # 1.5 cores over 0.5 s, and 0.1 s our own
+    clock, own = iter([0.0, 0.5]), iter([1.0, 1.1])
+    fake = OtherLoad(busy=lambda: next(busy), clock=lambda: next(clock), own=lambda: next(own))
+    monkeypatch.setattr(settings, "_other_load", lambda: fake)
     monkeypatch.setattr(os, "getloadavg", lambda: (3.5, 2.0, 1.0))
     pytester.makepyfile("def test_x(gpubench, device):\n    gpubench(lambda: None)\n")
     result = pytester.runpytest_inprocess("--gpubench", "--gpubench-devices", "numpy")
-    result.stdout.fnmatch_lines(["gpubench: WARNING load average 3.50 over the last minute*"])
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
-    quiet = pytester.runpytest_inprocess("--gpubench", "--gpubench-devices", "numpy")
-    assert "load average" not in quiet.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "gpubench: WARNING other processes kept 1.5 cores busy while this run started "
+            "(load average 3.50), on * cores*"
+        ]
+    )
+
+
+def test_other_load_note_rules() -> None:
+    from pytest_gpubench.threads import OtherLoad, other_load_note
+
+    assert other_load_note(0.1) is None  # quiet now, whatever the load average
+    assert "kept 0.8 cores busy" in other_load_note(0.8, threads=1)
+    assert "this run uses 1 thread." in other_load_note(0.8, threads=1)
+    readings = iter([10.0, 10.2])
+    probe = OtherLoad(busy=lambda: next(readings))
+    probe.start()
+    assert probe.cores(min_window_s=10) is None  # too short a window to tell
+    assert OtherLoad(busy=lambda: None).cores(min_window_s=0) is None
