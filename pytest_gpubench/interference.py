@@ -54,14 +54,14 @@ _TASKS = Path("/proc/self/task")
 _PSI = Path("/proc/pressure/cpu")
 
 
-def process_wait_s(tasks: Path = _TASKS) -> float | None:
-    """Seconds all threads of this process have waited on a run queue; None off Linux.
+def _schedstat_sum(field: int, tasks: Path, skip: str = "") -> float | None:
+    """Seconds summed over one field of every thread's ``schedstat`` (0: on a CPU, 1:
+    waiting on a run queue), leaving out thread ``skip``; None off Linux.
 
-    A thread that exits between the listing and the read is skipped (its wait is gone from
-    the sum, which can only make a round look quieter, never busier).
-    """
+    A thread that exits between the listing and the read is skipped (its share is gone
+    from the sum, which can only make a round look quieter, never busier)."""
     try:
-        entries = list(tasks.iterdir())
+        entries = [entry for entry in tasks.iterdir() if entry.name != skip]
     except OSError:
         return None
     total = 0
@@ -70,29 +70,21 @@ def process_wait_s(tasks: Path = _TASKS) -> float | None:
             fields = (entry / "schedstat").read_bytes().split()
         except OSError:
             continue
-        if len(fields) >= 2:
-            total += int(fields[1])
+        if len(fields) > field:
+            total += int(fields[field])
     return total / 1e9
+
+
+def process_wait_s(tasks: Path = _TASKS) -> float | None:
+    """Seconds all threads of this process have waited on a run queue; None off Linux."""
+    return _schedstat_sum(1, tasks)
 
 
 def helper_threads_cpu_s(tasks: Path = _TASKS) -> float | None:
     """Seconds on a CPU of this process's threads other than the calling one (its worker
     pools: BLAS, OpenMP, torch); None off Linux. A running thread's figure advances at
     scheduler ticks, so compare readings more than two ticks apart."""
-    me = str(threading.get_native_id())
-    try:
-        entries = [entry for entry in tasks.iterdir() if entry.name != me]
-    except OSError:
-        return None
-    total = 0
-    for entry in entries:
-        try:
-            fields = (entry / "schedstat").read_bytes().split()
-        except OSError:
-            continue
-        if fields:
-            total += int(fields[0])
-    return total / 1e9
+    return _schedstat_sum(0, tasks, skip=str(threading.get_native_id()))
 
 
 #: How long :func:`settle` waits at most for worker threads to go idle. OpenBLAS threads
