@@ -57,3 +57,30 @@ def test_gpubench_collects_every_size_on_every_device_and_the_transfer(
     }
     expected |= {f"test_dbn_transfer[{shape}-{device}]" for device in ("numpy", "torch-cpu")}
     assert ids == expected
+
+
+def test_a_fit_below_the_accuracy_floor_fails_its_cell_instead_of_being_timed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DBN whose predictions are wrong (score 0.1, chance on ten classes) must not be
+    reported as a speedup: its cell reads n/a, failed, and names the floor."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    monkeypatch.setattr("pytest_gpubench.dbn.DBN.score", lambda self, X, y: 0.1)
+    result = pytester.runpytest(
+        str(EXPERIMENT),
+        "--gpubench",
+        "--gpubench-devices",
+        "numpy",
+        "-k",
+        "fit and 300",
+        "--gpubench-max-rounds",
+        "5",
+        f"--rootdir={EXPERIMENT.parents[1]}",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*numpy: n/a (failed after it was timed: AssertionError: held-out accuracy 0.100",
+            "is below 0.5 on digits: the fit is wrong*",
+        ]
+    )
