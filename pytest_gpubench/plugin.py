@@ -642,7 +642,8 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
     if getattr(getattr(option, "benchmark_json", None), "failure", None):  # see .guard
         return False
     if not getattr(option, "benchmark_json", None):  # EC2 mode: keep_instance_document
-        return bool(results.measurements) and path.exists()  # wrote the instance's results
+        failed = any(str(path) in problem for problem in state.report_errors)
+        return bool(results.measurements) and path.exists() and not failed  # the instance's
     if not results.measurements:
         state.notes.append(f"nothing was measured; {path} was left as it was")
         return False

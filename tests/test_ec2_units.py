@@ -342,3 +342,37 @@ def test_run_job_refuses_a_hostile_listing_and_writes_nothing_outside(tmp_path: 
     with pytest.raises(RemoteError, match="escaped"):
         run_job(Instance(), Job(project, ("t.py::x",)), out, tmp_path)  # type: ignore[arg-type]
     assert not (tmp_path / "a" / "escaped.txt").exists()
+
+
+def test_the_instance_document_is_written_whole_or_the_earlier_one_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EC2 mode writes --gpubench-json from the instance's document: a full disk leaves the
+    earlier report as it was, with no partial file, and says so instead of a traceback."""
+    import errno
+    from types import SimpleNamespace
+
+    from pytest_gpubench.ec2.plugin import keep_instance_document
+
+    fetched = tmp_path / "fetched.json"
+    fetched.write_text(json.dumps({"benchmarks": [], "gpubench": {"measurements": []}}))
+    report = tmp_path / "r.json"
+    report.write_text('{"gpubench": {"earlier": true}}\n')
+    config = SimpleNamespace(option=SimpleNamespace(gpubench_json=str(report)), stash={})
+    said: list[str] = []
+    real_write_text = Path.write_text
+
+    def full_disk(self: Path, *args: object, **kwargs: object) -> int:
+        if self.name.endswith(".partial.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    keep_instance_document(config, fetched, {"instance_type": "g4dn.xlarge"}, said.append)
+    assert report.read_text() == '{"gpubench": {"earlier": true}}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fetched.json", "r.json"]
+    assert said and "could not write" in said[0] and "No space left on device" in said[0]
+    monkeypatch.setattr(Path, "write_text", real_write_text)
+    keep_instance_document(config, fetched, {"instance_type": "g4dn.xlarge"}, said.append)
+    written = json.loads(report.read_text())
+    assert written["gpubench"]["extra"]["ec2"] == {"instance_type": "g4dn.xlarge"}

@@ -483,9 +483,20 @@ def keep_instance_document(
     document = json.loads(fetched.read_text())
     if ec2_summary:
         document.setdefault("gpubench", {}).setdefault("extra", {})["ec2"] = ec2_summary
+    from pytest_gpubench.outputs import write_failure, write_whole
+    from pytest_gpubench.plugin import state_of
+
     option = config.option
     if getattr(option, "gpubench_json", None):
-        Path(option.gpubench_json).write_text(json.dumps(document, indent=2) + "\n")
+        text = json.dumps(document, indent=2) + "\n"
+        target = Path(option.gpubench_json)
+        try:  # replaced whole or not at all, like every local report (see .outputs)
+            write_whole(target, lambda path: path.write_text(text, encoding="utf-8"))
+        except OSError as exc:
+            write(f"gpubench-ec2: {write_failure(target, exc)}")
+            state = state_of(config)
+            if state is not None:
+                state.report_errors.append(write_failure(target, exc))
     name = config.stash.get(SAVE_KEY, None)
     if name:
         from types import SimpleNamespace
