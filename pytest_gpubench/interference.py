@@ -214,11 +214,6 @@ class WaitProbe:
         self._wait, self._pressure, self._cpu, self.gpu = wait, pressure, cpu, gpu
         self._before: tuple[float | None, float | None, float] = (None, None, 0.0)
 
-    @property
-    def counts_waits(self) -> bool:
-        """Whether this platform has a run-queue wait counter (Linux)."""
-        return self._wait() is not None
-
     def start(self) -> None:
         self._before = (self._wait(), self._pressure(), self._cpu())
 

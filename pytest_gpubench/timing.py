@@ -22,7 +22,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_gpubench.devices import Device, EventTimer
@@ -521,15 +521,12 @@ class Partners:
     def find(self, experiment: str, size: str) -> SyncedTarget | None:
         return self._target if self._key == (experiment, size) else None
 
-    def why_unpaired(self, experiment: str, size: str) -> str:
+    def why_unpaired(self) -> str:
         return (
             f"unpaired: {self.baseline} was not timed at this size just before "
             "(deselected with -k, skipped, or failed), so these rounds are not interleaved "
             "with the baseline's"
         )
-
-    def clear(self) -> None:
-        self._key = self._target = None
 
 
 def record_rounds(benchmark: Any, rounds_s: Sequence[float]) -> None:
@@ -649,7 +646,7 @@ class GpuBench:
             if self.progress is not None:
                 self.progress.stop()
         if pairing and not self.timing.pairing:
-            self.timing = _with_pairing(self.timing, pairing)
+            self.timing = replace(self.timing, pairing=pairing)
         if self.partners is not None and self._is_baseline and self.timing.target is not None:
             self.partners.offer(self.experiment, self.size, self.timing.target)
         if self.benchmark is not None and self.timing.rounds_s:  # none kept: no stats to give
@@ -671,7 +668,7 @@ class GpuBench:
             return None, ""
         found = self.partners.find(self.experiment, self.size)
         if found is None:
-            return None, self.partners.why_unpaired(self.experiment, self.size)
+            return None, self.partners.why_unpaired()
         return found, ""
 
     def _fill_extra_info(self) -> None:
@@ -724,12 +721,6 @@ class GpuBench:
             stop=timing.stop,
             pairing=timing.pairing,
         )
-
-
-def _with_pairing(timing: Timing, pairing: str) -> Timing:
-    from dataclasses import replace
-
-    return replace(timing, pairing=pairing)
 
 
 def _both(first: RoundCallback, second: RoundCallback | None) -> RoundCallback:
