@@ -125,9 +125,7 @@ def test_a_round_that_waited_for_a_cpu_is_set_aside_and_run_again() -> None:
 
 def test_a_tiny_wait_below_the_floor_keeps_the_round() -> None:
     """A scheduler tick (< 50 µs) on a 100 µs round is 30% but no real loss."""
-    settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0, wait_share=math.inf
-    )
+    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0)
     timing = measure(
         NUMPY,
         lambda: None,
