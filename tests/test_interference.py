@@ -226,14 +226,18 @@ def test_the_pool_threads_cpu_counts_other_threads_not_the_calling_one() -> None
     assert before is not None and helper_threads_cpu_s() - before < 0.02
     done = threading.Event()
 
+    spun = threading.Event()
+
     def busy_then_wait() -> None:
-        spin(0.05)
+        while time.thread_time() < 0.05:  # 50 ms of CPU, however busy the machine is
+            pass
+        spun.set()
         done.wait(5)
 
     worker = threading.Thread(target=busy_then_wait)
     start = helper_threads_cpu_s()
     worker.start()
-    time.sleep(0.1)  # the worker spun, then sleeps: its CPU time is settled
+    assert spun.wait(30)  # the worker spun, then sleeps: its CPU time is settled
     counted = helper_threads_cpu_s() - start
     done.set()
     worker.join()
