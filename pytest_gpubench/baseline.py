@@ -45,7 +45,7 @@ from typing import Literal
 
 from .report_json import device_descriptions, hardware_facts, load_results
 from .results import Measurement, RunResults
-from .speedup import balanced_speedup, order_groups, paired_speedup_interval, speedup_interval
+from .speedup import estimate_speedup
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -517,23 +517,12 @@ def _median(rounds: Sequence[float]) -> float:
 def _speedup_side(
     base: Measurement, device: Measurement
 ) -> tuple[list[float], float, tuple[float, float] | None]:
-    """One run's speedup samples, estimate and interval for ``device`` against ``base``.
-
-    Paired rounds give one ratio per pair (the baseline round timed beside it): a slow
-    spell that hit both cancels out; the estimate balances the two orders within a pair
-    (:func:`~.speedup.balanced_speedup`). Unpaired rounds (schema-1 runs) are normalised by the
-    baseline's median."""
-    first, second = order_groups(device)
-    if first:
-        # the rank test's samples: each ratio over its order's median, times the estimate
-        # (the order effect taken out, as the estimate takes it out)
-        estimate = balanced_speedup(first, second)
-        samples = [r / _median(g) * estimate for g in (first, second) if g for r in g]
-        return samples, estimate, paired_speedup_interval(first, second)
-    base_median = _median(base.rounds_s)
-    samples = [base_median / t for t in device.rounds_s]
-    estimate = base_median / _median(device.rounds_s)
-    return samples, estimate, speedup_interval(base.rounds_s, device.rounds_s)
+    """One run's speedup samples, estimate and interval for ``device`` against ``base``
+    (:func:`~.speedup.estimate_speedup`): per-pair ratios when paired, so a slow spell that
+    hit both rounds cancels out; the baseline's median over each round when unpaired (a
+    schema-1 run)."""
+    estimate = estimate_speedup(base, device)
+    return list(estimate.samples), estimate.value, estimate.interval
 
 
 def _busy(m: Measurement) -> str:

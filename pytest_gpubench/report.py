@@ -289,8 +289,9 @@ def _slots(rows: Sequence[SpeedupRow], devices: Sequence[str], baseline: str) ->
 
 
 def format_rounds(cell: Cell) -> str:
-    """Rounds kept, set aside, time spent waiting for a CPU, precision reached; or
-    ``machine busy`` with the same figures."""
+    """Rounds kept, set aside, time spent waiting for a CPU, precision reached, the
+    baseline's drift beside this device when beyond tolerance; or ``machine busy`` with the
+    same figures."""
     parts = [f"{cell.rounds} rounds"]
     if cell.set_aside:
         parts.append(f"{cell.set_aside} set aside")
@@ -298,6 +299,8 @@ def format_rounds(cell: Cell) -> str:
         parts.append(f"waited {cell.wait_share:.0%}")
     if cell.precision is not None:
         parts.append(f"±{cell.precision:.1%}")
+    if cell.drifted and cell.baseline_drift is not None:
+        parts.append(f"baseline {cell.baseline_drift - 1:+.0%} beside it")
     text = ", ".join(parts)
     return f"MACHINE BUSY: {text}" if cell.busy else text
 
@@ -351,7 +354,8 @@ def _legend(rows: Sequence[SpeedupRow]) -> str:
     legend = f"time: median ± half the IQR over {_rounds_note(rows)}"
     rounds = (
         "rounds: kept, set aside (waited for a CPU or a throttled GPU), share of time "
-        "waited, ± half the interval over the estimate"
+        'waited, ± half the interval over the estimate; "baseline +N% beside it": the '
+        "baseline ran N% slower in pairs than alone, and the interval covers both readings"
     )
     if not raced(rows):
         return f"{legend}; {rounds}"

@@ -9,6 +9,13 @@ cancels in its ratio. An unpaired device (the baseline not timed at that size ju
 before, or a saved run of schema 1) has ``median(baseline rounds) / median(device rounds)``,
 its interval resampling each device's rounds independently. Both are seeded, so a report
 is reproducible from its JSON.
+
+Pairing assumes that timing the baseline beside a device leaves the baseline as it was.
+When its paired rounds ran more than :data:`~.interference.DRIFT_TOLERANCE` slower or
+faster than its own cell (numpy at 4000-4000 on 2 cores: 0.97 s alone, 1.31 s beside
+torch, in one run of three), the two readings of the speedup disagree, and the interval is
+widened to cover both (:func:`estimate_speedup`): a reviewer sees the doubt instead of a
+tight, wrong interval.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 import numpy as np
 from pytest_benchmark.stats import Stats
 
+from .interference import DRIFT_TOLERANCE, drift_beyond
 from .results import Measurement
 
 __all__ = [
@@ -29,11 +37,14 @@ __all__ = [
     "MIN_INTERVAL_ROUNDS",
     "NOT_MEASURED",
     "Cell",
+    "SpeedupEstimate",
     "SpeedupRow",
     "balanced_speedup",
+    "baseline_drift",
     "build_rows",
     "by_experiment",
     "crossover",
+    "estimate_speedup",
     "hardware_summary",
     "order_groups",
     "paired_ratios",
@@ -97,6 +108,13 @@ class Cell:
     stop: str = ""
     #: half the interval's width over the estimate: the speedup's, else the median time's
     precision: float | None = None
+    #: the baseline's median paired round over its own cell's median (None: unpaired)
+    baseline_drift: float | None = None
+
+    @property
+    def drifted(self) -> bool:
+        """The baseline ran differently beside this device than alone (see module doc)."""
+        return self.baseline_drift is not None and drift_beyond(self.baseline_drift)
 
     @property
     def ran(self) -> bool:
@@ -312,6 +330,58 @@ def _time_precision(rounds_s: Sequence[float]) -> float | None:
     return width if np.isfinite(width) else None
 
 
+def baseline_drift(base: Measurement, device: Measurement) -> float | None:
+    """``median(baseline rounds paired with device) / median(baseline's own rounds)``:
+    how much slower (> 1) or faster the baseline ran beside ``device`` than in its own
+    cell; None when unpaired or a median is 0."""
+    if not (device.paired and base.rounds_s):
+        return None
+    own = float(np.median(base.rounds_s))
+    beside = float(np.median(device.paired_baseline_s))
+    return beside / own if own > 0 and beside > 0 else None
+
+
+@dataclass(frozen=True)
+class SpeedupEstimate:
+    """A device's speedup over the baseline at one size, as the table and the gate use it.
+
+    ``samples`` are the numbers the gate's rank test compares: each paired ratio over its
+    order's median, times the estimate (the order effect taken out, as the estimate takes it
+    out), or, unpaired, the baseline's median over each device round."""
+
+    value: float
+    interval: tuple[float, float] | None
+    samples: tuple[float, ...]
+    paired: bool
+    drift: float | None = None
+
+
+def estimate_speedup(
+    base: Measurement, device: Measurement, tolerance: float = DRIFT_TOLERANCE
+) -> SpeedupEstimate:
+    """The speedup of ``device`` over ``base`` (module doc): paired when the rounds were,
+    its interval widened to the unpaired one's when the baseline drifted beyond
+    ``tolerance``. Both medians must be positive (callers check and say why not)."""
+    first, second = order_groups(device)
+    if not first:
+        base_median = float(np.median(base.rounds_s))
+        return SpeedupEstimate(
+            value=base_median / float(np.median(device.rounds_s)),
+            interval=speedup_interval(base.rounds_s, device.rounds_s),
+            samples=tuple(base_median / t for t in device.rounds_s),
+            paired=False,
+        )
+    value = balanced_speedup(first, second)
+    interval = paired_speedup_interval(first, second)
+    drift = baseline_drift(base, device)
+    if interval is not None and drift is not None and drift_beyond(drift, tolerance):
+        alone = speedup_interval(base.rounds_s, device.rounds_s)
+        if alone is not None:
+            interval = (min(interval[0], alone[0]), max(interval[1], alone[1]))
+    samples = tuple(r / float(np.median(g)) * value for g in (first, second) if g for r in g)
+    return SpeedupEstimate(value, interval, samples, paired=True, drift=drift)
+
+
 def _with_speedup(cell: Cell, device: Measurement, base: Measurement | None, baseline: str) -> Cell:
     if not cell.ran:
         return cell
@@ -333,22 +403,17 @@ def _with_speedup(cell: Cell, device: Measurement, base: Measurement | None, bas
             speedup_reason=f"baseline {baseline}'s median round is 0 s (below the timer "
             "resolution): time more work per round",
         )
-    first, second = order_groups(device)
-    ratios = first + second
-    if ratios:
-        speedup = balanced_speedup(first, second)
-        interval = paired_speedup_interval(first, second)
-    else:
-        speedup = base.median_s / cell.median_s
-        interval = speedup_interval(base.rounds_s, device.rounds_s)
+    estimate = estimate_speedup(base, device)
+    speedup, interval = estimate.value, estimate.interval
     precision = (interval[1] - interval[0]) / 2 / speedup if interval and speedup > 0 else None
     return replace(
         cell,
         speedup=speedup,
         speedup_low=interval[0] if interval else None,
         speedup_high=interval[1] if interval else None,
-        paired=bool(ratios),
+        paired=estimate.paired,
         precision=precision,
+        baseline_drift=estimate.drift,
     )
 
 

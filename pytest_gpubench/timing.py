@@ -11,9 +11,12 @@ statistics, storage and ``--benchmark-*`` options keep working) and records a
 How many rounds: they go on until the 95% interval of the median (of the paired ratios,
 or of the times for an unpaired cell) is within ``precision`` of it, or until the cell
 has spent ``max_time`` seconds in kept rounds, with at least ``min_rounds`` and at most
-``max_rounds`` kept. Rounds set aside (see :mod:`.interference`) do not count, and may use
-``busy_time`` more seconds; a cell that still has fewer than ``min_rounds`` clean rounds
-then is *machine busy*.
+``max_rounds`` kept. A paired cell whose baseline rounds ran more than
+:data:`~.interference.DRIFT_TOLERANCE` slower or faster than the baseline's own cell is never
+called precise (its speedup's interval covers both readings, see :mod:`.speedup`): it takes
+its whole time budget, for the baseline's rounds beside it to show both modes. Rounds set
+aside (see :mod:`.interference`) do not count, and may use ``busy_time`` more seconds; a
+cell that still has fewer than ``min_rounds`` clean rounds then is *machine busy*.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pytest_gpubench.interference import (
     RoundNoise,
     WaitProbe,
     disturbed,
+    drift_beyond,
     settle,
 )
 from pytest_gpubench.results import Measurement
@@ -284,6 +288,8 @@ class _Rounds:
     #: waits, untimed, for the other target's pool threads to go idle (see ``settle``)
     settle: Callable[[], float] = settle
     last: SyncedTarget | None = None
+    #: the partner's rounds in its own cell, to tell whether it runs differently here
+    partner_alone_s: Sequence[float] = ()
 
     def samples(self) -> list[float]:
         """Numbers whose median's precision is the answer's: the times when unpaired; when
@@ -303,7 +309,8 @@ class _Rounds:
         if kept >= s.max_rounds:
             return "max rounds"
         if kept >= s.min_rounds:
-            if s.precision > 0 and relative_half_width(self.samples()) <= s.precision:
+            precise = s.precision > 0 and relative_half_width(self.samples()) <= s.precision
+            if precise and not self.partner_drifted():
                 return "precise"
             if self.spent >= s.max_time:
                 return "time budget"
@@ -312,6 +319,14 @@ class _Rounds:
         if self.aside and (self.spent_aside >= budget or over):
             return "machine busy" if kept < s.min_rounds else "time budget"
         return None
+
+    def partner_drifted(self) -> bool:
+        """The partner's kept rounds here are beyond the drift tolerance of its own cell's."""
+        beside = [b.seconds for _, b in self.kept if b is not None]
+        if not (beside and self.partner_alone_s):
+            return False
+        alone = statistics.median(self.partner_alone_s)
+        return alone > 0 and drift_beyond(statistics.median(beside) / alone)
 
     def busy_budget(self) -> float:
         """Seconds of set-aside rounds allowed: ``busy_budget_s``, or, for long rounds,
@@ -370,6 +385,7 @@ def measure(
     *,
     clock: Clock = time.perf_counter,
     partner: SyncedTarget | None = None,
+    partner_alone_s: Sequence[float] = (),
     probe: WaitProbe | None = None,
     on_round: RoundCallback | None = None,
 ) -> Timing:
@@ -377,8 +393,9 @@ def measure(
 
     With a ``partner`` (the baseline device's synchronised callable of the same size) its
     rounds alternate with the target's, so that a slow spell of the machine hits both, and
-    a pair is set aside when either of its rounds was disturbed. A partner that fails when
-    run again leaves the cell unpaired, saying why in ``Timing.pairing``.
+    a pair is set aside when either of its rounds was disturbed; ``partner_alone_s`` (its
+    kept rounds in its own cell) tells whether it drifted beside this target. A partner that
+    fails when run again leaves the cell unpaired, saying why in ``Timing.pairing``.
     """
     settings = settings or TimingSettings()
     synced = SyncedTarget(device, target)
@@ -393,7 +410,7 @@ def measure(
             pairing = f"unpaired: the baseline failed when run again ({type(exc).__name__})"
             partner = None
     default_clock = gpu.default_clock_mhz if gpu is not None else None
-    loop = _Rounds(settings, probe, clock, default_clock)
+    loop = _Rounds(settings, probe, clock, default_clock, partner_alone_s=partner_alone_s)
     try:
         _run(loop, synced, partner, on_round)
     except _PartnerFailed as exc:
@@ -514,12 +531,20 @@ class Partners:
         self.baseline = baseline
         self._key: tuple[str, str] | None = None
         self._target: SyncedTarget | None = None
+        self._alone_s: tuple[float, ...] = ()
 
-    def offer(self, experiment: str, size: str, target: SyncedTarget) -> None:
-        self._key, self._target = (experiment, size), target
+    def offer(
+        self, experiment: str, size: str, target: SyncedTarget, alone_s: Sequence[float] = ()
+    ) -> None:
+        """Hold the baseline's callable of this size, and the rounds it kept on its own."""
+        self._key, self._target, self._alone_s = (experiment, size), target, tuple(alone_s)
 
     def find(self, experiment: str, size: str) -> SyncedTarget | None:
         return self._target if self._key == (experiment, size) else None
+
+    def alone_s(self, experiment: str, size: str) -> tuple[float, ...]:
+        """The kept rounds of the baseline held for this size (empty for another size)."""
+        return self._alone_s if self._key == (experiment, size) else ()
 
     def why_unpaired(self) -> str:
         return (
@@ -640,7 +665,13 @@ class GpuBench:
             on_round = _both(self.progress.round, self.on_round)
         try:
             self.timing = measure(
-                self.device, work, self.settings, clock=clock, partner=partner, on_round=on_round
+                self.device,
+                work,
+                self.settings,
+                clock=clock,
+                partner=partner,
+                partner_alone_s=self._partner_alone_s(),
+                on_round=on_round,
             )
         finally:
             if self.progress is not None:
@@ -648,7 +679,9 @@ class GpuBench:
         if pairing and not self.timing.pairing:
             self.timing = replace(self.timing, pairing=pairing)
         if self.partners is not None and self._is_baseline and self.timing.target is not None:
-            self.partners.offer(self.experiment, self.size, self.timing.target)
+            self.partners.offer(
+                self.experiment, self.size, self.timing.target, self.timing.rounds_s
+            )
         if self.benchmark is not None and self.timing.rounds_s:  # none kept: no stats to give
             record_rounds(self.benchmark, self.timing.rounds_s)
         if not self.timing.rounds_s:
@@ -670,6 +703,11 @@ class GpuBench:
         if found is None:
             return None, self.partners.why_unpaired()
         return found, ""
+
+    def _partner_alone_s(self) -> tuple[float, ...]:
+        if self.partners is None:
+            return ()
+        return self.partners.alone_s(self.experiment, self.size)
 
     def _fill_extra_info(self) -> None:
         if self.benchmark is None or self.timing is None:

@@ -506,16 +506,22 @@ def test_a_limit_that_is_not_finite_is_refused(expr: str) -> None:
 
 
 def paired_run(
-    seed: int, gpu_s: float = 0.1, rounds: int = 12, spells: tuple[int, ...] = ()
+    seed: int,
+    gpu_s: float = 0.1,
+    rounds: int = 12,
+    spells: tuple[int, ...] = (),
+    beside: float = 1.0,
 ) -> RunResults:
     """numpy at 1 s; cupy at ``gpu_s``, each round paired with a numpy round timed beside
-    it. A busy spell (the rounds in ``spells``) slows both rounds of a pair 3×."""
+    it, which takes ``beside`` times numpy's own. A busy spell (the rounds in ``spells``)
+    slows both rounds of a pair 3×."""
     rng = np.random.default_rng(seed)
     slow = np.array([3.0 if i in spells else 1.0 for i in range(rounds)])
     base = slow * np.exp(0.03 * rng.standard_normal(rounds))
     dev = gpu_s * slow * np.exp(0.03 * rng.standard_normal(rounds))
     results = RunResults()
     results.add(Measurement("fit", "1k", "numpy", tuple(base.tolist()), device_info=CPU))
+    base = base * beside
     results.add(
         Measurement(
             "fit",
@@ -569,6 +575,19 @@ def test_a_busy_cell_is_named_undecided_never_judged():
     text = comparison.render()
     assert text.splitlines()[0].endswith("1 undecided") and "UNDECIDED" in text
     assert "run again when it is quieter" in text
+
+
+def test_a_baseline_that_drifted_beside_the_device_is_not_a_lost_speedup():
+    """numpy ran 34% slower beside cupy in the saved run (a memory state one library left
+    for the other) and not in this one: the paired speedup fell 25%, numpy alone against
+    cupy did not move. The saved interval covers both readings, so this is noise."""
+    saved, current = paired_run(1, beside=1.34), paired_run(2)
+    comparison = compare(current, saved, [SPEEDUP_10], baseline_device="numpy")
+    (check,) = comparison.checks
+    assert check.drop_pct > 20 and check.status == "noise", comparison.render()
+    assert comparison.ok
+    lost = compare(paired_run(2, gpu_s=0.2), saved, [SPEEDUP_10], baseline_device="numpy")
+    assert lost.checks[0].failed, lost.render()  # a real halving still fails
 
 
 def test_a_schema_1_saved_run_is_compared_unpaired_with_a_note():

@@ -664,3 +664,26 @@ def test_a_busy_cell_says_so_with_its_figures():
     assert cell.busy and cell.set_aside == 7
     assert "MACHINE BUSY: 2 rounds, 7 set aside, waited 57%" in render_terminal(run, rows, "numpy")
     assert "MACHINE BUSY" in render_markdown(run, rows, "numpy")
+
+
+def test_a_baseline_that_drifted_beside_a_device_is_named_in_its_rounds():
+    run = RunResults()
+    run.add(Measurement("fit", "4k", "numpy", spread(1.0), size_value=4000.0))
+    rounds = spread(0.5)
+    run.add(
+        Measurement(
+            "fit",
+            "4k",
+            "torch-cpu",
+            rounds,
+            size_value=4000.0,
+            paired_baseline_s=tuple(1.34 * r / 0.5 for r in rounds),
+            baseline_first=tuple(i % 2 == 0 for i in range(len(rounds))),
+            pairing="paired",
+        )
+    )
+    rows = build_rows(run.measurements, "numpy")
+    assert "baseline +34% beside it" in render_terminal(run, rows, "numpy", width=120)
+    assert "baseline +34% beside it" in render_markdown(run, rows, "numpy")
+    (row,) = gpubench_section(run, rows, "numpy")["rows"]
+    assert row["cells"][1]["baseline_drift"] == pytest.approx(1.34, rel=0.01)

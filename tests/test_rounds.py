@@ -393,3 +393,44 @@ def test_an_effect_of_the_order_within_a_pair_does_not_keep_the_cell_imprecise()
         probe=ScriptedProbe(forever(0)),
     )
     assert timing.stop == "precise" and len(timing.rounds_s) == 6
+
+
+def _paired_rounds(base_s: float, alone_s: tuple[float, ...], max_rounds: int) -> Any:
+    partner = SyncedTarget(NUMPY, lambda: None)
+    settings = TimingSettings(
+        warmup=0,
+        min_rounds=3,
+        max_rounds=max_rounds,
+        max_time=100,
+        precision=0.02,
+        wait_share=math.inf,
+    )
+    durations = [base_s]  # the partner's re-warm round, then steady pairs in both orders
+    for index in range(max_rounds):
+        durations += [base_s, 0.01] if index % 2 == 0 else [0.01, base_s]
+    return measure(
+        NUMPY,
+        lambda: None,
+        settings,
+        partner=partner,
+        partner_alone_s=alone_s,
+        clock=ScriptedClock(iter(durations)),
+        probe=ScriptedProbe(forever(0)),
+    )
+
+
+def test_a_baseline_that_drifted_beside_the_device_is_never_called_precise() -> None:
+    """The baseline took 0.02 s alone but 0.027 s (+35%) beside the device: its steady
+    ratios would be precise at six pairs, yet the cell goes on to its budget (here
+    max_rounds), because the two readings of the speedup disagree."""
+    drifted = _paired_rounds(0.027, (0.02,) * 6, max_rounds=12)
+    assert drifted.stop == "max rounds" and len(drifted.rounds_s) == 12
+    steady = _paired_rounds(0.021, (0.02,) * 6, max_rounds=12)  # +5%: within tolerance
+    assert steady.stop == "precise" and len(steady.rounds_s) == 6
+
+
+def test_partners_hand_over_the_baselines_own_rounds_for_its_size_only() -> None:
+    partners = Partners("numpy")
+    partners.offer("e", "8", SyncedTarget(NUMPY, lambda: None), (0.1, 0.2))
+    assert partners.alone_s("e", "8") == (0.1, 0.2)
+    assert partners.alone_s("e", "16") == ()

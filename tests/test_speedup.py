@@ -10,9 +10,11 @@ from pytest_gpubench.speedup import (
     Cell,
     SpeedupRow,
     balanced_speedup,
+    baseline_drift,
     build_rows,
     by_experiment,
     crossover,
+    estimate_speedup,
     hardware_summary,
     order_groups,
     paired_speedup_interval,
@@ -293,3 +295,62 @@ def test_pairs_without_their_order_use_one_median():
     m = measure("1k", "torch", (1.0, 1.0, 1.0), 1000, paired_baseline_s=(1.0, 2.0, 4.0))
     assert order_groups(m) == ([1.0, 2.0, 4.0], [])
     assert balanced_speedup(*order_groups(m)) == 2.0
+
+
+def paired_cell(alone: float, beside: float) -> tuple[Measurement, Measurement]:
+    """numpy at ``alone`` s in its own cell; torch at 0.5 s, paired with numpy rounds of
+    ``beside`` s (both orders), spread 2% so every interval has a width."""
+    base = measure("4k", "numpy", spread(alone), 4000)
+    orders = (True, False) * 5 + (True,)
+    device = measure(
+        "4k",
+        "torch",
+        spread(0.5, 11),
+        4000,
+        paired_baseline_s=spread(beside, 11),
+        baseline_first=orders,
+    )
+    return base, device
+
+
+def test_a_baseline_that_ran_slower_beside_the_device_widens_the_interval_to_both():
+    """numpy took 1.0 s alone and 1.34 s beside torch (a memory state torch left, as numpy at
+    4000-4000 on 2 cores): the paired reading says 2.68x, the unpaired one 2x. The estimate
+    stays paired and the interval covers both readings, so a later run in the other mode is
+    not a significant change."""
+    base, device = paired_cell(alone=1.0, beside=1.34)
+    assert baseline_drift(base, device) == pytest.approx(1.34)
+    estimate = estimate_speedup(base, device)
+    assert estimate.paired and estimate.value == pytest.approx(2.68, rel=0.03)
+    low, high = estimate.interval
+    assert low < 2.0 < 2.6 < high
+    (row,) = build_rows([base, device], "numpy")
+    cell = row.cell("torch")
+    assert cell.drifted and cell.baseline_drift == pytest.approx(1.34)
+    assert cell.speedup_low == pytest.approx(low) and cell.precision > 0.1
+    assert Cell.from_dict(cell.to_dict()) == cell
+
+
+def test_a_baseline_within_tolerance_keeps_the_tight_paired_interval():
+    base, device = paired_cell(alone=1.0, beside=1.05)
+    estimate = estimate_speedup(base, device)
+    assert not build_rows([base, device], "numpy")[0].cell("torch").drifted
+    low, high = estimate.interval
+    assert low > 2.0 and high < 2.2  # only the paired reading, 2.1x, with its 2% spread
+
+
+def test_an_unpaired_cell_has_no_drift():
+    base = measure("4k", "numpy", spread(1.0), 4000)
+    device = measure("4k", "torch", spread(0.5), 4000)
+    estimate = estimate_speedup(base, device)
+    assert estimate.drift is None and not estimate.paired
+    assert estimate.value == pytest.approx(2.0)
+    assert not build_rows([base, device], "numpy")[0].cell("torch").drifted
+
+
+def test_a_row_saved_before_the_drift_field_still_loads():
+    (row,) = rows_for({"1k": 2.0})
+    data = row.to_dict()
+    for cell in data["cells"]:
+        del cell["baseline_drift"]
+    assert SpeedupRow.from_dict(data).cell("cupy").baseline_drift is None
