@@ -39,7 +39,7 @@ HIDDEN: dict[str, tuple[int, ...]] = {
 
 
 @dataclass(frozen=True)
-class Profile:
+class TrainingSizes:
     """What a profile trains on: how many samples, with how many features, for how long."""
 
     train_size: int
@@ -47,9 +47,11 @@ class Profile:
     epochs: int
 
 
-PROFILES = {
-    "quick": Profile(train_size=1200, n_features=64, epochs=1),
-    "seed": Profile(train_size=46_900, n_features=784, epochs=10),
+#: The data sizes of each ``--gpubench-profile`` (its timing settings are
+#: ``pytest_gpubench.settings.PROFILES``).
+SIZES_BY_PROFILE: dict[str, TrainingSizes] = {
+    "quick": TrainingSizes(train_size=1200, n_features=64, epochs=1),
+    "seed": TrainingSizes(train_size=46_900, n_features=784, epochs=10),
 }
 MINIBATCH_SIZE = 64
 LEARN_RATES = 0.1
@@ -77,7 +79,7 @@ class Workload:
 
 def load_workload(profile: str) -> Workload:
     """The profile's data set, split into ``train_size`` training samples and the rest."""
-    spec = PROFILES[profile]
+    spec = SIZES_BY_PROFILE[profile]
     if profile == "quick":
         dataset = load_dataset("digits")
     else:
@@ -98,7 +100,7 @@ def _profile(config: pytest.Config) -> str:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The transfer benchmark's size is the training data's shape under the chosen profile."""
     if "data_shape" in metafunc.fixturenames:
-        spec = PROFILES[_profile(metafunc.config)]
+        spec = SIZES_BY_PROFILE[_profile(metafunc.config)]
         shape = f"{spec.train_size}x{spec.n_features}"
         metafunc.parametrize("data_shape", [shape], ids=[shape])
 

@@ -10,17 +10,19 @@ wrong, what is wrong with it, and how to get a good one.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import inspect
+import io
+import json
 import math
 import os
-import warnings
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from unittest import mock
-from urllib.error import URLError
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -272,51 +274,110 @@ def _openml_data_home(data_home: str | os.PathLike[str] | None) -> Path:
     return Path(home).expanduser()
 
 
-class _OfflineError(URLError):
-    """Raised instead of a download: the data set was asked for offline."""
+def _cache_error(cache: Path, reason: str) -> DatasetError:
+    return DatasetError(
+        f"MNIST in scikit-learn's OpenML cache {cache} is incomplete or corrupt ({reason}); "
+        f"{MNIST_HINT}"
+    )
 
 
-def _refuse_network(request: Any, *args: Any, **kwargs: Any) -> Any:
-    raise _OfflineError(f"{getattr(request, 'full_url', request)} is not in the cache")
+def _gunzip(path: Path, cache: Path) -> bytes:
+    """A cached file's bytes; scikit-learn stores every OpenML response gzipped."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _cache_error(cache, f"{path} not found") from None
+    except OSError as exc:
+        raise _cache_error(cache, f"{path}: cannot be read ({exc.strerror})") from exc
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _cache_error(cache, f"{path}: broken gzip data ({exc})") from exc
 
 
-def _fetch_mnist_from_openml_cache(data_home: Path) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST from scikit-learn's OpenML cache; any attempt to download fails instead."""
-    from sklearn.datasets import fetch_openml
+def _openml_description(path: Path, cache: Path) -> dict[str, Any]:
+    try:
+        description = json.loads(_gunzip(path, cache))["data_set_description"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _cache_error(cache, f"{path}: not an OpenML data set description ({exc!r})") from exc
+    if not isinstance(description, dict) or "md5_checksum" not in description:
+        raise _cache_error(cache, f"{path}: the description has no md5_checksum")
+    return description
 
-    description = data_home / f"openml/openml.org/api/v1/json/data/{MNIST_OPENML_ID}.gz"
-    if not description.is_file():
-        raise DatasetError(
-            f"MNIST is not in scikit-learn's OpenML cache ({description} not found); {MNIST_HINT}"
+
+def _openml_data_file(root: Path, description: dict[str, Any], cache: Path) -> Path:
+    """The cached ARFF file: named after its URL's path since scikit-learn 1.7, after its file
+    id before."""
+    candidates = []
+    if description.get("url"):
+        candidates.append(root / (urlparse(str(description["url"])).path.lstrip("/") + ".gz"))
+    if description.get("file_id"):
+        candidates.append(root / "data" / "v1" / "download" / f"{description['file_id']}.gz")
+    for path in candidates:
+        if path.is_file():
+            return path
+    if not candidates:
+        raise _cache_error(cache, "the description names no data file (no url, no file_id)")
+    raise _cache_error(cache, " nor ".join(str(path) for path in candidates) + " not found")
+
+
+def _parse_arff(text: str, path: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A dense ARFF table of byte values, split into pixels (every column but ``class``) and
+    labels (``class``)."""
+    data = re.search(r"^[ \t]*@data[ \t]*$", text, re.IGNORECASE | re.MULTILINE)
+    if data is None:
+        raise _cache_error(cache, f"{path}: no @DATA line, not an ARFF file")
+    header = text[: data.start()]
+    names = re.findall(r"^[ \t]*@attribute[ \t]+('[^']*'|\S+)", header, re.I | re.M)
+    names = [name.strip("'") for name in names]
+    if "class" not in names:
+        raise _cache_error(cache, f"{path}: no attribute named class among {len(names)}")
+    try:
+        table = np.loadtxt(
+            io.StringIO(text[data.end() :]),
+            delimiter=",",
+            dtype=np.uint8,
+            comments="%",
+            quotechar="'",
+            ndmin=2,
         )
-    # fetch_openml has no offline switch: make every download fail, and hush sklearn's
-    # "retrying" / "redownloading" warnings, which would not be true here.
-    with (
-        mock.patch("sklearn.datasets._openml.urlopen", _refuse_network),
-        warnings.catch_warnings(),
-    ):
-        warnings.filterwarnings("ignore", "A network error occurred")
-        warnings.filterwarnings("ignore", "Invalid cache, redownloading")
-        try:
-            X, y = fetch_openml(
-                data_id=MNIST_OPENML_ID,
-                data_home=str(data_home),
-                as_frame=False,
-                return_X_y=True,
-                parser="liac-arff",  # the "auto" parser needs pandas
-                n_retries=1,
-                delay=1e-3,
-            )
-        except _OfflineError as exc:
-            raise DatasetError(
-                f"MNIST in scikit-learn's OpenML cache {data_home / 'openml'} is incomplete "
-                f"or corrupt ({exc.reason}); {MNIST_HINT}"
-            ) from exc
-        except (ValueError, OSError, KeyError) as exc:
-            raise DatasetError(
-                f"MNIST in scikit-learn's OpenML cache {data_home / 'openml'} is unreadable "
-                f"({type(exc).__name__}: {exc}); {MNIST_HINT}"
-            ) from exc
+    except ValueError as exc:
+        raise _cache_error(cache, f"{path}: {exc}") from exc
+    if table.shape[1] != len(names):
+        raise _cache_error(
+            cache, f"{path}: rows hold {table.shape[1]} values, the header declares {len(names)}"
+        )
+    target = names.index("class")
+    return np.delete(table, target, axis=1), table[:, target]
+
+
+def _read_mnist_from_openml_cache(data_home: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's pixels and labels from the files ``fetch_openml`` cached; never downloads.
+
+    Reads them itself rather than calling ``fetch_openml``, which would go to the network for
+    any file it misses (and delete a file it finds corrupt before downloading it again).
+    """
+    cache = data_home / "openml"
+    root = cache / "openml.org"
+    description_path = root / "api" / "v1" / "json" / "data" / f"{MNIST_OPENML_ID}.gz"
+    if not description_path.is_file():
+        raise DatasetError(
+            f"MNIST is not in scikit-learn's OpenML cache ({description_path} not found); "
+            f"{MNIST_HINT}"
+        )
+    description = _openml_description(description_path, cache)
+    path = _openml_data_file(root, description, cache)
+    raw = _gunzip(path, cache)
+    md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+    if md5 != description["md5_checksum"]:
+        raise _cache_error(
+            cache,
+            f"{path}: its md5 is {md5} but {description_path} expects "
+            f"{description['md5_checksum']}",
+        )
+    X, y = _parse_arff(raw.decode("utf-8", errors="replace"), path, cache)
+    if y.size and int(y.max()) >= 10:
+        raise _cache_error(cache, f"{path}: a label is {int(y.max())}, expected 0 to 9")
     return X, y
 
 
@@ -335,9 +396,10 @@ def load_mnist(
         source = f"IDX files in {Path(directory).expanduser()}"
     else:
         home = _openml_data_home(data_home)
-        raw_X, raw_y = _fetch_mnist_from_openml_cache(home)
-        X = (np.asarray(raw_X, dtype=np.float32) / np.float32(255.0)).astype(np.float32)
-        y = np.asarray(raw_y).astype(np.int64)
+        pixels, labels = _read_mnist_from_openml_cache(home)
+        X = pixels.astype(np.float32)
+        X /= np.float32(255.0)
+        y = labels.astype(np.int64)
         source = f"scikit-learn's OpenML cache in {home} (mnist_784, id {MNIST_OPENML_ID})"
     return Dataset(
         name="mnist",

@@ -275,19 +275,34 @@ def _gz_json(path: Path, content: object) -> None:
     path.write_bytes(gzip.compress(json.dumps(content).encode()))
 
 
-def fake_openml_cache(home: Path, rows: list[list[int]], labels: list[int]) -> Path:
-    """The files fetch_openml(data_id=554) reads from its cache, for a tiny 'mnist_784'."""
+def fake_openml_cache(
+    home: Path,
+    rows: list[list[int]],
+    labels: list[int],
+    *,
+    layouts: tuple[str, ...] = ("url",),
+) -> Path:
+    """The files fetch_openml(data_id=554) caches, for a tiny 'mnist_784'.
+
+    The ARFF file lands where scikit-learn >= 1.7 puts it (``"url"``: its URL's path) and/or
+    where older releases did (``"file_id"``).
+    """
     root = home / "openml" / "openml.org"
     n_pixels = len(rows[0])
-    arff = "@RELATION mnist_784\n"
+    arff = "% a comment\n@RELATION mnist_784\n\n"
     arff += "".join(f"@ATTRIBUTE pixel{i + 1} NUMERIC\n" for i in range(n_pixels))
     arff += "@ATTRIBUTE class {0,1,2,3,4,5,6,7,8,9}\n@DATA\n"
     arff += "".join(
         ",".join(map(str, [*row, label])) + "\n" for row, label in zip(rows, labels, strict=True)
     )
     arff_url = "https://api.openml.org/data/v1/download/52667/mnist_784.arff"
-    (root / "data/v1/download/52667").mkdir(parents=True)
-    (root / "data/v1/download/52667/mnist_784.arff.gz").write_bytes(gzip.compress(arff.encode()))
+    data_paths = {
+        "url": root / "data/v1/download/52667/mnist_784.arff.gz",
+        "file_id": root / "data/v1/download/52667.gz",
+    }
+    for layout in layouts:
+        data_paths[layout].parent.mkdir(parents=True, exist_ok=True)
+        data_paths[layout].write_bytes(gzip.compress(arff.encode()))
     flags = {
         "is_target": "false",
         "is_ignore": "false",
@@ -326,8 +341,16 @@ def fake_openml_cache(home: Path, rows: list[list[int]], labels: list[int]) -> P
     return home
 
 
-def test_mnist_from_a_filled_openml_cache_offline(tmp_path: Path, no_network: None) -> None:
-    home = fake_openml_cache(tmp_path / "home", [[0, 255, 51], [102, 0, 0]], [7, 2])
+CACHED_ARFF = "openml/openml.org/data/v1/download/52667/mnist_784.arff.gz"
+
+
+@pytest.mark.parametrize("layout", ["url", "file_id"])
+def test_mnist_from_a_filled_openml_cache_offline(
+    tmp_path: Path, no_network: None, layout: str
+) -> None:
+    home = fake_openml_cache(
+        tmp_path / "home", [[0, 255, 51], [102, 0, 0]], [7, 2], layouts=(layout,)
+    )
     data = load_dataset("mnist", data_home=home)
     assert data.X.dtype == np.float32 and data.y.dtype == np.int64
     np.testing.assert_allclose(data.X, [[0, 1, 0.2], [0.4, 0, 0]], rtol=1e-6)
@@ -335,17 +358,77 @@ def test_mnist_from_a_filled_openml_cache_offline(tmp_path: Path, no_network: No
     assert data.source == f"scikit-learn's OpenML cache in {home} (mnist_784, id 554)"
 
 
-def test_mnist_incomplete_openml_cache_fails_without_downloading(
+def test_the_fake_cache_is_what_fetch_openml_reads_offline(
+    tmp_path: Path, no_network: None
+) -> None:
+    """scikit-learn itself loads the fake cache without the network: its layout is the real one."""
+    from sklearn.datasets import fetch_openml
+
+    rows, labels = [[0, 255, 51], [102, 0, 0], [9, 8, 7]], [7, 2, 0]
+    home = fake_openml_cache(tmp_path / "home", rows, labels, layouts=("url", "file_id"))
+    X, y = fetch_openml(
+        data_id=554, data_home=str(home), as_frame=False, return_X_y=True, parser="liac-arff"
+    )
+    ours = load_dataset("mnist", data_home=home)
+    np.testing.assert_allclose(ours.X * 255, X, atol=1e-4)
+    np.testing.assert_array_equal(ours.y, y.astype(np.int64))
+
+
+def test_mnist_openml_cache_without_the_data_file_names_both_places(
     tmp_path: Path, no_network: None
 ) -> None:
     home = fake_openml_cache(tmp_path / "home", [[1, 2]], [3])
-    (home / "openml/openml.org/api/v1/json/data/qualities/554.gz").unlink()
+    (home / CACHED_ARFF).unlink()
     with pytest.raises(DatasetError) as info:
         load_dataset("mnist", data_home=home)
     assert str(info.value).startswith(
         f"MNIST in scikit-learn's OpenML cache {home / 'openml'} is incomplete or corrupt "
-        "(https://www.openml.org/api/v1/json/data/qualities/554 is not in the cache); put the"
-    ) or "(https://api.openml.org/api/v1/json/data/qualities/554 is not" in str(info.value)  # 1.7
+        f"({home / CACHED_ARFF} nor {home / 'openml/openml.org/data/v1/download/52667.gz'} "
+        "not found); put the four MNIST IDX files"
+    )
+
+
+def test_mnist_openml_cache_with_a_changed_data_file_fails_and_keeps_it(
+    tmp_path: Path, no_network: None
+) -> None:
+    """scikit-learn deletes a file whose md5 is wrong and downloads it again; we only report."""
+    home = fake_openml_cache(tmp_path / "home", [[1, 2]], [3])
+    cached = home / CACHED_ARFF
+    changed = gzip.compress(gzip.decompress(cached.read_bytes()).replace(b"1,2,3", b"1,2,4"))
+    cached.write_bytes(changed)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("mnist", data_home=home)
+    description = home / "openml/openml.org/api/v1/json/data/554.gz"
+    assert f"is incomplete or corrupt ({cached}: its md5 is " in str(info.value)
+    assert f"but {description} expects " in str(info.value)
+    assert cached.read_bytes() == changed
+
+
+def test_mnist_openml_cache_with_a_broken_description(tmp_path: Path, no_network: None) -> None:
+    home = fake_openml_cache(tmp_path / "home", [[1, 2]], [3])
+    description = home / "openml/openml.org/api/v1/json/data/554.gz"
+    description.write_bytes(b"not gzip")
+    with pytest.raises(DatasetError, match=rf"\({description}: broken gzip data \(Not a gzipped"):
+        load_dataset("mnist", data_home=home)
+    _gz_json(description, {"error": "no such data set"})
+    with pytest.raises(DatasetError, match=r"not an OpenML data set description \(KeyError"):
+        load_dataset("mnist", data_home=home)
+
+
+@pytest.mark.parametrize(
+    ("rows", "labels", "message"),
+    [
+        ([[1, 2], [3]], [4, 5], r"the number of columns changed from 3 to 2 at row 2"),
+        ([[1, 2]], [12], r"a label is 12, expected 0 to 9"),
+        ([[1, 256]], [0], r"could not convert string '256' to uint8"),
+    ],
+)
+def test_mnist_openml_cache_with_bad_rows(
+    tmp_path: Path, no_network: None, rows: list[list[int]], labels: list[int], message: str
+) -> None:
+    home = fake_openml_cache(tmp_path / "home", rows, labels)
+    with pytest.raises(DatasetError, match=rf"{home / CACHED_ARFF}: .*{message}.*; put the four"):
+        load_dataset("mnist", data_home=home)
 
 
 # --------------------------------------------------------------------------- digits, synthetic

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.test_dbn_speedup import HIDDEN, PROFILES, load_workload
+from experiments.test_dbn_speedup import HIDDEN, SIZES_BY_PROFILE, load_workload
 
 # The inner sessions probe torch; import it here once so pytester's in-process runs never
 # unload it (a second load of its C extensions in one process is not safe).
@@ -31,8 +31,8 @@ def test_quick_workload_is_digits_split_for_training_and_accuracy() -> None:
 
 def test_sizes_run_tiny_to_large_with_the_classic_800_800() -> None:
     assert list(HIDDEN) == ["300", "800-800", "2000-2000", "4000-4000"]
-    assert PROFILES["seed"].train_size == 46_900
-    assert PROFILES["seed"].epochs == 10
+    assert SIZES_BY_PROFILE["seed"].train_size == 46_900
+    assert SIZES_BY_PROFILE["seed"].epochs == 10
 
 
 @pytest.mark.parametrize(("profile", "shape"), [("quick", "1200x64"), ("seed", "46900x784")])
