@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 from pytest_gpubench.dbn import DBN
 from pytest_gpubench.dbn.finetune import FineTuner
-from pytest_gpubench.dbn.ops import Kernels
+from pytest_gpubench.dbn.ops import ArrayOps
 from pytest_gpubench.dbn.params import NetConfig
 from pytest_gpubench.devices import Device, get_device
 
@@ -72,13 +72,13 @@ def test_one_epoch_gives_the_same_weights_on_every_backend(data, nesterov) -> No
         if not device.available:
             continue
         X_dev = device.asarray(X)
-        kernels = Kernels(device.namespace(), X_dev)
+        ops = ArrayOps(device.namespace(), X_dev)
         tuner = FineTuner(
-            kernels,
+            ops,
             HostDraws(device, 1),
             cfg,
             [device.asarray(W.copy()) for W in weights],
-            [kernels.zeros((n,)) for n in cfg.layer_sizes[1:]],
+            [ops.zeros((n,)) for n in cfg.layer_sizes[1:]],
         )
         error, mistakes = tuner.epoch(
             X_dev, device.asarray(targets), device.asarray(y), [0.1, 0.1, 0.1], lambda: None

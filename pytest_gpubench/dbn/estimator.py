@@ -28,7 +28,7 @@ from .finetune import FineTuner
 from .gdbn import GdbnNet
 from .layers import init_weights, predict_batches
 from .log import TrainingLog
-from .ops import Kernels
+from .ops import ArrayOps
 from .params import NetConfig, output_name
 from .rbm import RBMTrainer, hidden_forward
 
@@ -288,7 +288,7 @@ class DBN(ClassifierMixin, BaseEstimator):
             X_dev = xp.astype(X_dev, getattr(xp, str(cfg.dtype)), copy=False)
         targets = device.asarray(np.eye(len(classes), dtype=cfg.dtype)[y_index])
         labels = device.asarray(y_index.astype(np.int64))
-        kernels = Kernels(xp, X_dev)
+        ops = ArrayOps(xp, X_dev)
         rng = device.random(seed)
 
         self.classes_ = classes
@@ -300,16 +300,16 @@ class DBN(ClassifierMixin, BaseEstimator):
             )
             for i, (n_in, n_out) in enumerate(pairwise(cfg.layer_sizes))
         ]
-        biases = [kernels.zeros((n,)) for n in cfg.layer_sizes[1:]]
+        biases = [ops.zeros((n,)) for n in cfg.layer_sizes[1:]]
 
         self.errors_pretrain_ = []
         if any(cfg.epochs_pretrain):
-            self._pretrain(cfg, kernels, rng, X_dev, weights, biases, log, device)
+            self._pretrain(cfg, ops, rng, X_dev, weights, biases, log, device)
 
         self.losses_fine_tune_ = []
         self.errors_fine_tune_ = []
         self.learn_rates_ = list(cfg.fine_tune.learn_rates)
-        tuner = FineTuner(kernels, rng, cfg, weights, biases)
+        tuner = FineTuner(ops, rng, cfg, weights, biases)
         log.fine_tune()
         cases = cfg.minibatches_per_epoch * cfg.minibatch_size
         snapshot = None  # the last whole epoch's parameters, on the device (no copy per epoch)
@@ -381,21 +381,21 @@ class DBN(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = int(X_dev.shape[1])
         return X_dev, y
 
-    def _pretrain(self, cfg, kernels, rng, X_dev, weights, biases, log, device) -> None:
+    def _pretrain(self, cfg, ops, rng, X_dev, weights, biases, log, device) -> None:
         """gdbn's greedy CD-1 pretraining of every weight layer, bottom up."""
         step = cfg.pretrain
         for i in range(cfg.n_weight_layers):
             self.errors_pretrain_.append([])
             log.pretrain_layer(i)
             rbm = RBMTrainer(
-                kernels,
+                ops,
                 rng,
                 weights[i],
                 biases[i],
                 gaussian_visible=(i == 0 and cfg.real_valued_vis),
                 relu_hidden=cfg.use_re_lu,
             )
-            below = hidden_forward(kernels, weights[:i], biases[:i], cfg.use_re_lu)
+            below = hidden_forward(ops, weights[:i], biases[:i], cfg.use_re_lu)
             for epoch in range(1, cfg.epochs_pretrain[i] + 1):
                 tick, close = log.progress(cfg.minibatches_per_epoch, f"layer {i + 1}")
                 err = rbm.epoch(
@@ -457,12 +457,12 @@ class DBN(ClassifierMixin, BaseEstimator):
         device = self._prediction_device()
         xp = device.namespace()
         X_dev = device.asarray(X, dtype.name)
-        kernels = Kernels(xp, X_dev)
+        ops = ArrayOps(xp, X_dev)
         weights = [device.asarray(W) for W in self.coefs_]
         biases = [device.asarray(b) for b in self.intercepts_]
         output = output_name(self.output_act_funct)
         proba = predict_batches(
-            kernels, X_dev, weights, biases, bool(self.use_re_lu), output, PREDICT_BATCH_SIZE
+            ops, X_dev, weights, biases, bool(self.use_re_lu), output, PREDICT_BATCH_SIZE
         )
         proba = np.asarray(device.to_numpy(proba), dtype=np.float64)
         if output == "softmax":
