@@ -299,3 +299,38 @@ def test_rbm_cd1_steps_match_gdbn(gauss: bool, relu: bool, nest_compare: bool) -
     np.testing.assert_allclose(trainer.W, ref[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(trainer.hb, ref[1], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(trainer.vb, ref[2], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(("nesterov", "mu"), [(True, 0.9), (False, 0.9), (True, 0.0)])
+def test_a_resumed_fine_tuner_carries_the_momentum_on(nesterov: bool, mu: float) -> None:
+    """``partial_fit`` hands the weights and velocities of one FineTuner to the next: the
+    velocities are gdbn's, and the steps after the pause are gdbn's, as if none happened."""
+    rng = np.random.default_rng(3)
+    params = {
+        **DBN().get_params(),
+        "layer_sizes": [5, 7, 6, 3],
+        "minibatch_size": 8,
+        "momentum": mu,
+        "l2_costs": 0.01,
+        "nesterov": nesterov,
+    }
+    cfg, Ws, bs, vWs, vbs = small_net(rng, params)
+    ops = ArrayOps(xnp, Ws[0])
+    tuner = FineTuner(ops, None, cfg, Ws, bs)
+    for k in range(2 * RENORMALIZE_EVERY):
+        if k == RENORMALIZE_EVERY + 3:  # the lazy scales are not 1 here
+            (W_now, b_now), (vW_now, vb_now) = tuner.parameters(), tuner.velocities()
+            if mu:
+                for got, expected in zip(vW_now + vb_now, vWs + vbs, strict=True):
+                    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-10)
+            else:  # without momentum no step is carried over
+                assert not any(np.any(v) for v in vW_now + vb_now)
+            tuner = FineTuner(ops, None, cfg, W_now, b_now, (vW_now, vb_now))
+        x = rng.random((8, 5))
+        t = np.eye(3)[rng.integers(0, 3, 8)]
+        tuner.step(x, t, cfg.fine_tune.learn_rates)
+        Ws, bs, vWs, vbs = reference_backprop_step(
+            Ws, bs, vWs, vbs, x, t, 0.1, mu, 0.01, True, nesterov, 1.0
+        )
+    for state, W in zip(tuner.weights + tuner.biases, Ws + bs, strict=True):
+        np.testing.assert_allclose(state.weights(), W, rtol=1e-8, atol=1e-10)

@@ -29,13 +29,24 @@ class FineTuner:
         config: NetConfig,
         weights: Sequence[Any],
         biases: Sequence[Any],
+        velocities: tuple[Sequence[Any], Sequence[Any]] | None = None,
     ) -> None:
+        """Train copies of ``weights`` and ``biases`` from rest, or with the momentum of
+        an earlier run (its :meth:`velocities`)."""
         self.ops = ops
         self.rng = rng
         self.cfg = config
+        v_weights, v_biases = velocities or ([None] * len(weights), [None] * len(biases))
+        mu, nesterov = config.fine_tune.momentum, config.nesterov
         # matrices in the layout the back end's products prefer (column-major on numpy)
-        self.weights = [ParameterState(ops, ops.as_matrix(W), config.nesterov) for W in weights]
-        self.biases = [ParameterState(ops, b, config.nesterov) for b in biases]
+        self.weights = [
+            ParameterState(ops, ops.as_matrix(W), nesterov, v, mu)
+            for W, v in zip(weights, v_weights, strict=True)
+        ]
+        self.biases = [
+            ParameterState(ops, ops.xp.asarray(b, copy=True), nesterov, v, mu)
+            for b, v in zip(biases, v_biases, strict=True)
+        ]
         m = config.minibatch_size
         sizes = config.layer_sizes
         self._z = [ops.matrix((m, n)) for n in sizes[1:]]
@@ -51,6 +62,11 @@ class FineTuner:
     def parameters(self) -> tuple[list[Any], list[Any]]:
         """The current weights and biases (not the look-ahead), as new arrays."""
         return [s.weights() for s in self.weights], [s.weights() for s in self.biases]
+
+    def velocities(self) -> tuple[list[Any], list[Any]]:
+        """The weights' and biases' momentum, for a later run to resume (new arrays)."""
+        mu = self.cfg.fine_tune.momentum
+        return [s.velocity(mu) for s in self.weights], [s.velocity(mu) for s in self.biases]
 
     def epoch(
         self,

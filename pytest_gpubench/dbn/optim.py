@@ -60,12 +60,25 @@ class ParameterState:
     """One weight matrix or bias vector under gdbn's Nesterov or classic momentum, updated
     in place (biases: with ``l2 = 0`` and no ``rms_lim``, as gdbn updates them)."""
 
-    def __init__(self, ops: ArrayOps, W: Any, nesterov: bool) -> None:
+    def __init__(
+        self,
+        ops: ArrayOps,
+        W: Any,
+        nesterov: bool,
+        velocity: Any = None,
+        momentum: float = 0.0,
+    ) -> None:
+        """Train ``W`` in place, from rest or, given an earlier run's :meth:`velocity`,
+        with that momentum (``momentum`` is the coming steps')."""
         self.ops = ops
         self.nesterov = nesterov
-        # Nesterov: a = Θ (look-ahead), b = W. Classic: a = W, b = P = W - v.
-        self.a, self.a_scale = W, 1.0
+        # Nesterov: a = Θ = W + μv (look-ahead), b = W. Classic: a = W, b = P = W - v.
         self.b, self.b_scale = ops.xp.asarray(W, copy=True), 1.0
+        if velocity is not None and nesterov:
+            W += velocity * momentum
+        elif velocity is not None:
+            self.b -= velocity
+        self.a, self.a_scale = W, 1.0
         self._steps = 0
         self._tmp: Any = None
 
@@ -163,6 +176,16 @@ class ParameterState:
         if not _is_one(self.b_scale):
             self.b *= self.b_scale
             self.b_scale = 1.0
+
+    def velocity(self, momentum: float) -> Any:
+        """The momentum to carry into a later run, as a new array: the last unconstrained
+        step ``W'ᵤ - W``, which is ``(Θ - W) / μ`` (Nesterov) or ``W - P`` (classic)."""
+        a, b = self.a * self.a_scale, self.b * self.b_scale
+        if not self.nesterov:
+            return a - b
+        if momentum == 0.0:  # Θ = W: no step is remembered
+            return self.ops.xp.zeros_like(b)
+        return (a - b) / momentum
 
     def weights(self) -> Any:
         """The current parameters ``W`` (not the look-ahead), as a new array."""
