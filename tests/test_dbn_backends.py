@@ -194,3 +194,28 @@ def test_a_refit_on_device_data_forgets_the_feature_names_of_the_last_fit(data) 
     model.feature_names_in_ = np.array([f"f{i}" for i in range(X.shape[1])], dtype=object)
     model.fit(device.asarray(X), y)  # names as a DataFrame fit would have left them
     assert not hasattr(model, "feature_names_in_")
+
+
+@pytest.mark.parametrize("name", ["array-api-strict", "torch-cpu", "cupy", "torch-cuda"])
+def test_partial_fit_and_warm_start_train_on_every_backend(data, name) -> None:
+    """Momentum carried between partial_fit calls, then a warm-started fit, with the data
+    on the device: the same numbers as numpy's where the generator is numpy's."""
+    device = usable(name)
+    X, y = data
+    params = {"layer_sizes": [-1, 32, -1], "random_state": 0, "minibatches_per_epoch": 20}
+
+    def train(model: DBN, to_device: Any) -> DBN:
+        for rows in (slice(0, 200), slice(200, 400)) * 3:
+            model.partial_fit(to_device(X[rows]), y[rows], classes=np.arange(10))
+        return model.set_params(warm_start=True, epochs=2).fit(to_device(X), y)
+
+    model = train(DBN(device=name, **params), device.asarray)
+    assert model.n_iter_ == 8 == len(model.loss_curve_)
+    assert model.score(X, y) > 0.85
+    if name == "array-api-strict":
+        on_numpy = train(DBN(device="numpy", **params), np.asarray)
+        for W, W_ref in zip(model.coefs_, on_numpy.coefs_, strict=True):
+            np.testing.assert_allclose(W, W_ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="X has 10 features, but DBN is expecting 64"):
+        model.partial_fit(device.asarray(X[:, :10]), y)
+    assert model.n_iter_ == 8

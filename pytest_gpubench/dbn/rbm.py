@@ -7,13 +7,16 @@ visible units are the hidden units below it. Hidden units are noisy ReLUs (sampl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .diagnostics import TrainingDivergedError
+from .log import TrainingLog
 from .ops import ArrayOps
-from .params import StepConfig
+from .params import NetConfig, StepConfig
 
-__all__ = ["RBMTrainer"]
+__all__ = ["RBMTrainer", "hidden_forward", "pretrain"]
 
 
 class RBMTrainer:
@@ -126,3 +129,55 @@ def hidden_forward(
         return acts
 
     return forward
+
+
+def pretrain(
+    ops: ArrayOps,
+    rng: Any,
+    cfg: NetConfig,
+    X: Any,
+    weights: Sequence[Any],
+    biases: Sequence[Any],
+    log: TrainingLog,
+    to_host: Callable[[Any], Any],
+    after_epoch: Callable[[int, int, float], None],
+) -> None:
+    """gdbn's greedy CD-1 pretraining of every weight layer, bottom up, in place.
+
+    ``after_epoch(layer, epoch, error)`` hears each epoch's mean squared reconstruction
+    error (``layer`` from 0, ``epoch`` from 1); a NaN or infinite one stops pretraining.
+    """
+    step = cfg.pretrain
+    for i in range(cfg.n_weight_layers):
+        log.pretrain_layer(i)
+        rbm = RBMTrainer(
+            ops,
+            rng,
+            weights[i],
+            biases[i],
+            gaussian_visible=(i == 0 and cfg.real_valued_vis),
+            relu_hidden=cfg.use_re_lu,
+        )
+        below = hidden_forward(ops, weights[:i], biases[:i], cfg.use_re_lu)
+        for epoch in range(1, cfg.epochs_pretrain[i] + 1):
+            tick, close = log.progress(cfg.minibatches_per_epoch, f"layer {i + 1}")
+            err = rbm.epoch(
+                below,
+                X,
+                cfg.minibatch_size,
+                cfg.minibatches_per_epoch,
+                step.learn_rates[i],
+                step,
+                step.l2_costs[i],
+                tick,
+            )
+            close()
+            err = float(to_host(err))
+            if not math.isfinite(err):
+                raise TrainingDivergedError(
+                    f"pretraining layer {i + 1} diverged in epoch {epoch}: the "
+                    f"reconstruction error is {err}; lower learn_rates_pretrain "
+                    f"(now {list(step.learn_rates)})"
+                )
+            log.pretrain_epoch(epoch, err)
+            after_epoch(i, epoch, err)
