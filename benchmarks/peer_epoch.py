@@ -116,14 +116,14 @@ def sklearn_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
 
 def bound_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     """The eight matrix products of each minibatch, nothing else, through the same BLAS
-    calls, on the same layouts, as the DBN (its ``Kernels``: SciPy's ``gemm`` on numpy,
+    calls, on the same layouts, as the DBN (its ``ArrayOps``: SciPy's ``gemm`` on numpy,
     column-major matrices, weight gradients accumulated with ``beta=1``)."""
     import array_api_compat.numpy as xp
 
-    from pytest_gpubench.dbn.ops import Kernels, Product
+    from pytest_gpubench.dbn.ops import ArrayOps, Product
 
     rng = np.random.default_rng(0)
-    k = Kernels(xp, X)
+    k = ArrayOps(xp, X)
     pairs = list(itertools.pairwise(SIZES))
     W = [k.as_matrix(rng.standard_normal(shape, dtype=np.float32)) for shape in pairs]
     grads = [k.as_matrix(np.zeros(shape, np.float32)) for shape in pairs]

@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 from pytest_gpubench.dbn import DBN
 from pytest_gpubench.dbn.finetune import FineTuner
-from pytest_gpubench.dbn.ops import Kernels
+from pytest_gpubench.dbn.ops import ArrayOps
 from pytest_gpubench.dbn.params import NetConfig
 from pytest_gpubench.devices import Device, get_device
 
@@ -72,13 +72,13 @@ def test_one_epoch_gives_the_same_weights_on_every_backend(data, nesterov) -> No
         if not device.available:
             continue
         X_dev = device.asarray(X)
-        kernels = Kernels(device.namespace(), X_dev)
+        ops = ArrayOps(device.namespace(), X_dev)
         tuner = FineTuner(
-            kernels,
+            ops,
             HostDraws(device, 1),
             cfg,
             [device.asarray(W.copy()) for W in weights],
-            [kernels.zeros((n,)) for n in cfg.layer_sizes[1:]],
+            [ops.zeros((n,)) for n in cfg.layer_sizes[1:]],
         )
         error, mistakes = tuner.epoch(
             X_dev, device.asarray(targets), device.asarray(y), [0.1, 0.1, 0.1], lambda: None
@@ -194,3 +194,28 @@ def test_a_refit_on_device_data_forgets_the_feature_names_of_the_last_fit(data) 
     model.feature_names_in_ = np.array([f"f{i}" for i in range(X.shape[1])], dtype=object)
     model.fit(device.asarray(X), y)  # names as a DataFrame fit would have left them
     assert not hasattr(model, "feature_names_in_")
+
+
+@pytest.mark.parametrize("name", ["array-api-strict", "torch-cpu", "cupy", "torch-cuda"])
+def test_partial_fit_and_warm_start_train_on_every_backend(data, name) -> None:
+    """Momentum carried between partial_fit calls, then a warm-started fit, with the data
+    on the device: the same numbers as numpy's where the generator is numpy's."""
+    device = usable(name)
+    X, y = data
+    params = {"layer_sizes": [-1, 32, -1], "random_state": 0, "minibatches_per_epoch": 20}
+
+    def train(model: DBN, to_device: Any) -> DBN:
+        for rows in (slice(0, 200), slice(200, 400)) * 3:
+            model.partial_fit(to_device(X[rows]), y[rows], classes=np.arange(10))
+        return model.set_params(warm_start=True, epochs=2).fit(to_device(X), y)
+
+    model = train(DBN(device=name, **params), device.asarray)
+    assert model.n_iter_ == 8 == len(model.loss_curve_)
+    assert model.score(X, y) > 0.85
+    if name == "array-api-strict":
+        on_numpy = train(DBN(device="numpy", **params), np.asarray)
+        for W, W_ref in zip(model.coefs_, on_numpy.coefs_, strict=True):
+            np.testing.assert_allclose(W, W_ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="X has 10 features, but DBN is expecting 64"):
+        model.partial_fit(device.asarray(X[:, :10]), y)
+    assert model.n_iter_ == 8

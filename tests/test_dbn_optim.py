@@ -14,7 +14,7 @@ import pytest
 
 from pytest_gpubench.dbn import DBN, optim
 from pytest_gpubench.dbn.finetune import FineTuner
-from pytest_gpubench.dbn.ops import Kernels
+from pytest_gpubench.dbn.ops import ArrayOps
 from pytest_gpubench.dbn.optim import RENORMALIZE_EVERY, ParameterState
 from pytest_gpubench.dbn.params import NetConfig
 
@@ -61,8 +61,8 @@ def test_lazy_scaled_updates_match_gdbn(
     def neg_grad_at(weights: np.ndarray) -> np.ndarray:
         return (target - weights) * 2.0 + np.sin(weights)
 
-    kernels = Kernels(xnp, W0)
-    state = ParameterState(kernels, W0.copy(), nesterov)
+    ops = ArrayOps(xnp, W0)
+    state = ParameterState(ops, W0.copy(), nesterov)
     W_ref, v_ref = W0.copy(), np.zeros_like(W0)
     for _ in range(3 * RENORMALIZE_EVERY + 5):
         matrix, scale = state.forward
@@ -163,8 +163,8 @@ def test_fine_tune_steps_match_gdbn_backprop(
         "nest_compare": nest_compare,
     }
     cfg, Ws, bs, vWs, vbs = small_net(rng, params)
-    kernels = Kernels(xnp, Ws[0])
-    tuner = FineTuner(kernels, None, cfg, [W.copy() for W in Ws], [b.copy() for b in bs])
+    ops = ArrayOps(xnp, Ws[0])
+    tuner = FineTuner(ops, None, cfg, [W.copy() for W in Ws], [b.copy() for b in bs])
     for _ in range(RENORMALIZE_EVERY + 3):
         x = rng.random((8, 5))
         t = np.eye(3)[rng.integers(0, 3, 8)]
@@ -211,7 +211,7 @@ def test_fine_tune_steps_with_dropout_match_gdbn(relu: bool) -> None:
     steps = 5
     draws = [rng.random((m, n)) for _ in range(steps) for n in sizes[:-1]]
     tuner = FineTuner(
-        Kernels(xnp, Ws[0]),
+        ArrayOps(xnp, Ws[0]),
         ReplayedUniforms(draws),
         cfg,
         [W.copy() for W in Ws],
@@ -284,7 +284,7 @@ def test_rbm_cd1_steps_match_gdbn(gauss: bool, relu: bool, nest_compare: bool) -
     W = rng.normal(size=(6, 4)) * 0.3
     hb = rng.normal(size=4) * 0.1
     draws = RecordingRng(7)
-    trainer = RBMTrainer(Kernels(xnp, W), draws, W.copy(), hb.copy(), gauss, relu)
+    trainer = RBMTrainer(ArrayOps(xnp, W), draws, W.copy(), hb.copy(), gauss, relu)
     ref = (W, hb, np.zeros(6), np.zeros_like(W), np.zeros(4), np.zeros(6))
     step = StepConfig(
         learn_rates=(0.05,), momentum=0.9, l2_costs=(0.01,), nest_compare=nest_compare
@@ -299,3 +299,38 @@ def test_rbm_cd1_steps_match_gdbn(gauss: bool, relu: bool, nest_compare: bool) -
     np.testing.assert_allclose(trainer.W, ref[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(trainer.hb, ref[1], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(trainer.vb, ref[2], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(("nesterov", "mu"), [(True, 0.9), (False, 0.9), (True, 0.0)])
+def test_a_resumed_fine_tuner_carries_the_momentum_on(nesterov: bool, mu: float) -> None:
+    """``partial_fit`` hands the weights and velocities of one FineTuner to the next: the
+    velocities are gdbn's, and the steps after the pause are gdbn's, as if none happened."""
+    rng = np.random.default_rng(3)
+    params = {
+        **DBN().get_params(),
+        "layer_sizes": [5, 7, 6, 3],
+        "minibatch_size": 8,
+        "momentum": mu,
+        "l2_costs": 0.01,
+        "nesterov": nesterov,
+    }
+    cfg, Ws, bs, vWs, vbs = small_net(rng, params)
+    ops = ArrayOps(xnp, Ws[0])
+    tuner = FineTuner(ops, None, cfg, Ws, bs)
+    for k in range(2 * RENORMALIZE_EVERY):
+        if k == RENORMALIZE_EVERY + 3:  # the lazy scales are not 1 here
+            (W_now, b_now), (vW_now, vb_now) = tuner.parameters(), tuner.velocities()
+            if mu:
+                for got, expected in zip(vW_now + vb_now, vWs + vbs, strict=True):
+                    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-10)
+            else:  # without momentum no step is carried over
+                assert not any(np.any(v) for v in vW_now + vb_now)
+            tuner = FineTuner(ops, None, cfg, W_now, b_now, (vW_now, vb_now))
+        x = rng.random((8, 5))
+        t = np.eye(3)[rng.integers(0, 3, 8)]
+        tuner.step(x, t, cfg.fine_tune.learn_rates)
+        Ws, bs, vWs, vbs = reference_backprop_step(
+            Ws, bs, vWs, vbs, x, t, 0.1, mu, 0.01, True, nesterov, 1.0
+        )
+    for state, W in zip(tuner.weights + tuner.biases, Ws + bs, strict=True):
+        np.testing.assert_allclose(state.weights(), W, rtol=1e-8, atol=1e-10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.utils._param_validation import InvalidParameterError
 
 from pytest_gpubench.dbn import DBN
 from pytest_gpubench.dbn.params import NetConfig, expand, output_name, resolve_layer_sizes
@@ -11,6 +12,7 @@ from pytest_gpubench.dbn.params import NetConfig, expand, output_name, resolve_l
 
 def config(**params: object) -> NetConfig:
     full = {**DBN().get_params(), "layer_sizes": [-1, 8, 6, -1], **params}
+    DBN(**full)._validate_params()  # the declared constraints, which fit checks first
     return NetConfig.from_params(full, n_samples=100, n_features=5, n_classes=3)
 
 
@@ -132,3 +134,70 @@ def test_output_function_names_follow_gdbn_classes() -> None:
 
     assert output_name(Linear()) == "linear"
     assert output_name(Linear) == "linear"
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"learn_rates": True}, r"learn_rates must be a real number in \[0.0, inf\); got True"),
+        ({"learn_rates": "fast"}, r"learn_rates must be a real number .*; got 'fast'"),
+        ({"rms_lims": float("inf")}, r"rms_lims must be a real number in \(0.0, inf\); got inf"),
+        ({"uniforms": [True, 2, False]}, r"uniforms\[1\] must be True or False; got 2"),
+        ({"fan_outs": "x"}, r"fan_outs must be None or an integer >= 1; got 'x'"),
+        ({"nest_compare_pretrain": 3}, r"nest_compare_pretrain must be None, True or False"),
+        ({"learn_rates_pretrain": [0.1, -1, 0.1]}, r"learn_rates_pretrain\[1\] must be .*; got -1"),
+        ({"momentum_pretrain": 2.0}, r"momentum_pretrain must be a real number in \[0.0, 1.0\)"),
+        ({"verbose": -1}, r"verbose must be an integer >= 0; got -1"),
+        ({"epochs": 2.0}, r"epochs must be an integer >= 0; got 2.0"),
+        ({"warm_start": "yes"}, r"warm_start must be True or False; got 'yes'"),
+        ({"device": 0}, r"device must be a str; got 0"),
+        (
+            {"random_state": "seed"},
+            r"random_state must be None, an integer >= 0, a numpy Generator or a numpy "
+            r"RandomState; got 'seed'",
+        ),
+        ({"random_state": -1}, r"random_state must be an integer >= 0; got -1"),
+        (
+            {"layer_sizes": [-1, 2.5, -1]},
+            r"layer_sizes\[1\] must be a positive integer; got 2.5 .*use //",
+        ),
+    ],
+)
+def test_the_declared_constraints_name_the_parameter_the_value_and_the_fix(
+    params: dict, match: str
+) -> None:
+    with pytest.raises(InvalidParameterError, match=match):
+        config(**params)
+
+
+def test_nolearns_values_pass_the_constraints() -> None:
+    """Scalars or per-layer lists, numpy numbers and arrays, 0/1 for booleans, whole-float
+    layer sizes, gdbn's activation objects: all as nolearn took them."""
+    from pytest_gpubench.dbn.gdbn import Linear
+
+    cfg = config(
+        layer_sizes=[5, 16 / 2, 6.0, -1],
+        learn_rates=np.array([0.1, 0.05, 0.0]),
+        momentum=np.float32(0.5),
+        epochs=np.int64(3),
+        nesterov=1,
+        uniforms=[True, 0, np.True_],
+        rms_lims=[None, 0.5, None],
+        output_act_funct=Linear(),
+        random_state=np.random.default_rng(0),
+        verbose=True,
+    )
+    assert cfg.layer_sizes == (5, 8, 6, 3)
+    assert cfg.fine_tune.learn_rates == (0.1, 0.05, 0.0)
+    assert cfg.uniforms == (True, False, True)
+    assert cfg.rms_lims == (None, 0.5, None)
+    assert cfg.output == "linear" and cfg.epochs == 3 and cfg.nesterov is True
+
+
+def test_fit_checks_the_parameters_first_and_keeps_the_fitted_model() -> None:
+    X, y = np.random.default_rng(0).random((40, 5)), np.arange(40) % 2
+    clf = DBN([-1, 4, -1], epochs=1, random_state=0).fit(X, y)
+    clf.set_params(momentum=1.5)
+    with pytest.raises(InvalidParameterError, match=r"momentum must be .*; got 1.5"):
+        clf.fit(X[:, :2] * np.nan, y)  # the bad parameter is named before the bad data
+    assert clf.predict(X).shape == (40,)  # nothing was forgotten

@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import Any
 
 from .layers import output_forward
-from .ops import ColumnSums, Kernels, Product
+from .ops import ArrayOps, ColumnSums, Product
 from .optim import ParameterState
 from .params import NetConfig
 
@@ -24,35 +24,49 @@ class FineTuner:
 
     def __init__(
         self,
-        kernels: Kernels,
+        ops: ArrayOps,
         rng: Any,
         config: NetConfig,
         weights: Sequence[Any],
         biases: Sequence[Any],
+        velocities: tuple[Sequence[Any], Sequence[Any]] | None = None,
     ) -> None:
-        self.k = kernels
+        """Train copies of ``weights`` and ``biases`` from rest, or with the momentum of
+        an earlier run (its :meth:`velocities`)."""
+        self.ops = ops
         self.rng = rng
         self.cfg = config
+        v_weights, v_biases = velocities or ([None] * len(weights), [None] * len(biases))
+        mu, nesterov = config.fine_tune.momentum, config.nesterov
         # matrices in the layout the back end's products prefer (column-major on numpy)
         self.weights = [
-            ParameterState(kernels, kernels.as_matrix(W), config.nesterov) for W in weights
+            ParameterState(ops, ops.as_matrix(W), nesterov, v, mu)
+            for W, v in zip(weights, v_weights, strict=True)
         ]
-        self.biases = [ParameterState(kernels, b, config.nesterov) for b in biases]
+        self.biases = [
+            ParameterState(ops, ops.xp.asarray(b, copy=True), nesterov, v, mu)
+            for b, v in zip(biases, v_biases, strict=True)
+        ]
         m = config.minibatch_size
         sizes = config.layer_sizes
-        self._z = [kernels.matrix((m, n)) for n in sizes[1:]]
+        self._z = [ops.matrix((m, n)) for n in sizes[1:]]
         # error signals at each hidden layer's output (none needed at the input)
-        self._back = [None] + [kernels.matrix((m, n)) for n in sizes[1:-1]]
-        self._to_back = [kernels.matrix((m, n)) for n in sizes[1:]]  # scaled error signals
-        self._to_grad = [kernels.matrix((m, n)) for n in sizes[1:]]
+        self._back = [None] + [ops.matrix((m, n)) for n in sizes[1:-1]]
+        self._to_back = [ops.matrix((m, n)) for n in sizes[1:]]  # scaled error signals
+        self._to_grad = [ops.matrix((m, n)) for n in sizes[1:]]
         self._grad = [
-            None if kernels.adds_products_in_place else kernels.empty((n_in, n_out))
+            None if ops.adds_products_in_place else ops.empty((n_in, n_out))
             for n_in, n_out in pairwise(sizes)
         ]
 
     def parameters(self) -> tuple[list[Any], list[Any]]:
         """The current weights and biases (not the look-ahead), as new arrays."""
         return [s.weights() for s in self.weights], [s.weights() for s in self.biases]
+
+    def velocities(self) -> tuple[list[Any], list[Any]]:
+        """The weights' and biases' momentum, for a later run to resume (new arrays)."""
+        mu = self.cfg.fine_tune.momentum
+        return [s.velocity(mu) for s in self.weights], [s.velocity(mu) for s in self.biases]
 
     def epoch(
         self,
@@ -66,18 +80,18 @@ class FineTuner:
     ) -> tuple[Any, Any]:
         """Train one epoch; return the summed training error and the summed mistakes
         (device scalars, or with ``loss_funct`` the host sum of its per-minibatch values)."""
-        xp, cfg = self.k.xp, self.cfg
+        xp, cfg = self.ops.xp, self.cfg
         m = cfg.minibatch_size
         order = self.rng.integers(X.shape[0], cfg.minibatches_per_epoch * m)
-        error = xp.zeros((), dtype=X.dtype, device=self.k.device)
+        error = xp.zeros((), dtype=X.dtype, device=self.ops.device)
         # each minibatch's predicted classes; compared with the labels once, at the end
         predicted = None if loss_funct is not None else xp.empty_like(order)
         mistakes = 0.0
         for j in range(cfg.minibatches_per_epoch):
             rows = slice(j * m, (j + 1) * m)
             idx = order[rows]
-            xb = self.k.take_rows(X, idx)
-            tb = self.k.take_rows(targets, idx)
+            xb = self.ops.take_rows(X, idx)
+            tb = self.ops.take_rows(targets, idx)
             outputs, batch_error = self.step(xb, tb, learn_rates)
             error = error + batch_error
             if predicted is not None:
@@ -87,13 +101,13 @@ class FineTuner:
             tick()
         if predicted is None:
             return error, mistakes
-        wrong = predicted != self.k.take_rows(labels, order)
+        wrong = predicted != self.ops.take_rows(labels, order)
         return error, xp.sum(xp.astype(wrong, X.dtype))
 
     def step(self, xb: Any, tb: Any, learn_rates: Sequence[float]) -> tuple[Any, Any]:
         """One minibatch: forward, backward, update. Returns the output activations and the
         summed training error, both before the update."""
-        k, xp, cfg = self.k, self.k.xp, self.cfg
+        ops, xp, cfg = self.ops, self.ops.xp, self.cfg
         step = cfg.fine_tune
         m = xb.shape[0]
         n_layers = len(self.weights)
@@ -104,11 +118,11 @@ class FineTuner:
             inputs.append(acts)
             W, scale = self.weights[i].forward
             if isinstance(scale, float):
-                z = k.matmul(acts, W, out=self._z[i], alpha=scale)
+                z = ops.matmul(acts, W, out=self._z[i], alpha=scale)
             else:  # per-column scales (rms_lims)
-                z = k.matmul(acts, W, out=self._z[i])
+                z = ops.matmul(acts, W, out=self._z[i])
                 z *= scale
-            z = k.add_to_rows_(z, *self.biases[i].forward)
+            z = ops.add_to_rows_(z, *self.biases[i].forward)
             acts = z if i == n_layers - 1 else self._hidden(z)
         outputs, error = output_forward(xp, cfg.output, acts, tb)
         delta = tb - outputs  # minus dError/dNetInput
@@ -124,7 +138,7 @@ class FineTuner:
             if isinstance(g_scale, float):  # scaled for free inside the product
                 grad = Product(xp.matrix_transpose(inputs[i]), delta, self._grad[i], g_scale)
             else:
-                signal = k.multiply(delta, g_scale, out=self._to_grad[i])
+                signal = ops.multiply(delta, g_scale, out=self._to_grad[i])
                 grad = Product(xp.matrix_transpose(inputs[i]), signal, out=self._grad[i])
             state.step(grad, lr, step.momentum, l2, step.nest_compare, cfg.rms_lims[i])
             bias = self.biases[i]
@@ -138,21 +152,21 @@ class FineTuner:
     def _scaled_product(self, delta: Any, scale: Any, W_t: Any, i: int) -> Any:
         """``(delta * scale) @ W_t`` for a scalar or per-column ``scale``."""
         if isinstance(scale, float):
-            return self.k.matmul(delta, W_t, out=self._back[i], alpha=scale)
-        scaled = self.k.multiply(delta, scale, out=self._to_back[i])
-        return self.k.matmul(scaled, W_t, out=self._back[i])
+            return self.ops.matmul(delta, W_t, out=self._back[i], alpha=scale)
+        scaled = self.ops.multiply(delta, scale, out=self._to_back[i])
+        return self.ops.matmul(scaled, W_t, out=self._back[i])
 
     def _hidden(self, z: Any) -> Any:
-        return self.k.relu_(z) if self.cfg.use_re_lu else self.k.sigmoid(z)
+        return self.ops.relu_(z) if self.cfg.use_re_lu else self.ops.sigmoid(z)
 
     def _dropout(self, acts: Any, p: float) -> Any:
         """Inverted dropout: zero a fraction ``p`` of ``acts``, scale the rest by 1/(1-p)."""
         if p == 0.0:
             return acts
-        xp = self.k.xp
+        xp = self.ops.xp
         keep = self.rng.uniform(acts.shape, acts.dtype) >= p
-        mask = self.k.mask(
-            keep, xp.asarray(1.0 / (1.0 - p), dtype=acts.dtype, device=self.k.device)
+        mask = self.ops.mask(
+            keep, xp.asarray(1.0 / (1.0 - p), dtype=acts.dtype, device=self.ops.device)
         )
         return acts * mask
 
@@ -165,6 +179,6 @@ class FineTuner:
         sigmoid), so nolearn's learn rates behave as they did.
         """
         if self.cfg.use_re_lu:  # dropped and inactive units both have layer_input == 0
-            return self.k.mask_(layer_input > 0, back)
+            return self.ops.mask_(layer_input > 0, back)
         s = layer_input if p == 0.0 else layer_input * (1.0 - p)
         return back * s * (1.0 - s)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from .ops import Kernels
+from .ops import ArrayOps
 
 __all__ = [
     "init_weights",
@@ -71,7 +71,7 @@ def output_forward(xp: ModuleType, name: str, z: Any, targets: Any) -> tuple[Any
 
 
 def predict_batches(
-    kernels: Kernels,
+    ops: ArrayOps,
     X: Any,
     weights: Sequence[Any],
     biases: Sequence[Any],
@@ -80,15 +80,15 @@ def predict_batches(
     batch_size: int,
 ) -> Any:
     """Output activations for every row of ``X``, ``batch_size`` rows at a time."""
-    xp = kernels.xp
+    xp = ops.xp
     parts = []
     for start in range(0, X.shape[0], batch_size):
         acts = X[start : min(start + batch_size, X.shape[0]), ...]
         for W, b in zip(weights[:-1], biases[:-1], strict=True):
-            z = kernels.matmul(acts, W)
+            z = ops.matmul(acts, W)
             z += b
-            acts = kernels.relu_(z) if use_re_lu else kernels.sigmoid(z)
-        z = kernels.matmul(acts, weights[-1])
+            acts = ops.relu_(z) if use_re_lu else ops.sigmoid(z)
+        z = ops.matmul(acts, weights[-1])
         z += biases[-1]
         parts.append(output_activation(xp, output, z))
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)

@@ -11,7 +11,7 @@ is one BLAS ``gemm`` with ``beta=1`` (through SciPy), which saves writing a 2.5 
 and reading it back on every minibatch. torch and CuPy do the same through their own
 one-call updates (:mod:`.fused`); array-api-strict computes the product and adds it.
 
-On numpy the training loop also keeps its matrices column-major (:meth:`Kernels.matrix`):
+On numpy the training loop also keeps its matrices column-major (:meth:`ArrayOps.matrix`):
 OpenBLAS runs every product of a 64-row minibatch faster with a column-major result and
 weights (measured on this project's 2-core AVX-512 machine: the five large products of a
 784-800-800-10 step take about 5-10% less time than with row-major arrays).
@@ -29,9 +29,9 @@ import array_api_compat
 
 from .fused import fused_ops
 
-__all__ = ["ColumnSums", "Kernels", "Product"]
+__all__ = ["ArrayOps", "ColumnSums", "Product"]
 
-#: Largest array (elements) for which :meth:`Kernels.relu_` keeps a same-shaped zero block.
+#: Largest array (elements) for which :meth:`ArrayOps.relu_` keeps a same-shaped zero block.
 _MAX_CACHED_ZEROS = 1 << 20
 
 
@@ -107,8 +107,10 @@ def _accepts_out(xp: ModuleType, like: Any) -> bool:
     return bool(xp.all(result == out))
 
 
-class Kernels:
-    """Array-API operations on namespace ``xp`` for arrays like ``like`` (device, dtype)."""
+class ArrayOps:
+    """The array operations the DBN's training loop calls, bound to one namespace ``xp``
+    and to arrays like ``like`` (device, dtype): plain array-API code, with ``out=``
+    buffers and one-call BLAS updates where the back end offers them."""
 
     def __init__(self, xp: ModuleType, like: Any) -> None:
         self.xp = xp

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ops import ColumnSums, Kernels, Product
+from .ops import ArrayOps, ColumnSums, Product
 
 __all__ = ["RENORMALIZE_EVERY", "SCALE_LIMIT", "ParameterState"]
 
@@ -60,12 +60,25 @@ class ParameterState:
     """One weight matrix or bias vector under gdbn's Nesterov or classic momentum, updated
     in place (biases: with ``l2 = 0`` and no ``rms_lim``, as gdbn updates them)."""
 
-    def __init__(self, kernels: Kernels, W: Any, nesterov: bool) -> None:
-        self.k = kernels
+    def __init__(
+        self,
+        ops: ArrayOps,
+        W: Any,
+        nesterov: bool,
+        velocity: Any = None,
+        momentum: float = 0.0,
+    ) -> None:
+        """Train ``W`` in place, from rest or, given an earlier run's :meth:`velocity`,
+        with that momentum (``momentum`` is the coming steps')."""
+        self.ops = ops
         self.nesterov = nesterov
-        # Nesterov: a = Θ (look-ahead), b = W. Classic: a = W, b = P = W - v.
+        # Nesterov: a = Θ = W + μv (look-ahead), b = W. Classic: a = W, b = P = W - v.
+        self.b, self.b_scale = ops.xp.asarray(W, copy=True), 1.0
+        if velocity is not None and nesterov:
+            W += velocity * momentum
+        elif velocity is not None:
+            self.b -= velocity
         self.a, self.a_scale = W, 1.0
-        self.b, self.b_scale = kernels.xp.asarray(W, copy=True), 1.0
         self._steps = 0
         self._tmp: Any = None
 
@@ -117,22 +130,24 @@ class ParameterState:
     def _rms_factor(self, matrix: Any, scale: Any, rms_lim: float | None) -> Any:
         if rms_lim is None:
             return 1.0
-        xp = self.k.xp
+        xp = self.ops.xp
         rms = xp.sqrt(xp.vecdot(matrix, matrix, axis=-2) / matrix.shape[0]) * xp.abs(
-            xp.asarray(scale, dtype=matrix.dtype, device=self.k.device)
+            xp.asarray(scale, dtype=matrix.dtype, device=self.ops.device)
         )
-        return rms_lim / xp.maximum(rms, xp.asarray(rms_lim, dtype=rms.dtype, device=self.k.device))
+        return rms_lim / xp.maximum(
+            rms, xp.asarray(rms_lim, dtype=rms.dtype, device=self.ops.device)
+        )
 
     def _step_nesterov(self, grad: Any, c: float, mu: float, rms_lim: float | None) -> None:
         theta, w = self.a, self.b
         unconstrained_scale = (1.0 - c) * self.a_scale
-        self.k.add_(theta, grad)  # now W'ᵤ / unconstrained_scale
+        self.ops.add_(theta, grad)  # now W'ᵤ / unconstrained_scale
         r = self._rms_factor(theta, unconstrained_scale, rms_lim)
         lookahead_scale = (r + mu) * unconstrained_scale
         k = (-mu * self.b_scale) / lookahead_scale
-        if isinstance(k, float) and k != 0.0 and self.k.fast_axpy:
+        if isinstance(k, float) and k != 0.0 and self.ops.fast_axpy:
             # Θ'/lookahead_scale = k·w + θ = k·(w + θ/k): one axpy pass instead of two
-            self.k.add_scaled_(w, theta, 1.0 / k)
+            self.ops.add_scaled_(w, theta, 1.0 / k)
             lookahead_scale = lookahead_scale * k
         else:
             w *= k
@@ -145,12 +160,12 @@ class ParameterState:
         s = (1.0 + mu - fc) * self.a_scale
         P *= (-mu * self.b_scale) / s
         P += W
-        self.k.add_(P, grad)  # now W'ᵤ / s
+        self.ops.add_(P, grad)  # now W'ᵤ / s
         r = self._rms_factor(P, s, rms_lim)
         if rms_lim is not None:  # P' = W + (r - 1) W'ᵤ
             if self._tmp is None:
-                self._tmp = self.k.empty(W.shape)
-            self.k.add_scaled_(W, P, (r - 1.0) * s / self.a_scale, tmp=self._tmp)
+                self._tmp = self.ops.empty(W.shape)
+            self.ops.add_scaled_(W, P, (r - 1.0) * s / self.a_scale, tmp=self._tmp)
         self.a, self.a_scale, self.b, self.b_scale = P, r * s, W, self.a_scale
 
     def renormalize(self) -> None:
@@ -161,6 +176,16 @@ class ParameterState:
         if not _is_one(self.b_scale):
             self.b *= self.b_scale
             self.b_scale = 1.0
+
+    def velocity(self, momentum: float) -> Any:
+        """The momentum to carry into a later run, as a new array: the last unconstrained
+        step ``W'ᵤ - W``, which is ``(Θ - W) / μ`` (Nesterov) or ``W - P`` (classic)."""
+        a, b = self.a * self.a_scale, self.b * self.b_scale
+        if not self.nesterov:
+            return a - b
+        if momentum == 0.0:  # Θ = W: no step is remembered
+            return self.ops.xp.zeros_like(b)
+        return (a - b) / momentum
 
     def weights(self) -> Any:
         """The current parameters ``W`` (not the look-ahead), as a new array."""
