@@ -172,6 +172,7 @@ def speedups(json_path: Path) -> dict[str, dict[str, Any]]:
         cell = next(c for c in row["cells"] if c["device"] == CONTENDER)
         label = f"{row['experiment']} {row['size']}" if several else row["size"]
         keep = ("speedup", "speedup_low", "speedup_high", "paired", "rounds", "set_aside")
+        keep += ("baseline_drift",)
         found[label] = {key: cell.get(key) for key in keep}
         found[label].update(
             size_value=row["size_value"], busy=cell.get("busy"), stop=cell.get("stop")
