@@ -61,7 +61,7 @@ def run_gate(state: GpubenchState, results: RunResults) -> bool:
     """
     if state.compared is None:
         return False
-    from pytest_gpubench import baseline as gate
+    from pytest_gpubench import gate
 
     thresholds = state.thresholds or [gate.parse_compare_fail(REPORT_THRESHOLD)]
     try:

@@ -4,7 +4,7 @@ switching benchmarks on and off, and handing the session's results to the report
 Hooks stay thin: what the options decide is :mod:`.settings`, what a test item is to
 gpubench is :mod:`.items`, the session's end (report files, regression gate) is
 :mod:`.finish`. Timing is :mod:`.timing`; rows, reports and the gate's statistics are
-:mod:`.speedup`, :mod:`.report` and :mod:`.baseline`.
+:mod:`.speedup`, :mod:`.report` and :mod:`.gate`.
 """
 
 from __future__ import annotations
@@ -477,7 +477,7 @@ def _rounds_for_the_gate(state: GpubenchState) -> None:
     to fail (5 a side at alpha 0.01): a gate of 3-round cells could never decide."""
     if state.compared is None or not (state.thresholds or state.experiment_thresholds):
         return
-    from pytest_gpubench.baseline import DEFAULT_ALPHA, rounds_for
+    from pytest_gpubench.gate import DEFAULT_ALPHA, rounds_for
 
     need = rounds_for(DEFAULT_ALPHA)
     settings = state.settings

@@ -182,8 +182,8 @@ def choose_baseline(devices: list[Device], spec: str | None) -> tuple[str, list[
 
 
 def parse_threshold(expr: str) -> Any:
-    """A ``--gpubench-compare-fail`` expression parsed by :mod:`.baseline`."""
-    from pytest_gpubench.baseline import parse_compare_fail
+    """A ``--gpubench-compare-fail`` expression parsed by :mod:`.gate`."""
+    from pytest_gpubench.gate import parse_compare_fail
 
     return parse_compare_fail(expr)
 
@@ -444,7 +444,7 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
     if option.gpubench_compare is not None:
         if not option.gpubench:
             raise ValueError("--gpubench-compare compares benchmark runs; add --gpubench")
-        from pytest_gpubench.baseline import resolve_baseline
+        from pytest_gpubench.gate import resolve_baseline
         from pytest_gpubench.report import load_results
 
         spec = None if option.gpubench_compare is True else option.gpubench_compare
@@ -476,7 +476,7 @@ def compare_refusal(state: GpubenchState, devices_here: bool) -> str | None:
     instance's), known before anything runs; None when it may be compared."""
     if state.compared is None or state.force:
         return None
-    from pytest_gpubench.baseline import hardware_mismatches, hardware_refusal, profile_mismatch
+    from pytest_gpubench.gate import hardware_mismatches, hardware_refusal, profile_mismatch
     from pytest_gpubench.report_json import device_descriptions
 
     problem = profile_mismatch(state.profile, state.compared.extra.get("profile"))
