@@ -23,6 +23,7 @@ __all__ = [
     "Backend",
     "CudaEventTimer",
     "Device",
+    "DeviceSpec",
     "DeviceUnavailableError",
     "EventTimer",
     "all_devices",
@@ -31,6 +32,7 @@ __all__ = [
     "register_device",
     "require_device",
     "resolve_names",
+    "unregister_device",
 ]
 
 
@@ -480,6 +482,23 @@ def register_device(name: str, kind: str, library: str, probe: Callable[[], Back
         raise ValueError(f"device name {name!r} is reserved as an alias")
     _REGISTRY[name] = _Entry(kind, library, probe)
     _PROBED.pop(name, None)
+
+
+def unregister_device(name: str) -> None:
+    """Remove a back end added by :func:`register_device` (a plugin's, when its run ends)."""
+    _REGISTRY.pop(name, None)
+    _PROBED.pop(name, None)
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A back end a plugin adds through the ``pytest_gpubench_add_devices`` hook: the
+    arguments of :func:`register_device`, registered for one run."""
+
+    name: str
+    kind: str
+    library: str
+    probe: Callable[[], Backend]
 
 
 register_device("numpy", "cpu", "numpy", _probe_numpy)

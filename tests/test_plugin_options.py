@@ -395,8 +395,8 @@ def test_size_value_and_storage_path() -> None:
         storage_path("elasticsearch+http://host/index")
 
 
-def test_state_probes_devices_only_when_asked() -> None:
-    from pytest_gpubench.settings import build_state
+def test_config_probes_devices_only_when_asked() -> None:
+    from pytest_gpubench.settings import build_config
 
     option = SimpleNamespace(
         gpubench=False,
@@ -412,10 +412,10 @@ def test_state_probes_devices_only_when_asked() -> None:
         gpubench_compare_force=False,
         benchmark_storage="file://./.benchmarks",
     )
-    state = build_state(option, "", "")
-    assert state._selected is None
-    assert state.baseline == "numpy"
-    assert state._selected is not None
+    config = build_config(option, "", "")
+    assert "_selection" not in vars(config)
+    assert config.baseline == "numpy"
+    assert "_selection" in vars(config)
 
 
 @pytest.mark.parametrize(
@@ -639,13 +639,13 @@ def test_other_processes_on_the_cores_are_named_after_collection(
 ) -> None:
     """Others' CPU time is read across collection, own time taken out: 1.5 busy cores are
     named, with the load average; a quiet machine says nothing."""
-    import pytest_gpubench.settings as settings
+    import pytest_gpubench.session as session
     from pytest_gpubench.threads import OtherLoad
 
     busy = iter([100.0, 100.0 + 1.5 * 0.5 + 0.1])  # 1.5 cores over 0.5 s, and 0.1 s our own
     clock, own = iter([0.0, 0.5]), iter([1.0, 1.1])
     fake = OtherLoad(busy=lambda: next(busy), clock=lambda: next(clock), own=lambda: next(own))
-    monkeypatch.setattr(settings, "_other_load", lambda: fake)
+    monkeypatch.setattr(session, "_other_load", lambda: fake)
     monkeypatch.setattr(os, "getloadavg", lambda: (3.5, 2.0, 1.0))
     pytester.makepyfile("def test_x(gpubench, device):\n    gpubench(lambda: None)\n")
     result = pytester.runpytest_inprocess("--gpubench", "--gpubench-devices", "numpy")
