@@ -153,9 +153,16 @@ def _add_reporter_options(group: Any, pluginmanager: pytest.PytestPluginManager)
 
     def added(found: Any) -> None:
         new = list(found)
-        for reporter in new:
-            reporters.add(reporter)
-        reporters.add_options(group, new)
+        try:
+            for reporter in new:
+                reporters.add(reporter)
+                try:
+                    reporters.add_options(group, [reporter])
+                except ValueError as exc:  # taken by an option that is no report's
+                    name = type(reporter).__name__
+                    raise ValueError(f"reporter {name}: {exc}; give it its own option") from None
+        except ValueError as exc:  # a taken option, or not a Reporter: the plugin's mistake
+            raise pytest.UsageError(f"pytest_gpubench_add_reporters: {exc}") from None
 
     hook = pluginmanager.hook.pytest_gpubench_add_reporters
     hook.call_historic(kwargs={"config": config}, result_callback=added)

@@ -418,6 +418,38 @@ def test_config_probes_devices_only_when_asked() -> None:
     assert "_selection" in vars(config)
 
 
+def test_the_configuration_is_frozen_and_collection_makes_a_new_one() -> None:
+    """Nothing changes a run's configuration in place: the markers' thresholds (and the
+    rounds a gate needs) come in a new one, the first left as it was."""
+    import dataclasses
+
+    from pytest_gpubench.gate import parse_compare_fail
+    from pytest_gpubench.results import RunResults
+    from pytest_gpubench.settings import PROFILES, GpubenchConfig
+
+    config = GpubenchConfig(
+        enabled=True,
+        device_names=("numpy",),
+        baseline_spec=None,
+        profile="quick",
+        settings=dataclasses.replace(PROFILES["quick"], min_rounds=2, max_rounds=3),
+        compared=RunResults(),
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.profile = "seed"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.settings.min_rounds = 50  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.experiment_thresholds["fit"] = ()  # type: ignore[index]
+    threshold = parse_compare_fail("speedup:10%")
+    marked = config.with_marker_thresholds({"fit": [threshold]})
+    assert dict(marked.experiment_thresholds) == {"fit": (threshold,)}
+    assert (marked.settings.min_rounds, marked.settings.max_rounds) == (5, 5)
+    assert dict(config.experiment_thresholds) == {} and config.settings.min_rounds == 2
+    unmarked = dataclasses.replace(config, compared=None).with_marker_thresholds({})
+    assert unmarked.settings.min_rounds == 2  # no gate: the rounds asked for
+
+
 @pytest.mark.parametrize(
     ("numprocesses", "tx", "workers"),
     [
