@@ -3,9 +3,13 @@ of ``pytest_gpubench.hookspec``, in a conftest of an inner run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_gpubench.devices import get_device
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BENCH = """
 import numpy as np
@@ -119,3 +123,18 @@ def test_a_device_that_exists_already_is_refused(pytester: pytest.Pytester) -> N
     assert get_device("numpy").available
     with pytest.raises(ValueError, match="unknown device 'toy-gpu'"):
         get_device("toy-gpu")
+
+
+def test_the_example_in_the_docs_runs_and_replaces_its_own_file(
+    pytester: pytest.Pytester,
+) -> None:
+    text = (ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
+    section = text.split("## Adding a device or a report format", 1)[1]
+    pytester.makeconftest(section.split("```python\n", 1)[1].split("```", 1)[0])
+    pytester.makepyfile(test_bench=BENCH)
+    args = ("--gpubench", "--gpubench-devices", "numpy,my-gpu", *FAST, "--gpubench-csv", "s.csv")
+    for _ in range(2):  # the second run recognises the first one's file, and replaces it
+        result = pytester.runpytest(*args)
+        result.assert_outcomes(passed=1, skipped=1)
+        result.stdout.fnmatch_lines(["*my-gpu*mylib is not installed*", "*wrote s.csv*"])
+    assert (pytester.path / "s.csv").read_text() == "experiment,size\nmatmul,-\n"
