@@ -5,7 +5,7 @@ leaves alone, what an EC2 run keeps local) reads this list."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ class Reporters:
         for reporter in reporters:
             self.add(reporter)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Reporter]:
         return iter(self._all)
 
     def __len__(self) -> int:
