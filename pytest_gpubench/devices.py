@@ -30,6 +30,7 @@ __all__ = [
     "device_names",
     "get_device",
     "register_device",
+    "register_specs",
     "require_device",
     "resolve_names",
     "unregister_device",
@@ -499,6 +500,26 @@ class DeviceSpec:
     kind: str
     library: str
     probe: Callable[[], Backend]
+
+
+def register_specs(specs: Sequence[DeviceSpec]) -> tuple[str, ...]:
+    """Register a plugin's devices, all or none; their names. ``ValueError`` for one that
+    is not a :class:`DeviceSpec`, whose name is taken, or whose kind is unknown."""
+    names: list[str] = []
+    for spec in specs:
+        if not isinstance(spec, DeviceSpec):
+            problem = f"{spec!r} is not a pytest_gpubench.devices.DeviceSpec"
+        elif spec.name in _REGISTRY or spec.name in ALIASES or spec.name in names:
+            problem = f"device {spec.name!r} exists already; give the new device another name"
+        elif spec.kind not in ("cpu", "gpu"):
+            problem = f"device {spec.name!r}: kind must be 'cpu' or 'gpu', got {spec.kind!r}"
+        else:
+            names.append(spec.name)
+            continue
+        raise ValueError(problem)
+    for spec in specs:
+        register_device(spec.name, spec.kind, spec.library, spec.probe)
+    return tuple(names)
 
 
 register_device("numpy", "cpu", "numpy", _probe_numpy)

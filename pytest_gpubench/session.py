@@ -13,14 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_gpubench.benchmark_json import wire
-from pytest_gpubench.devices import (
-    Device,
-    DeviceSpec,
-    device_names,
-    get_device,
-    register_device,
-    unregister_device,
-)
+from pytest_gpubench.devices import Device, get_device, register_specs, unregister_device
 from pytest_gpubench.empty_run import why_nothing_measured
 from pytest_gpubench.items import (
     check_marker,
@@ -394,24 +387,8 @@ def _device_param(request: pytest.FixtureRequest, device: Device) -> str:
 
 def _add_plugin_devices(config: pytest.Config) -> tuple[str, ...]:
     """Register the devices of ``pytest_gpubench_add_devices``; their names."""
-    added: list[str] = []
-    for found in config.hook.pytest_gpubench_add_devices(config=config):
-        for spec in found or ():
-            problem = _device_problem(spec, added)
-            if problem:
-                for name in added:
-                    unregister_device(name)
-                raise pytest.UsageError(f"pytest_gpubench_add_devices: {problem}")
-            register_device(spec.name, spec.kind, spec.library, spec.probe)
-            added.append(spec.name)
-    return tuple(added)
-
-
-def _device_problem(spec: Any, added: list[str]) -> str | None:
-    if not isinstance(spec, DeviceSpec):
-        return f"{spec!r} is not a pytest_gpubench.devices.DeviceSpec; return DeviceSpec(...)"
-    if spec.name in device_names() or spec.name in added:
-        return f"device {spec.name!r} exists already; give the new device another name"
-    if spec.kind not in ("cpu", "gpu"):
-        return f"device {spec.name!r}: kind must be 'cpu' or 'gpu', got {spec.kind!r}"
-    return None
+    found = config.hook.pytest_gpubench_add_devices(config=config)
+    try:
+        return register_specs([spec for specs in found for spec in specs or ()])
+    except ValueError as exc:
+        raise pytest.UsageError(f"pytest_gpubench_add_devices: {exc}") from None
