@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 
 from pytest_gpubench.datasets import Dataset, best_available, load_dataset, load_synthetic
 from pytest_gpubench.dbn import DBN
-from pytest_gpubench.plugin import state_of
+from pytest_gpubench.session import session_of
 
 #: Hidden layers, tiny → large; the ids are the sizes in the report.
 HIDDEN: dict[str, tuple[int, ...]] = {
@@ -93,8 +93,8 @@ def load_workload(profile: str) -> Workload:
 
 
 def _profile(config: pytest.Config) -> str:
-    state = state_of(config)
-    return state.profile if state else "quick"
+    session = session_of(config)
+    return session.config.profile if session else "quick"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -23,14 +23,17 @@ __all__ = [
     "Backend",
     "CudaEventTimer",
     "Device",
+    "DeviceSpec",
     "DeviceUnavailableError",
     "EventTimer",
     "all_devices",
     "device_names",
     "get_device",
     "register_device",
+    "register_specs",
     "require_device",
     "resolve_names",
+    "unregister_device",
 ]
 
 
@@ -480,6 +483,43 @@ def register_device(name: str, kind: str, library: str, probe: Callable[[], Back
         raise ValueError(f"device name {name!r} is reserved as an alias")
     _REGISTRY[name] = _Entry(kind, library, probe)
     _PROBED.pop(name, None)
+
+
+def unregister_device(name: str) -> None:
+    """Remove a back end added by :func:`register_device` (a plugin's, when its run ends)."""
+    _REGISTRY.pop(name, None)
+    _PROBED.pop(name, None)
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A back end a plugin adds through the ``pytest_gpubench_add_devices`` hook: the
+    arguments of :func:`register_device`, registered for one run."""
+
+    name: str
+    kind: str
+    library: str
+    probe: Callable[[], Backend]
+
+
+def register_specs(specs: Sequence[DeviceSpec]) -> tuple[str, ...]:
+    """Register a plugin's devices, all or none; their names. ``ValueError`` for one that
+    is not a :class:`DeviceSpec`, whose name is taken, or whose kind is unknown."""
+    names: list[str] = []
+    for spec in specs:
+        if not isinstance(spec, DeviceSpec):
+            problem = f"{spec!r} is not a pytest_gpubench.devices.DeviceSpec"
+        elif spec.name in _REGISTRY or spec.name in ALIASES or spec.name in names:
+            problem = f"device {spec.name!r} exists already; give the new device another name"
+        elif spec.kind not in ("cpu", "gpu"):
+            problem = f"device {spec.name!r}: kind must be 'cpu' or 'gpu', got {spec.kind!r}"
+        else:
+            names.append(spec.name)
+            continue
+        raise ValueError(problem)
+    for spec in specs:
+        register_device(spec.name, spec.kind, spec.library, spec.probe)
+    return tuple(names)
 
 
 register_device("numpy", "cpu", "numpy", _probe_numpy)

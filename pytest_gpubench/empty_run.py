@@ -14,20 +14,18 @@ __all__ = ["WRITING_A_BENCHMARK", "nothing_measured_notes", "why_nothing_measure
 #: Where a user learns to write a gpubench benchmark.
 WRITING_A_BENCHMARK = 'see "Writing a benchmark" in the pytest-gpubench README'
 
-#: The report files a run writes only from measurements: (option, its attribute).
-REPORT_OPTIONS = (
-    ("--gpubench-markdown", "gpubench_markdown"),
-    ("--gpubench-plot", "gpubench_plot"),
-    ("--gpubench-github-json", "gpubench_github_json"),
-)
-
 
 def nothing_measured_notes(
-    option: Any, items: Sequence[pytest.Item], collect_failed: bool, measured: bool
+    option: Any,
+    items: Sequence[pytest.Item],
+    collect_failed: bool,
+    measured: bool,
+    unwritten: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """Lines for a ``--gpubench`` run with no measurement: why there was none (no test uses
     the ``gpubench`` fixture or marker, or a ``-k``/``-m`` left none), and which report files
-    were not written. Empty when something was measured or collection failed."""
+    (``unwritten``: option and file) were not written. Empty when something was measured or
+    collection failed."""
     if measured:
         return []
     notes = []
@@ -41,14 +39,15 @@ def nothing_measured_notes(
                 "plain pytest-benchmark tests (the benchmark fixture) run without --gpubench",
                 f"to write a gpubench benchmark, {WRITING_A_BENCHMARK}",
             ]
-    for flag, name in REPORT_OPTIONS:
-        target = getattr(option, name, None)
-        if target:
-            notes.append(f"nothing was measured, so {flag} {target} was not written")
+    for flag, target in unwritten:
+        notes.append(f"nothing was measured, so {flag} {target} was not written")
     return notes
 
 
-def why_nothing_measured(session: pytest.Session, measured: bool) -> list[str]:
+def why_nothing_measured(
+    session: pytest.Session, measured: bool, unwritten: Sequence[tuple[str, str]] = ()
+) -> list[str]:
     """:func:`nothing_measured_notes` for a finished session."""
     items = getattr(session, "items", [])
-    return nothing_measured_notes(session.config.option, items, session.testsfailed > 0, measured)
+    failed = session.testsfailed > 0
+    return nothing_measured_notes(session.config.option, items, failed, measured, unwritten)

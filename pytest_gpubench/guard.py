@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 
+from pytest_gpubench.outcome import RunOutcome
 from pytest_gpubench.outputs import write_failure, write_reason
-from pytest_gpubench.settings import OUTPUT_OPTIONS, GpubenchState
+from pytest_gpubench.reporters import Reporters
+from pytest_gpubench.session import GpubenchSession, session_of
 
 __all__ = ["INTERRUPTED", "held_outputs", "pytest_sessionfinish"]
 
@@ -36,24 +38,22 @@ INTERRUPTED = (
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside pytest-benchmark's wrapper
 def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
-    from pytest_gpubench.plugin import state_of
-
-    state = state_of(session.config)
-    if state is not None and state.enabled:
+    gpubench = session_of(session.config)
+    if gpubench is not None and gpubench.config.enabled:
         benchmarks = getattr(session.config, "_benchmarksession", None)
         stopped = session.shouldfail or session.shouldstop  # -x, --maxfail, --sw
         if session.exitstatus in INTERRUPTED:
-            _hold(session.config, state, benchmarks, "interrupted")
+            _hold(session.config, gpubench, benchmarks, "interrupted")
         elif stopped:
-            _hold(session.config, state, benchmarks, f"stopped early ({stopped})")
+            _hold(session.config, gpubench, benchmarks, f"stopped early ({stopped})")
         elif benchmarks is not None:
-            _guard_writes(benchmarks, state)
+            _guard_writes(benchmarks, gpubench.outcome)
     yield
 
 
-def held_outputs(option: Any) -> list[str]:
+def held_outputs(option: Any, reporters: Reporters) -> list[str]:
     """What this session was asked to write or save: report paths, saved runs, the gate."""
-    held = [str(getattr(option, attr)) for attr in OUTPUT_OPTIONS if getattr(option, attr, None)]
+    held = reporters.held(option)
     if getattr(option, "benchmark_json", None) and not getattr(option, "gpubench_json", None):
         held.append(str(option.benchmark_json))
     save = getattr(option, "benchmark_save", None) or getattr(option, "gpubench_save", None)
@@ -64,19 +64,20 @@ def held_outputs(option: Any) -> list[str]:
     return held
 
 
-def _hold(config: pytest.Config, state: GpubenchState, benchmarks: Any, why: str) -> None:
+def _hold(config: pytest.Config, gpubench: GpubenchSession, benchmarks: Any, why: str) -> None:
     """Nothing of an interrupted session is written, saved or gated."""
-    held = held_outputs(config.option)
+    held = held_outputs(config.option, gpubench.reporters)
     if benchmarks is not None:
         benchmarks.json = benchmarks.save = benchmarks.autosave = None
-    state.interrupted = True
-    if held or state.compared is not None:
+    outcome, compared = gpubench.outcome, gpubench.config.compared
+    outcome.interrupted = True
+    if held or compared is not None:
         kept = f" ({', '.join(held)} left as they were)" if held else ""
-        gate = "; regression gate not run" if state.compared is not None else ""
-        state.notes.append(f"{why}: nothing written or saved{kept}{gate}")
+        gate = "; regression gate not run" if compared is not None else ""
+        outcome.notes.append(f"{why}: nothing written or saved{kept}{gate}")
 
 
-def _guard_writes(benchmarks: Any, state: GpubenchState) -> None:
+def _guard_writes(benchmarks: Any, outcome: RunOutcome) -> None:
     """pytest-benchmark's JSON and saved run: a failed write is reported and cleaned up."""
     save_json = getattr(benchmarks, "save_json", None)
     if save_json is not None:
@@ -93,7 +94,7 @@ def _guard_writes(benchmarks: Any, state: GpubenchState) -> None:
                         staged.unlink()
                 if staged is not None:
                     target.failure = write_failure(final, exc)
-                state.report_errors.append(write_failure(final, exc))
+                outcome.report_errors.append(write_failure(final, exc))
 
         benchmarks.save_json = guarded_json
     storage = getattr(benchmarks, "storage", None)
@@ -109,7 +110,7 @@ def _guard_writes(benchmarks: Any, state: GpubenchState) -> None:
                 for partial in set(folder.rglob("*.json")) - before if folder.is_dir() else ():
                     with contextlib.suppress(OSError):
                         partial.unlink()
-                state.report_errors.append(
+                outcome.report_errors.append(
                     f"could not save the run {name!r} into {folder}: {write_reason(exc)}; "
                     "nothing was saved"
                 )

@@ -1,5 +1,6 @@
 """What a collected test is to gpubench: a benchmark or not, its experiment, its size, the
-regression thresholds its marker sets. Plain functions over pytest items."""
+regression thresholds its marker sets, its devices, and the order benchmarks run in. Plain
+functions over pytest items."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ __all__ = [
     "item_size",
     "item_versus_baseline",
     "marker_thresholds",
+    "own_device_params",
+    "pair_items",
     "size_value_of",
 ]
 
@@ -136,3 +139,50 @@ def marker_thresholds(items: Sequence[pytest.Item], parse: Any) -> dict[str, lis
         found[experiment] = parsed
         given.setdefault(experiment, (item.nodeid, exprs))
     return found
+
+
+def own_device_params(definition: Any) -> bool:
+    """Whether the test parametrizes ``device`` itself; it must do so with ``indirect=True``
+    (the ``device`` fixture turns each name into a device), else the test fails to collect."""
+    for marker in definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
+        if "device" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else names):
+            indirect = marker.kwargs.get("indirect", False)
+            if indirect is not True and "device" not in (indirect or ()):
+                pytest.fail(
+                    f"{definition.nodeid}: parametrize 'device' with indirect=True, e.g. "
+                    "@pytest.mark.parametrize('device', ['numpy', 'cuda'], indirect=True): the "
+                    "device fixture turns each name into a device (passed directly, the test "
+                    "gets the bare string)",
+                    pytrace=False,
+                )
+            return True
+    return False
+
+
+def _device_param(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("device") if callspec is not None else None
+    return param if isinstance(param, str) else None
+
+
+def pair_items(items: list[pytest.Item], baseline: str, typed: dict[str, str]) -> None:
+    """Order the benchmarks so that each (experiment, size)'s devices run back to back,
+    baseline first, each group where its first item was: the other devices' rounds then
+    interleave with the baseline's (see :class:`~.timing.Partners`). ``typed`` maps each
+    ``device`` parameter to the device it selects."""
+    groups: dict[tuple[str, ...], list[pytest.Item]] = {}
+    for item in items:
+        param = _device_param(item)
+        if not is_benchmark_item(item) or param is None:
+            key: tuple[str, ...] = (item.nodeid,)
+        else:
+            module = getattr(getattr(item, "module", None), "__name__", "")
+            key = (module, item_experiment(item), item_size(item, param))
+        groups.setdefault(key, []).append(item)
+
+    def baseline_first(item: pytest.Item) -> int:
+        param = _device_param(item)
+        return 0 if typed.get(param or "", param) == baseline else 1
+
+    items[:] = [item for group in groups.values() for item in sorted(group, key=baseline_first)]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "KINDS",
     "MARKDOWN_HEADING",
     "is_report",
     "overwrite_refusal",
@@ -89,21 +90,33 @@ def write_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def overwrite_refusal(flag: str, path: Path) -> str | None:
+#: What each built-in report option's file holds, for the refusal below.
+KINDS = {
+    "--gpubench-json": "a JSON object with a 'gpubench' section",
+    "--gpubench-github-json": "a JSON list of gpubench speedup entries",
+    "--gpubench-markdown": f"Markdown starting with {MARKDOWN_HEADING.strip()!r}",
+    "--gpubench-plot": "an image drawn by matplotlib",
+}
+
+
+def overwrite_refusal(
+    flag: str,
+    path: Path,
+    *,
+    is_ours: Callable[[Path], bool] | None = None,
+    kind: str | None = None,
+) -> str | None:
     """Why ``flag``'s ``path`` must not be overwritten: it holds a file that is not a report
-    of this tool. None when it is one, or holds nothing to lose."""
+    of this tool (``is_ours``, by default :func:`is_report`; ``kind`` says what one holds).
+    None when it is one, or holds nothing to lose."""
     try:
         info = path.stat()
     except OSError:
         return None
-    if not stat.S_ISREG(info.st_mode) or info.st_size == 0 or is_report(flag, path):
+    ours = is_ours or (lambda file: is_report(flag, file))
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0 or ours(path):
         return None
-    kind = {
-        "--gpubench-json": "a JSON object with a 'gpubench' section",
-        "--gpubench-github-json": "a JSON list of gpubench speedup entries",
-        "--gpubench-markdown": f"Markdown starting with {MARKDOWN_HEADING.strip()!r}",
-        "--gpubench-plot": "an image drawn by matplotlib",
-    }.get(flag, "a report of pytest-gpubench")
+    kind = kind or KINDS.get(flag, "a report of pytest-gpubench")
     return (
         f"{flag} {str(path)!r} exists and is not a report of pytest-gpubench (not {kind}); "
         "writing it would destroy that file. Give another path, or pass --gpubench-overwrite "

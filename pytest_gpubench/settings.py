@@ -1,30 +1,36 @@
-"""What the ``--gpubench*`` options decide for a session: devices and baseline, the timing
-profile, the saved run to compare with. Plain functions, so tests call them without a session;
-:mod:`.plugin` only reads the options and stores the result.
+"""What the ``--gpubench*`` options decide for a run: devices and baseline, the timing
+profile, the saved run to compare with, each checked before anything runs. The result is a
+frozen :class:`GpubenchConfig`; what the run produces is :class:`.outcome.RunOutcome`. Plain
+functions, so tests call them without a pytest session.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from pytest_gpubench.devices import ALIASES, Device, get_device, resolve_names
 from pytest_gpubench.results import RunResults
 from pytest_gpubench.timing import TimingSettings
 
+if TYPE_CHECKING:
+    from pytest_gpubench.reporters import Reporters
+
 __all__ = [
     "DEFAULT_DEVICES",
-    "OUTPUT_OPTIONS",
     "PROFILES",
     "REPORT_THRESHOLD",
-    "GpubenchState",
-    "build_state",
-    "check_output_paths",
-    "check_plot_path",
+    "WALL_CLOCK",
+    "GpubenchConfig",
+    "build_config",
+    "check_benchmark_options",
+    "check_usage",
     "choose_baseline",
     "compare_refusal",
     "parse_share",
@@ -50,64 +56,51 @@ PROFILES: dict[str, TimingSettings] = {
 REPORT_THRESHOLD = "speedup:10%"
 
 
-@dataclass
-class GpubenchState:
-    """What the options decided for this session, plus what the session learns on the way.
+#: pytest-benchmark's clock, the one every gpubench round is read on.
+WALL_CLOCK = "time.perf_counter"
 
-    Devices are probed on first use (importing torch takes a while), so a plain ``pytest``
-    run without ``--gpubench`` pays nothing for them.
+
+@dataclass(frozen=True)
+class GpubenchConfig:
+    """What the options (and, once collected, the markers) decided for this run.
+
+    Frozen: collection makes a new one with the markers' thresholds
+    (:meth:`with_marker_thresholds`). Devices are probed on first use (importing torch
+    takes a while), so a plain ``pytest`` run without ``--gpubench`` pays nothing for them.
     """
 
     enabled: bool
-    device_names: list[str]
+    device_names: tuple[str, ...]
     baseline_spec: str | None
     profile: str
     settings: TimingSettings
-    thresholds: list[Any] = field(default_factory=list)
+    thresholds: tuple[Any, ...] = ()
     force: bool = False
     compare_path: Path | None = None
+    #: the saved run of --gpubench-compare, as loaded
     compared: RunResults | None = None
-    experiment_thresholds: dict[str, list[Any]] = field(default_factory=dict)
-    comparison: Any = None
-    compare_error: str | None = None
-    written: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    report_errors: list[str] = field(default_factory=list)
-    gate_failed: bool = False
-    #: the session was interrupted: nothing of it is written, saved or gated (see .guard)
-    interrupted: bool = False
-    #: the session's exit status once the gate has run (for the verdict printed last)
-    exit_status: int | None = None
+    experiment_thresholds: Mapping[str, tuple[Any, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     #: --gpubench-threads: every CPU back end's thread count (None: their own defaults)
     threads: int | None = None
-    #: other processes' CPU use while the session starts (see .threads)
-    other_load: Any = field(default_factory=lambda: _other_load())
-    #: the line saying which cell is being timed (TTY only; see .progress)
-    progress: Any = None
-    #: the baseline's live workload of the size measured last, for pairing (see .timing)
-    partners: Any = None
-    _rows: tuple[int, list[Any]] | None = field(default=None, repr=False)
-    _selected: tuple[str, list[Device], list[str]] | None = field(default=None, repr=False)
 
-    def _select(self) -> tuple[str, list[Device], list[str]]:
-        if self._selected is None:
-            baseline, devices = choose_baseline(
-                select_devices(self.device_names), self.baseline_spec
-            )
-            typed = typed_names(self.device_names)
-            if self.baseline_spec:
-                typed.setdefault(baseline, resolve_names(self.baseline_spec)[0])
-            params = [typed.get(d.name, d.name) for d in devices]
-            self._selected = (baseline, devices, params)
-        return self._selected
+    @cached_property
+    def _selection(self) -> tuple[str, list[Device], list[str]]:
+        baseline, devices = choose_baseline(select_devices(self.device_names), self.baseline_spec)
+        typed = typed_names(self.device_names)
+        if self.baseline_spec:
+            typed.setdefault(baseline, resolve_names(self.baseline_spec)[0])
+        params = [typed.get(d.name, d.name) for d in devices]
+        return baseline, devices, params
 
     @property
     def devices(self) -> list[Device]:
-        return self._select()[1]
+        return self._selection[1]
 
     @property
     def baseline(self) -> str:
-        return self._select()[0]
+        return self._selection[0]
 
     @property
     def params(self) -> list[str]:
@@ -115,7 +108,7 @@ class GpubenchState:
         An alias stays ``cuda`` whichever library it picks on this machine, so a test id
         means the same test everywhere; an EC2 run relies on it (it sends the selected
         node ids to the instance, whose ``cuda`` may be another library than here)."""
-        return self._select()[2]
+        return self._selection[2]
 
     def device(self, name: str) -> Device:
         """The selected device whose parameter or name is ``name``; a test that parametrizes
@@ -125,11 +118,22 @@ class GpubenchState:
                 return device
         return get_device(name)
 
-    def rows(self, results: RunResults) -> list[Any]:
-        """Speedup rows of ``results`` (cached while no measurement is added)."""
-        if self._rows is None or self._rows[0] != len(results.measurements):
-            self._rows = (len(results.measurements), rows_of(results, self.baseline))
-        return self._rows[1]
+    def with_marker_thresholds(self, found: Mapping[str, Sequence[Any]]) -> GpubenchConfig:
+        """This configuration with the markers' ``compare_fail=`` thresholds. With a gate
+        active, each cell takes at least the rounds its test needs to be able to fail (5 a
+        side at alpha 0.01): a gate of 3-round cells could never decide."""
+        marked = MappingProxyType({name: tuple(given) for name, given in found.items()})
+        config = replace(self, experiment_thresholds=marked)
+        if config.compared is None or not (config.thresholds or marked):
+            return config
+        from pytest_gpubench.gate import DEFAULT_ALPHA, rounds_for
+
+        need = rounds_for(DEFAULT_ALPHA)
+        settings = config.settings
+        if settings.min_rounds >= need:
+            return config
+        settings = replace(settings, min_rounds=need, max_rounds=max(settings.max_rounds, need))
+        return replace(config, settings=settings)
 
 
 def select_devices(spec: str | Sequence[str]) -> list[Device]:
@@ -161,12 +165,6 @@ def _selected(name: str) -> Device:
     return device
 
 
-def _other_load() -> Any:
-    from pytest_gpubench.threads import OtherLoad
-
-    return OtherLoad()
-
-
 def choose_baseline(devices: list[Device], spec: str | None) -> tuple[str, list[Device]]:
     """The baseline device's name (given, else the first CPU device) and the device list,
     with the baseline added in front when the list lacked it."""
@@ -182,8 +180,8 @@ def choose_baseline(devices: list[Device], spec: str | None) -> tuple[str, list[
 
 
 def parse_threshold(expr: str) -> Any:
-    """A ``--gpubench-compare-fail`` expression parsed by :mod:`.baseline`."""
-    from pytest_gpubench.baseline import parse_compare_fail
+    """A ``--gpubench-compare-fail`` expression parsed by :mod:`.gate`."""
+    from pytest_gpubench.gate import parse_compare_fail
 
     return parse_compare_fail(expr)
 
@@ -318,85 +316,18 @@ def xdist_workers(option: Any) -> str | None:
     return f"--tx {','.join(gateways)}" if gateways else None
 
 
-def check_plot_path(path: str) -> None:
-    """Refuse, before anything runs, a ``--gpubench-plot`` that could not be written."""
-    import importlib.util
-
-    from pytest_gpubench.plot import plot_format
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ValueError("--gpubench-plot needs matplotlib: pip install 'pytest-gpubench[plot]'")
-    plot_format(path)
-
-
-#: The report options and an example file name for each (for the messages below).
-OUTPUT_OPTIONS = {
-    "gpubench_json": "gpubench.json",
-    "gpubench_markdown": "speedups.md",
-    "gpubench_plot": "speedups.png",
-    "gpubench_github_json": "github-benchmark.json",
-}
-
-
-def check_output_paths(option: Any, compare_path: Path | None) -> None:
-    """Refuse, before anything runs, report paths that name no file, that could not be
-    written, that name the same file twice, that would overwrite the saved run
-    ``--gpubench-compare`` reads, or that hold a file which is not a report of this tool
-    (unless ``--gpubench-overwrite``; see :mod:`.outputs`)."""
-    import tempfile
-
-    from pytest_gpubench.outputs import overwrite_refusal
-
-    seen: dict[Path, str] = {}
-    for attr, example in OUTPUT_OPTIONS.items():
-        value = getattr(option, attr, None)
-        if value is None:
-            continue
-        flag = "--" + attr.replace("_", "-")
-        if not str(value).strip():
-            raise ValueError(f"{flag} {value!r} names no file; give a path such as {example}")
-        path = Path(value)
-        if path.is_dir():
-            raise ValueError(
-                f"{flag} {value!r} is a directory; give a file such as {path / example}"
-            )
-        if path.exists():  # a file (or /dev/stdout) this user may write to is fine as it is
-            if not os.access(path, os.W_OK):
-                raise ValueError(
-                    f"{flag} {value!r} cannot be written: permission denied; give a path "
-                    "you may write to"
-                )
-        else:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryFile(dir=path.parent):
-                    pass
-            except OSError as exc:
-                raise ValueError(
-                    f"{flag} {value!r} cannot be written: {exc.strerror or exc} "
-                    f"({path.parent}); give a path in a writable directory"
-                ) from None
-        key = path.resolve()
-        if key in seen:
-            raise ValueError(f"{seen[key]} and {flag} both write {value!r}; give each its own file")
-        if compare_path is not None and key == compare_path.resolve():
-            raise ValueError(
-                f"{flag} {value!r} is the saved run --gpubench-compare reads; writing it would "
-                "overwrite the baseline before it is compared. Write the new run elsewhere"
-            )
-        seen[key] = flag
-        refusal = (
-            None if getattr(option, "gpubench_overwrite", False) else overwrite_refusal(flag, path)
-        )
-        if refusal:
-            raise ValueError(refusal)
-
-
-def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchState:
-    """Validate the ``--gpubench*`` options into a state; ``ValueError`` says what is accepted.
+def build_config(
+    option: Any, ini_devices: str, ini_profile: str, reporters: Reporters | None = None
+) -> GpubenchConfig:
+    """Validate the ``--gpubench*`` options into a configuration; ``ValueError`` says what is
+    accepted. ``reporters`` (default: the built-in formats) check their paths.
 
     Device names are checked here; the devices themselves are probed on first use.
     """
+    if reporters is None:
+        from pytest_gpubench.reporters import builtin_reporters
+
+        reporters = builtin_reporters()
     workers = xdist_workers(option)
     if option.gpubench and workers:
         raise ValueError(
@@ -404,8 +335,7 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
             "by side on the same cores slow each other down, and each worker would report "
             "only its own share of the results. Run --gpubench without -n (or with -n 0)."
         )
-    if getattr(option, "gpubench_plot", None):
-        check_plot_path(option.gpubench_plot)
+    reporters.check_formats(option)
     if option.gpubench_devices is not None and not option.gpubench_devices.strip(", "):
         raise ValueError(
             f"--gpubench-devices {option.gpubench_devices!r} names no device; give a "
@@ -437,15 +367,15 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
         getattr(option, "gpubench_precision", None),
         getattr(option, "gpubench_interference", None),
     )
-    state = GpubenchState(option.gpubench, names, option.gpubench_baseline, profile, settings)
-    state.threads = parse_threads(getattr(option, "gpubench_threads", None))
-    state.thresholds = [parse_threshold(expr) for expr in option.gpubench_compare_fail]
-    state.force = option.gpubench_compare_force
+    threads = parse_threads(getattr(option, "gpubench_threads", None))
+    thresholds = tuple(parse_threshold(expr) for expr in option.gpubench_compare_fail)
+    force = bool(option.gpubench_compare_force)
+    compare_path, compared = None, None
     if option.gpubench_compare is not None:
         if not option.gpubench:
             raise ValueError("--gpubench-compare compares benchmark runs; add --gpubench")
-        from pytest_gpubench.baseline import resolve_baseline
-        from pytest_gpubench.report import load_results
+        from pytest_gpubench.gate import resolve_baseline
+        from pytest_gpubench.report_json import load_results
 
         spec = None if option.gpubench_compare is True else option.gpubench_compare
         if spec is not None and not spec.strip():
@@ -454,38 +384,123 @@ def build_state(option: Any, ini_devices: str, ini_profile: str) -> GpubenchStat
                 "the PATH of its JSON, or --gpubench-compare alone for the latest saved run"
             )
         storage = storage_path(option.benchmark_storage)
-        state.compare_path = Path(resolve_baseline(spec, storage))
-        state.compared = load_results(state.compare_path)
-    elif state.thresholds:
+        compare_path = Path(resolve_baseline(spec, storage))
+        compared = load_results(compare_path)
+    elif thresholds:
         raise ValueError(
             "--gpubench-compare-fail needs --gpubench-compare [RUN|PATH] to compare against"
         )
-    elif state.force and option.gpubench:  # in addopts, a plain run must still work
+    elif force and option.gpubench:  # in addopts, a plain run must still work
         raise ValueError(
             "--gpubench-compare-force applies to --gpubench-compare [RUN|PATH]; add it or drop "
             "the force"
         )
     if option.gpubench:  # without it nothing is written: the paths are not ours to touch
-        check_output_paths(option, state.compare_path)
-    return state
+        reporters.check_paths(option, compare_path)
+    return GpubenchConfig(
+        enabled=bool(option.gpubench),
+        device_names=tuple(names),
+        baseline_spec=option.gpubench_baseline,
+        profile=profile,
+        settings=settings,
+        thresholds=thresholds,
+        force=force,
+        compare_path=compare_path,
+        compared=compared,
+        threads=threads,
+    )
 
 
-def compare_refusal(state: GpubenchState, devices_here: bool) -> str | None:
+def compare_refusal(config: GpubenchConfig, devices_here: bool) -> str | None:
     """Why the saved run of ``--gpubench-compare`` would be refused at the end (another
     profile; other hardware, where ``devices_here``: not in EC2 mode, whose devices are the
     instance's), known before anything runs; None when it may be compared."""
-    if state.compared is None or state.force:
+    if config.compared is None or config.force:
         return None
-    from pytest_gpubench.baseline import hardware_mismatches, hardware_refusal, profile_mismatch
+    from pytest_gpubench.gate import hardware_mismatches, hardware_refusal, profile_mismatch
     from pytest_gpubench.report_json import device_descriptions
 
-    problem = profile_mismatch(state.profile, state.compared.extra.get("profile"))
+    problem = profile_mismatch(config.profile, config.compared.extra.get("profile"))
     if problem or not devices_here:
         return problem
-    saved = {m.device for m in state.compared.measurements if m.ran}
-    now = {d.name: d.describe() for d in state.devices if d.available and d.name in saved}
-    mismatches = hardware_mismatches(now, device_descriptions(state.compared), now)
+    saved = {m.device for m in config.compared.measurements if m.ran}
+    now = {d.name: d.describe() for d in config.devices if d.available and d.name in saved}
+    mismatches = hardware_mismatches(now, device_descriptions(config.compared), now)
     return hardware_refusal(mismatches) if mismatches else None
+
+
+def check_usage(
+    config: GpubenchConfig, option: Any, *, benchmark_plugin: bool, local: bool
+) -> None:
+    """Refuse, before anything runs, a ``--gpubench`` run that could not measure what it was
+    asked to: without pytest-benchmark, on another clock, against a baseline device that
+    cannot run here (``local``: not in EC2 mode, whose devices are the instance's), against
+    a saved run that would be refused at the end, or with pytest-benchmark options that
+    contradict ours (:func:`check_benchmark_options`)."""
+    if config.enabled and not benchmark_plugin:
+        raise ValueError(
+            "--gpubench times through pytest-benchmark, which is disabled here "
+            "(-p no:benchmark); drop that option to run the benchmarks"
+        )
+    timer = str(getattr(option, "benchmark_timer", WALL_CLOCK))
+    if config.enabled and timer != WALL_CLOCK:
+        raise ValueError(
+            f"--gpubench times wall-clock seconds ({WALL_CLOCK}) between device "
+            f"synchronisations; --benchmark-timer {timer} would leave out the device's work or "
+            "change the unit. Drop --benchmark-timer"
+        )
+    if config.enabled and option.gpubench_baseline and local:
+        device = next(d for d in config.devices if d.name == config.baseline)
+        if not device.available:
+            raise ValueError(
+                f"--gpubench-baseline {option.gpubench_baseline}: {device.name} cannot run here "
+                f"({device.reason}), so every speedup would be n/a; pick a device that runs "
+                "here, such as numpy"
+            )
+    refusal = compare_refusal(config, devices_here=local) if config.enabled else None
+    if refusal:
+        raise ValueError(f"--gpubench-compare {config.compare_path}: {refusal}")
+    check_benchmark_options(option)
+
+
+def check_benchmark_options(option: Any) -> None:
+    """Refuse pytest-benchmark options that contradict ours: a run that would time nothing,
+    or two options for one file or saved run; and a ``--gpubench-save`` name that
+    ``--gpubench-compare NAME`` could not find again."""
+    disabled = getattr(option, "benchmark_disable", False)
+    if option.gpubench and getattr(option, "benchmark_skip", False):
+        raise ValueError(
+            "--gpubench with --benchmark-skip would run nothing (every gpubench test is a "
+            "benchmark); drop --benchmark-skip"
+        )
+    if option.gpubench and option.gpubench_json and disabled:
+        raise ValueError(
+            "--gpubench-json with --benchmark-disable would write a run with no rounds over "
+            "--gpubench-json's file (nothing is timed); drop one of them"
+        )
+    if (option.gpubench_save or option.gpubench_autosave) and disabled:
+        raise ValueError(
+            "--gpubench-save/--gpubench-autosave with --benchmark-disable would save nothing "
+            "(nothing is timed); drop one of them"
+        )
+    if option.gpubench_json and getattr(option, "benchmark_json", None):
+        raise ValueError("give --gpubench-json or --benchmark-json, not both")
+    name = option.gpubench_save
+    if name is None:
+        return
+    if not re.fullmatch(r"[\w.-]+", name):
+        raise ValueError(
+            f"--gpubench-save {name!r}: a run name is letters, digits, '.', '_' or '-' "
+            "(so that --gpubench-compare NAME finds it again)"
+        )
+    if getattr(option, "benchmark_save", None):
+        raise ValueError("give --gpubench-save or --benchmark-save, not both")
+    from pytest_benchmark.utils import parse_save
+
+    try:
+        parse_save(name)
+    except Exception as exc:
+        raise ValueError(f"--gpubench-save {name!r}: {exc}") from None
 
 
 def rows_of(results: RunResults, baseline: str) -> list[Any]:

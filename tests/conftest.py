@@ -24,7 +24,7 @@ PRELOADED = (
     "matplotlib.figure",
     "matplotlib.ticker",
     "matplotlib.backends.backend_agg",
-    "pytest_gpubench.baseline",
+    "pytest_gpubench.gate",
     "pytest_gpubench.report",
     "pytest_gpubench.plot",
     "pytest_gpubench.ec2.session",

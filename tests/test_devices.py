@@ -8,13 +8,16 @@ import pytest
 from pytest_gpubench import devices
 from pytest_gpubench.devices import (
     Device,
+    DeviceSpec,
     DeviceUnavailableError,
     all_devices,
     device_names,
     get_device,
     register_device,
+    register_specs,
     require_device,
     resolve_names,
+    unregister_device,
 )
 
 #: Every built-in back end; those unusable here are skipped with their reason.
@@ -140,6 +143,28 @@ def test_register_rejects_bad_kind_and_alias_names() -> None:
         register_device("x", "tpu", "x", devices._probe_numpy)
     with pytest.raises(ValueError, match="reserved as an alias"):
         register_device("cuda", "gpu", "x", devices._probe_numpy)
+
+
+def test_a_plugins_devices_register_all_or_none_and_leave_again() -> None:
+    spec = DeviceSpec("plug-cpu", "cpu", "numpy", devices._probe_numpy)
+    for bad, why in [
+        ([spec, ("plug-gpu", "gpu")], "is not a pytest_gpubench.devices.DeviceSpec"),
+        ([spec, DeviceSpec("numpy", "cpu", "numpy", devices._probe_numpy)], "'numpy' exists"),
+        ([spec, DeviceSpec("cuda", "gpu", "x", devices._probe_numpy)], "'cuda' exists"),
+        ([spec, spec], "'plug-cpu' exists already"),
+        ([DeviceSpec("plug-tpu", "tpu", "x", devices._probe_numpy)], "kind must be"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            register_specs(bad)
+        assert "plug-cpu" not in device_names()
+    assert register_specs([spec]) == ("plug-cpu",)
+    try:
+        assert get_device("plug-cpu").available
+    finally:
+        unregister_device("plug-cpu")
+    assert "plug-cpu" not in device_names()
+    with pytest.raises(ValueError, match="unknown device 'plug-cpu'"):
+        get_device("plug-cpu")
 
 
 def test_a_cuda_event_timer_waits_for_the_end_event_and_reports_seconds() -> None:

@@ -1,11 +1,14 @@
-"""The installed distribution adds only its own top-level names (``pytest_gpubench``)."""
+"""The installed distribution adds only its own top-level names (``pytest_gpubench``), and
+the package's modules import each other without cycles."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -66,3 +69,85 @@ def test_the_wheel_holds_only_pytest_gpubench(tmp_path: Path) -> None:
     assert "pytest_gpubench/dbn/estimator.py" in names
     assert "pytest_gpubench/dbn/mnist.py" in names
     assert "pytest_gpubench/datasets.py" in names
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import that runs: at module level or inside a function (a lazy import is
+    still an edge), leaving out ``if TYPE_CHECKING:`` blocks, which never run."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            yield from (i for child in node.orelse for i in _imports(ast.Module([child], [])))
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        yield from _imports(node)
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """Which of ``package``'s modules each of its modules imports (by dotted name)."""
+    modules: dict[str, Path] = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        edges: set[str] = set()
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names)
+                continue
+            base = here[: len(here) - node.level + 1] if node.level else []
+            source = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:  # "from pkg import module" imports the module
+                full = f"{source}.{alias.name}"
+                edges.add(full if full in modules else source)
+        graph[name] = {edge for edge in edges if edge in modules and edge != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (its modules, the first repeated at the end), or None."""
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name) :], name]
+        if name in done:
+            return None
+        for edge in sorted(graph[name]):
+            cycle = visit(edge, [*path, name])
+            if cycle:
+                return cycle
+        done.add(name)
+        return None
+
+    return next(filter(None, (visit(name, []) for name in sorted(graph))), None)
+
+
+def test_the_package_has_no_import_cycles() -> None:
+    graph = import_graph(ROOT / "pytest_gpubench")
+    assert {"pytest_gpubench.plugin", "pytest_gpubench.session"} <= graph.keys()
+    assert "pytest_gpubench.session" in graph["pytest_gpubench.plugin"]
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_sees_lazy_imports_and_skips_type_checking(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg import b\n")
+    (package / "b.py").write_text("def f():\n    from .c import x\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import b\n"
+    )
+    assert find_cycle(import_graph(package)) is None
+    (package / "c.py").write_text("import pkg.a\n")
+    assert find_cycle(import_graph(package)) == ["pkg.a", "pkg.b", "pkg.c", "pkg.a"]

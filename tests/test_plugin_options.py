@@ -395,8 +395,8 @@ def test_size_value_and_storage_path() -> None:
         storage_path("elasticsearch+http://host/index")
 
 
-def test_state_probes_devices_only_when_asked() -> None:
-    from pytest_gpubench.settings import build_state
+def test_config_probes_devices_only_when_asked() -> None:
+    from pytest_gpubench.settings import build_config
 
     option = SimpleNamespace(
         gpubench=False,
@@ -412,10 +412,42 @@ def test_state_probes_devices_only_when_asked() -> None:
         gpubench_compare_force=False,
         benchmark_storage="file://./.benchmarks",
     )
-    state = build_state(option, "", "")
-    assert state._selected is None
-    assert state.baseline == "numpy"
-    assert state._selected is not None
+    config = build_config(option, "", "")
+    assert "_selection" not in vars(config)
+    assert config.baseline == "numpy"
+    assert "_selection" in vars(config)
+
+
+def test_the_configuration_is_frozen_and_collection_makes_a_new_one() -> None:
+    """Nothing changes a run's configuration in place: the markers' thresholds (and the
+    rounds a gate needs) come in a new one, the first left as it was."""
+    import dataclasses
+
+    from pytest_gpubench.gate import parse_compare_fail
+    from pytest_gpubench.results import RunResults
+    from pytest_gpubench.settings import PROFILES, GpubenchConfig
+
+    config = GpubenchConfig(
+        enabled=True,
+        device_names=("numpy",),
+        baseline_spec=None,
+        profile="quick",
+        settings=dataclasses.replace(PROFILES["quick"], min_rounds=2, max_rounds=3),
+        compared=RunResults(),
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.profile = "seed"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.settings.min_rounds = 50  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.experiment_thresholds["fit"] = ()  # type: ignore[index]
+    threshold = parse_compare_fail("speedup:10%")
+    marked = config.with_marker_thresholds({"fit": [threshold]})
+    assert dict(marked.experiment_thresholds) == {"fit": (threshold,)}
+    assert (marked.settings.min_rounds, marked.settings.max_rounds) == (5, 5)
+    assert dict(config.experiment_thresholds) == {} and config.settings.min_rounds == 2
+    unmarked = dataclasses.replace(config, compared=None).with_marker_thresholds({})
+    assert unmarked.settings.min_rounds == 2  # no gate: the rounds asked for
 
 
 @pytest.mark.parametrize(
@@ -639,13 +671,13 @@ def test_other_processes_on_the_cores_are_named_after_collection(
 ) -> None:
     """Others' CPU time is read across collection, own time taken out: 1.5 busy cores are
     named, with the load average; a quiet machine says nothing."""
-    import pytest_gpubench.settings as settings
+    import pytest_gpubench.session as session
     from pytest_gpubench.threads import OtherLoad
 
     busy = iter([100.0, 100.0 + 1.5 * 0.5 + 0.1])  # 1.5 cores over 0.5 s, and 0.1 s our own
     clock, own = iter([0.0, 0.5]), iter([1.0, 1.1])
     fake = OtherLoad(busy=lambda: next(busy), clock=lambda: next(clock), own=lambda: next(own))
-    monkeypatch.setattr(settings, "_other_load", lambda: fake)
+    monkeypatch.setattr(session, "_other_load", lambda: fake)
     monkeypatch.setattr(os, "getloadavg", lambda: (3.5, 2.0, 1.0))
     pytester.makepyfile("def test_x(gpubench, device):\n    gpubench(lambda: None)\n")
     result = pytester.runpytest_inprocess("--gpubench", "--gpubench-devices", "numpy")

@@ -344,7 +344,7 @@ def test_gate_passes_when_nothing_changed(
     """End to end, with a limit no machine noise reaches (a 4x loss): two real runs on a
     shared machine can differ by 20% or more, and a timed test must not fail on that. The
     statistics that keep noise from failing a tight limit are pinned, deterministically, in
-    test_baseline.py (seeded noise from one distribution passes)."""
+    test_gate.py (seeded noise from one distribution passes)."""
     result = save_then_compare(bench, monkeypatch, 1, "--gpubench-compare-fail", "speedup:75%")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
     result.stdout.fnmatch_lines(["*gpubench: compared vs *0001_before.json*", "*: ok; *"])

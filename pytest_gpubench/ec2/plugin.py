@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from pytest_gpubench.ec2 import INSTALL_HINT
+from pytest_gpubench.reporters import local_only_options
 from pytest_gpubench.results import Measurement, RunResults, results_of
 
 log = logging.getLogger("pytest_gpubench.ec2")
@@ -34,10 +35,7 @@ INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 #: merged measurements (the remote run gets its own --gpubench-json).
 LOCAL_ONLY = (
     "--gpubench-ec2",
-    "--gpubench-json",
-    "--gpubench-plot",
-    "--gpubench-markdown",
-    "--gpubench-github-json",
+    *local_only_options(),
     "--gpubench-save",
     "--gpubench-autosave",
     "--gpubench-compare",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_gpubench.baseline import (
+from pytest_gpubench.gate import (
     Threshold,
     compare,
     load_baseline,
