@@ -32,6 +32,7 @@ from pytest_gpubench.items import (
     size_value_of,
 )
 from pytest_gpubench.outputs import write_failure
+from pytest_gpubench.remote.mode import runs_remotely
 from pytest_gpubench.results import Measurement, RunResults, results_of
 from pytest_gpubench.settings import (
     DEFAULT_DEVICES,
@@ -248,7 +249,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"synchronisations; --benchmark-timer {timer} would leave out the device's work or "
             "change the unit. Drop --benchmark-timer"
         )
-    local = not getattr(option, "gpubench_ec2", None)  # EC2 mode: the instance's devices
+    local = not runs_remotely(config)  # on a rented machine: the devices are its own
     if state.enabled and option.gpubench_baseline and local:
         _require_usable_baseline(state, option.gpubench_baseline)
     refusal = compare_refusal(state, devices_here=local) if state.enabled else None
@@ -261,7 +262,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _require_usable_baseline(state: GpubenchState, spec: str) -> None:
     """A baseline that cannot run here makes every speedup n/a: refuse it before the run
-    (in EC2 mode the devices are the instance's, so this is not checked here)."""
+    (in a remote run the devices are the machine's, so this is not checked here)."""
     device = next(d for d in state.devices if d.name == state.baseline)
     if not device.available:
         raise pytest.UsageError(
@@ -627,7 +628,7 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
 
     pytest-benchmark wrote it beside the target when a benchmark ran; when none did (every
     device n/a) ours is written, with its n/a rows. A run that measured nothing leaves an
-    earlier file as it was. In EC2 mode the instance's document is written instead.
+    earlier file as it was. In a remote run the machine's document is written instead.
     """
     option = config.option
     if not (option.gpubench_json and state.enabled):
@@ -641,7 +642,7 @@ def _finish_json(config: pytest.Config, state: GpubenchState, results: RunResult
         staged.unlink(missing_ok=True)
     if getattr(getattr(option, "benchmark_json", None), "failure", None):  # see .guard
         return False
-    if not getattr(option, "benchmark_json", None):  # EC2 mode: keep_instance_document
+    if not getattr(option, "benchmark_json", None):  # remote run: keep_instance_document
         failed = any(str(path) in problem for problem in state.report_errors)
         return bool(results.measurements) and path.exists() and not failed  # the instance's
     if not results.measurements:
