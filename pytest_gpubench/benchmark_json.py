@@ -89,8 +89,8 @@ def put_in_place(
 
     pytest-benchmark wrote it beside the target when a benchmark ran; when none did (every
     device n/a) ours is written with ``write_ours``, with its n/a rows. A run that measured
-    nothing leaves an earlier file as it was. In EC2 mode the instance's document was
-    written already (``ec2.plugin.keep_instance_document``).
+    nothing leaves an earlier file as it was. In a remote run the machine's document was
+    written already (``remote.document.keep_instance_document``).
     """
     real, staged_path = path.resolve(), staged(path)
     if staged_path != real:
@@ -101,7 +101,7 @@ def put_in_place(
     target = getattr(option, "benchmark_json", None)
     if getattr(target, "failure", None):  # see .guard
         return False
-    if not target:  # EC2 mode: the instance's document
+    if not target:  # a remote run: the machine's document
         failed = any(str(path) in problem for problem in outcome.report_errors)
         return bool(results.measurements) and path.exists() and not failed
     if not results.measurements:

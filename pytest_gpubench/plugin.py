@@ -12,11 +12,10 @@ import pytest
 from pytest_gpubench import guard, hookspec
 from pytest_gpubench.devices import Device
 from pytest_gpubench.options import add_options
-from pytest_gpubench.outcome import RunOutcome
 from pytest_gpubench.session import GpubenchSession, note_call_outcome, session_of
 from pytest_gpubench.timing import GpuBench
 
-__all__ = ["state_of"]
+__all__: list[str] = []
 
 MARKER = (
     "gpubench(experiment=None, compare_fail=None, speedup=True): a gpubench benchmark; "
@@ -24,12 +23,6 @@ MARKER = (
     "'speedup:10%'), speedup=False makes it a cost each device pays (a host->device copy), "
     "shown without speedups."
 )
-
-
-def state_of(config: pytest.Config) -> RunOutcome | None:
-    """The run's outcome (for the EC2 layer, which records its failed writes there)."""
-    session = session_of(config)
-    return session.outcome if session is not None else None
 
 
 def _session(config: pytest.Config) -> GpubenchSession:

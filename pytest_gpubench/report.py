@@ -4,7 +4,7 @@ Per experiment: one row per size; per device the median time ± half the interqu
 range, the throughput and the speedup vs the baseline with its bootstrap interval; then a
 crossover line per non-baseline device. A device that ran at no size of an experiment gets
 one ``n/a (reason)`` line under its table instead of columns of repeated reasons. A header
-names the hardware behind each device and, for an EC2 run, where it ran and what it cost.
+names the hardware behind each device and, for a remote run, where it ran and what it cost.
 JSON lives in :mod:`.report_json`, the plot in :mod:`.plot` (matplotlib is optional); both
 are re-exported here.
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pytest_benchmark.utils import time_unit
 
 from .plot import plot_speedups
+from .remote.summary import cloud_record, format_summary
 from .report_json import (
     SCHEMA_VERSION,
     benchmark_document,
@@ -44,7 +44,6 @@ __all__ = [
     "benchmark_document",
     "crossover_line",
     "describe_device",
-    "ec2_line",
     "format_seconds",
     "format_speedup",
     "format_throughput",
@@ -147,34 +146,6 @@ def describe_device(info: Mapping[str, str]) -> str:
     parts = [fmt.format(info[key]) for key, fmt in _DESCRIBE_ORDER if info.get(key)]
     parts += [f"{key} {value}" for key, value in info.items() if key not in known and value]
     return ", ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
-
-
-def ec2_line(ec2: Mapping[str, Any]) -> str:
-    """Where an EC2 run ran and what it cost, from ``extra["ec2"]``."""
-    where = " ".join(str(ec2[k]) for k in ("instance_type", "instance_id") if ec2.get(k))
-    place = ec2.get("zone") or ec2.get("region")
-    text = f"Ran on EC2 {where or 'instance'}"
-    if place:
-        text += f" in {place}"
-    if ec2.get("market"):
-        text += f" ({ec2['market']})"
-    if ec2.get("seconds_held") is not None:
-        text += f", held {_duration(float(ec2['seconds_held']))}"
-    if ec2.get("cost_usd") is not None:
-        text += f": ${float(ec2['cost_usd']):.4f}"
-        if ec2.get("price_per_hour") is not None:
-            text += f" at ${float(ec2['price_per_hour']):.4f}/h"
-        if ec2.get("price_source"):
-            text += f" ({ec2['price_source']})"
-    return text
 
 
 def crossover_line(rows: Sequence[SpeedupRow], device: str, baseline: str) -> str:
@@ -403,8 +374,9 @@ def render_terminal(
     console.print("Hardware", style="bold")
     for line in _hardware_lines(results, rows):
         console.print(f"  {line}", markup=False)
-    if "ec2" in results.extra:
-        console.print(ec2_line(results.extra["ec2"]), markup=False)
+    cloud = cloud_record(results.extra)
+    if cloud:
+        console.print(format_summary(cloud), markup=False)
     if not rows:
         console.print("No gpubench measurements.")
     for experiment, group in by_experiment(rows).items():
@@ -470,8 +442,9 @@ def render_markdown(results: RunResults, rows: Sequence[SpeedupRow], baseline: s
     lines = ["## gpubench: speedup vs " + baseline, "", "**Hardware**", ""]
     described = device_descriptions(results)
     lines += [f"- {_md(line)}" for line in _hardware_lines(results, rows)]
-    if "ec2" in results.extra:
-        lines += ["", _md(ec2_line(results.extra["ec2"]))]
+    cloud = cloud_record(results.extra)
+    if cloud:
+        lines += ["", _md(format_summary(cloud))]
     if not rows:
         lines += ["", "No gpubench measurements."]
     for experiment, group in by_experiment(rows).items():

@@ -2,7 +2,7 @@
 
 pytest-benchmark's ``--benchmark-json``/``--benchmark-save`` files carry ``machine_info``,
 ``commit_info`` and ``benchmarks``; the plugin adds a ``gpubench`` section (built here) with
-every measurement's raw rounds, the speedup rows and a hardware fingerprint. A remote (EC2)
+every measurement's raw rounds, the speedup rows and a hardware fingerprint. A remote (cloud)
 run writes the same document with :func:`benchmark_document`, so what reads it never knows
 where a number was measured.
 """

@@ -2,7 +2,7 @@
 
 ``Measurement`` is what timing produces (one benchmark on one device, raw rounds kept);
 ``RunResults`` collects them for the session, whether they were measured here or fetched
-from a remote (EC2) run, so that reports never know where a number came from.
+from a remote (cloud) run, so that reports never know where a number came from.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ ROUND_FIELDS = (
 
 @dataclass
 class RunResults:
-    """Everything one session measured, plus sections other layers add (e.g. ``ec2``)."""
+    """Everything one session measured, plus sections other layers add (e.g. ``cloud``)."""
 
     measurements: list[Measurement] = field(default_factory=list)
     devices: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -28,6 +28,7 @@ from pytest_gpubench.items import (
 )
 from pytest_gpubench.options import reporters_of
 from pytest_gpubench.outcome import RunOutcome
+from pytest_gpubench.remote.mode import runs_remotely
 from pytest_gpubench.reporters import Report, ReportEnd, Reporters
 from pytest_gpubench.reporters.terminal import TerminalTable, write_summary, write_verdict
 from pytest_gpubench.results import Measurement, results_of
@@ -115,7 +116,7 @@ class GpubenchSession:
                 config,
                 option,
                 benchmark_plugin=pytest_config.pluginmanager.hasplugin("benchmark"),
-                local=not getattr(option, "gpubench_ec2", None),
+                local=not runs_remotely(pytest_config),
             )
         except (ValueError, FileNotFoundError) as exc:
             for name in added:

@@ -106,7 +106,7 @@ class GpubenchConfig:
     def params(self) -> list[str]:
         """The ``device`` parameter (and test id) of each selected device: its name as typed.
         An alias stays ``cuda`` whichever library it picks on this machine, so a test id
-        means the same test everywhere; an EC2 run relies on it (it sends the selected
+        means the same test everywhere; a remote run relies on it (it sends the selected
         node ids to the instance, whose ``cuda`` may be another library than here)."""
         return self._selection[2]
 
@@ -413,7 +413,7 @@ def build_config(
 
 def compare_refusal(config: GpubenchConfig, devices_here: bool) -> str | None:
     """Why the saved run of ``--gpubench-compare`` would be refused at the end (another
-    profile; other hardware, where ``devices_here``: not in EC2 mode, whose devices are the
+    profile; other hardware, where ``devices_here``: not in a remote run, whose devices are the
     instance's), known before anything runs; None when it may be compared."""
     if config.compared is None or config.force:
         return None
@@ -434,7 +434,7 @@ def check_usage(
 ) -> None:
     """Refuse, before anything runs, a ``--gpubench`` run that could not measure what it was
     asked to: without pytest-benchmark, on another clock, against a baseline device that
-    cannot run here (``local``: not in EC2 mode, whose devices are the instance's), against
+    cannot run here (``local``: not in a remote run, whose devices are the instance's), against
     a saved run that would be refused at the end, or with pytest-benchmark options that
     contradict ours (:func:`check_benchmark_options`)."""
     if config.enabled and not benchmark_plugin:

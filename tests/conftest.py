@@ -27,9 +27,10 @@ PRELOADED = (
     "pytest_gpubench.gate",
     "pytest_gpubench.report",
     "pytest_gpubench.plot",
-    "pytest_gpubench.ec2.session",
-    "pytest_gpubench.ec2.job",
-    "pytest_gpubench.ec2.remote",
+    "pytest_gpubench.ec2.provider",
+    "pytest_gpubench.remote.driver",
+    "pytest_gpubench.remote.job",
+    "pytest_gpubench.remote.ssh",
     # moto's server imports a service's backend on its first request; one first made inside
     # a pytester run is unloaded after it, and the next request sees a fresh, empty backend
     "moto.ec2.models",

@@ -1,13 +1,12 @@
-"""Helpers of the EC2 tests: hooks wired to moto, injected faults, leftover checks."""
+"""Helpers of the EC2 tests: an Ec2Provider wired to moto, injected faults, leftover checks."""
 
 from __future__ import annotations
 
 import os
 import random
-import shlex
 import signal
-import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,11 @@ from botocore.awsrequest import AWSResponse
 
 from pytest_gpubench.ec2.faults import Backoff
 from pytest_gpubench.ec2.launch import client_config
-from pytest_gpubench.ec2.session import Ec2Options, Hooks
+from pytest_gpubench.ec2.provider import Ec2Provider, ec2_session
+from pytest_gpubench.ec2.session import Ec2Deps
+from pytest_gpubench.ec2.settings import Ec2Options
+from pytest_gpubench.remote.lifecycle import LiveMachine, rented
+from pytest_gpubench.remote.provider import SshDeps
 
 REGION = "us-east-1"
 AMI = "ami-0123456789abcdef0"
@@ -159,7 +162,7 @@ class FakeRemote:
 
 @dataclass
 class Harness:
-    """Hooks for ``ec2_session`` against moto, with recorded sleeps, steps and faults."""
+    """An EC2 session against moto, with recorded sleeps, steps and faults, and a fake SSH."""
 
     endpoint_url: str | None = None
     faults: list[Fault] = field(default_factory=list)
@@ -190,38 +193,36 @@ class Harness:
         self.remotes.append(remote)
         return remote
 
-    def hooks(self, **overrides: Any) -> Hooks:
+    def deps(self, **overrides: Any) -> Ec2Deps:
         values: dict[str, Any] = {
             "client": self.client,
             "sleep": self.sleeps.append,
             "on_step": self.on_step,
-            "connect": self.connect,
             "backoff": Backoff(sleep=self.sleeps.append, rng=random.Random(7)),
             "waiter_delay_s": 0,
             "sg_delete_delay_s": 0.5,
             "console_wait_s": 0,
         }
         values.update(overrides)
-        return Hooks(**values)
+        return Ec2Deps(**values)
 
+    def ssh(self, **overrides: Any) -> SshDeps:
+        return SshDeps(**{"connect": self.connect, **overrides})
 
-def write_python_wrapper(path: Path | str) -> None:
-    """An executable ``path`` that runs this interpreter with this tree's package first.
+    def provider(
+        self, options: Ec2Options, ssh: SshDeps | None = None, **overrides: Any
+    ) -> Ec2Provider:
+        return Ec2Provider(options, self.deps(**overrides), ssh or self.ssh())
 
-    The remote "venv" of the tests. Not a symlink: a link to a venv's python from another
-    folder loses the venv (``pyvenv.cfg`` is looked up beside the link), and with it pytest.
-    """
-    import pytest_gpubench
+    def rent(self, provider: Ec2Provider) -> AbstractContextManager[LiveMachine]:
+        """The shared layer's session of ``provider``, as ``ec2_session`` runs it."""
+        return rented(provider, say=provider.deps.progress, on_step=provider.deps.on_step)
 
-    tree = Path(pytest_gpubench.__file__).resolve().parent.parent
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "#!/bin/sh\n"
-        f"PYTHONPATH={shlex.quote(str(tree))}${{PYTHONPATH:+:$PYTHONPATH}} "
-        f'exec {shlex.quote(sys.executable)} "$@"\n'
-    )
-    path.chmod(0o755)
+    def session(
+        self, options: Ec2Options, ssh: SshDeps | None = None, **overrides: Any
+    ) -> AbstractContextManager[LiveMachine]:
+        """``ec2_session`` against moto, ``overrides`` replacing ``Ec2Deps`` fields."""
+        return ec2_session(options, self.deps(**overrides), ssh or self.ssh())
 
 
 def options(**overrides: Any) -> Ec2Options:

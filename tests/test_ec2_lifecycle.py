@@ -21,11 +21,11 @@ from pytest_gpubench.ec2.faults import (
     CredentialsError,
     Ec2ConfigError,
     QuotaError,
-    SigtermInterrupt,
     TeardownError,
 )
 from pytest_gpubench.ec2.resources import TAG_EXPIRES, TAG_OWNER, TAG_SESSION
-from pytest_gpubench.ec2.session import STEPS, ec2_session
+from pytest_gpubench.ec2.session import STEPS
+from pytest_gpubench.remote.errors import SigtermInterrupt
 from tests.ec2_support import CIDR, Fault, Harness, leftovers, options, tags_of
 
 
@@ -56,8 +56,8 @@ def describe(h: Harness, instance_id: str) -> dict:
 
 def test_full_lifecycle_tags_and_teardown(harness: Harness, aws_env: Path) -> None:
     ec2 = harness.client("ec2")
-    with ec2_session(options(ttl_minutes=45), harness.hooks()) as live:
-        s = live.session
+    with harness.session(options(ttl_minutes=45)) as live:
+        s = live.provider.session
         expected = {
             TAG_SESSION: s.session_id,
             TAG_OWNER: "arn:aws:sts::123456789012:user/moto",
@@ -106,7 +106,7 @@ def test_full_lifecycle_tags_and_teardown(harness: Harness, aws_env: Path) -> No
     assert summary["cost_usd"] == pytest.approx(0.526 * billed / 3600, abs=1e-6)
     assert "on-demand table" in summary["price_source"]
     # the bill stops at termination: an hour later the session has held it no longer
-    an_hour_later = harness.hooks().clock() + 3600
+    an_hour_later = harness.deps().clock() + 3600
     assert s.summary(an_hour_later)["seconds_held"] == summary["seconds_held"] < 3600
 
 
@@ -114,7 +114,7 @@ def test_user_data_powers_off_at_ttl(inproc: Harness) -> None:
     import base64
 
     ec2 = inproc.client("ec2")
-    with ec2_session(options(ttl_minutes=30), inproc.hooks()) as live:
+    with inproc.session(options(ttl_minutes=30)) as live:
         data = ec2.describe_instance_attribute(InstanceId=live.instance_id, Attribute="userData")
         script = base64.b64decode(data["UserData"]["Value"]).decode()
     assert "shutdown -h +30" in script
@@ -127,7 +127,7 @@ def test_wide_ssh_cidr_refused_before_any_aws_call(
 ) -> None:
     with (
         pytest.raises(Ec2ConfigError, match="--gpubench-ec2-allow-world"),
-        ec2_session(options(ssh_cidr=cidr), inproc.hooks()),
+        inproc.session(options(ssh_cidr=cidr)),
     ):
         pass
     assert inproc.steps == []
@@ -136,16 +136,16 @@ def test_wide_ssh_cidr_refused_before_any_aws_call(
 
 def test_bare_address_becomes_slash_32(inproc: Harness) -> None:
     ec2 = inproc.client("ec2")
-    with ec2_session(options(ssh_cidr="198.51.100.4"), inproc.hooks()) as live:
-        group = ec2.describe_security_groups(GroupIds=[live.session.security_group_id])
+    with inproc.session(options(ssh_cidr="198.51.100.4")) as live:
+        group = ec2.describe_security_groups(GroupIds=[live.provider.session.security_group_id])
         ranges = group["SecurityGroups"][0]["IpPermissions"][0]["IpRanges"]
         assert [r["CidrIp"] for r in ranges] == ["198.51.100.4/32"]
 
 
 def test_world_only_when_forced(inproc: Harness) -> None:
     ec2 = inproc.client("ec2")
-    with ec2_session(options(ssh_cidr=None, allow_world=True), inproc.hooks()) as live:
-        group = ec2.describe_security_groups(GroupIds=[live.session.security_group_id])
+    with inproc.session(options(ssh_cidr=None, allow_world=True)) as live:
+        group = ec2.describe_security_groups(GroupIds=[live.provider.session.security_group_id])
         ranges = group["SecurityGroups"][0]["IpPermissions"][0]["IpRanges"]
         assert [r["CidrIp"] for r in ranges] == ["0.0.0.0/0"]
     assert leftovers(ec2) == {}
@@ -153,8 +153,8 @@ def test_world_only_when_forced(inproc: Harness) -> None:
 
 def test_public_ip_detection_is_injectable_and_fails_clearly(inproc: Harness) -> None:
     ec2 = inproc.client("ec2")
-    with ec2_session(options(ssh_cidr=None), inproc.hooks(public_ip=lambda: "192.0.2.9\n")) as live:
-        group = ec2.describe_security_groups(GroupIds=[live.session.security_group_id])
+    with inproc.session(options(ssh_cidr=None), public_ip=lambda: "192.0.2.9\n") as live:
+        group = ec2.describe_security_groups(GroupIds=[live.provider.session.security_group_id])
         ranges = group["SecurityGroups"][0]["IpPermissions"][0]["IpRanges"]
         assert [r["CidrIp"] for r in ranges] == ["192.0.2.9/32"]
 
@@ -163,7 +163,7 @@ def test_public_ip_detection_is_injectable_and_fails_clearly(inproc: Harness) ->
 
     with (
         pytest.raises(Ec2ConfigError, match=r"--gpubench-ec2-ssh-cidr YOUR\.PUBLIC\.IP/32"),
-        ec2_session(options(ssh_cidr=None), inproc.hooks(public_ip=offline)),
+        inproc.session(options(ssh_cidr=None), public_ip=offline),
     ):
         pass
     assert leftovers(ec2) == {}
@@ -177,8 +177,8 @@ def test_zone_failover_on_insufficient_capacity(harness: Harness) -> None:
         when=lambda body: body.get("Placement.AvailabilityZone") in zones,
     )
     harness.faults.append(fault)
-    with ec2_session(options(), harness.hooks()) as live:
-        assert live.session.zone == "us-east-1c"
+    with harness.session(options()) as live:
+        assert live.provider.session.zone == "us-east-1c"
         assert run_on(describe(harness, live.instance_id)) == "us-east-1c"
     assert [h["Placement.AvailabilityZone"] for h in fault.hits] == zones
     assert leftovers(harness.client("ec2")) == {}
@@ -186,15 +186,15 @@ def test_zone_failover_on_insufficient_capacity(harness: Harness) -> None:
 
 def test_unsupported_zone_also_moves_on(inproc: Harness) -> None:
     inproc.faults.append(Fault("RunInstances", "Unsupported", times=1))
-    with ec2_session(options(), inproc.hooks()) as live:
-        assert live.session.zone == "us-east-1b"
+    with inproc.session(options()) as live:
+        assert live.provider.session.zone == "us-east-1b"
 
 
 def test_no_zone_has_capacity(inproc: Harness) -> None:
     inproc.faults.append(Fault("RunInstances", "InsufficientInstanceCapacity"))
     with (
         pytest.raises(CapacityError, match=r"no capacity for g4dn\.xlarge"),
-        ec2_session(options(), inproc.hooks()),
+        inproc.session(options()),
     ):
         pass
     assert len(inproc.faults[0].hits) == 5  # every zone moto offers g4dn.xlarge in
@@ -204,8 +204,8 @@ def test_no_zone_has_capacity(inproc: Harness) -> None:
 def test_request_limit_backs_off_with_jitter(harness: Harness) -> None:
     fault = Fault("RunInstances", "RequestLimitExceeded", times=3)
     harness.faults.append(fault)
-    with ec2_session(options(), harness.hooks()) as live:
-        assert live.session.zone == "us-east-1a"
+    with harness.session(options()) as live:
+        assert live.provider.session.zone == "us-east-1a"
     throttle_sleeps = harness.sleeps[:3]
     assert len(fault.hits) == 3
     assert len(set(throttle_sleeps)) == 3  # jittered
@@ -217,7 +217,7 @@ def test_request_limit_gives_up_after_bounded_attempts(inproc: Harness) -> None:
     inproc.faults.append(Fault("RunInstances", "RequestLimitExceeded"))
     with (
         pytest.raises(Exception, match="RequestLimitExceeded"),
-        ec2_session(options(), inproc.hooks()),
+        inproc.session(options()),
     ):
         pass
     assert len(inproc.faults[0].hits) == 6
@@ -246,7 +246,7 @@ def test_spot_instance_with_max_price(harness: Harness) -> None:
         return c
 
     harness.client = client  # type: ignore[method-assign]
-    with ec2_session(options(spot=True, max_price=0.3), harness.hooks()) as live:
+    with harness.session(options(spot=True, max_price=0.3)) as live:
         assert describe(harness, live.instance_id).get("InstanceLifecycle") == "spot"
         summary = live.summary()
     assert spy[0]["InstanceMarketOptions.SpotOptions.MaxPrice"] == "0.3000"
@@ -260,13 +260,13 @@ def test_spot_falls_back_to_on_demand_only_when_allowed(inproc: Harness, code: s
     inproc.faults.append(Fault("RunInstances", code, when=is_spot))
     with (
         pytest.raises(CapacityError, match="--gpubench-ec2-spot-fallback"),
-        ec2_session(options(spot=True), inproc.hooks()),
+        inproc.session(options(spot=True)),
     ):
         pass
     assert leftovers(inproc.client("ec2")) == {}
 
-    with ec2_session(options(spot=True, spot_fallback=True), inproc.hooks()) as live:
-        assert live.session.market == "on-demand"
+    with inproc.session(options(spot=True, spot_fallback=True)) as live:
+        assert live.provider.session.market == "on-demand"
         assert describe(inproc, live.instance_id).get("InstanceLifecycle") is None
         assert live.price_per_hour == pytest.approx(0.526)
     assert leftovers(inproc.client("ec2")) == {}
@@ -275,8 +275,11 @@ def test_spot_falls_back_to_on_demand_only_when_allowed(inproc: Harness, code: s
 def test_spot_count_exceeded_skips_other_zones(inproc: Harness) -> None:
     fault = Fault("RunInstances", "MaxSpotInstanceCountExceeded", when=is_spot)
     inproc.faults.append(fault)
-    with ec2_session(options(spot=True, spot_fallback=True), inproc.hooks()) as live:
-        assert (live.session.market, live.session.zone) == ("on-demand", "us-east-1a")
+    with inproc.session(options(spot=True, spot_fallback=True)) as live:
+        assert (live.provider.session.market, live.provider.session.zone) == (
+            "on-demand",
+            "us-east-1a",
+        )
     assert len(fault.hits) == 1
 
 
@@ -286,7 +289,7 @@ def test_spot_count_exceeded_skips_other_zones(inproc: Harness) -> None:
 )
 def test_quota_errors_say_which_quota(inproc: Harness, code: str, quota: str) -> None:
     inproc.faults.append(Fault("RunInstances", code))
-    with pytest.raises(QuotaError, match=quota) as info, ec2_session(options(), inproc.hooks()):
+    with pytest.raises(QuotaError, match=quota) as info, inproc.session(options()):
         pass
     assert "Running On-Demand G and VT instances" in str(info.value)
     assert len(inproc.faults[0].hits) == 1
@@ -309,7 +312,7 @@ def test_missing_credentials_stop_before_any_resource(inproc: Harness, aws_env: 
     inproc.client = client  # type: ignore[method-assign]
     with (
         pytest.raises(CredentialsError, match="aws configure"),
-        ec2_session(options(), inproc.hooks()),
+        inproc.session(options()),
     ):
         pass
     assert inproc.steps == []
@@ -319,14 +322,11 @@ def test_missing_credentials_stop_before_any_resource(inproc: Harness, aws_env: 
 def fail_and_check(h: Harness, step: str, exc_type: type[BaseException], ledger_dir: Path) -> None:
     h.fail_at = None if step == "body" else step
     h.fail_with = exc_type
-    sessions = []
-    with (
-        pytest.raises(exc_type, match="injected"),
-        ec2_session(options(), h.hooks(on_session=sessions.append)),
-    ):
+    provider = h.provider(options())
+    with pytest.raises(exc_type, match="injected"), h.rent(provider):
         raise exc_type("injected in body")
     assert leftovers(h.client("ec2")) == {}
-    [session] = sessions
+    session = provider.session
     if session.key_path is not None:
         assert not session.key_path.exists()
         assert not session.key_path.parent.exists()
@@ -348,9 +348,9 @@ def test_nothing_left_after_ctrl_c_at_any_step(inproc: Harness, step: str, aws_e
 
 def test_sigterm_tears_down_and_restores_handler(inproc: Harness) -> None:
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(SigtermInterrupt), ec2_session(options(), inproc.hooks()) as live:
+    with pytest.raises(SigtermInterrupt), inproc.session(options()) as live:
         assert signal.getsignal(signal.SIGTERM) is not before
-        key_path = live.session.key_path
+        key_path = live.provider.session.key_path
         os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is before
     assert leftovers(inproc.client("ec2")) == {}
@@ -361,25 +361,25 @@ def test_teardown_errors_never_mask_the_original_and_never_stop_teardown(
     inproc: Harness, aws_env: Path
 ) -> None:
     inproc.faults.append(Fault("DeleteKeyPair", "InternalError"))
-    sessions = []
+    provider = inproc.provider(options())
     with (
         pytest.raises(ValueError, match="boom") as info,
-        ec2_session(options(), inproc.hooks(on_session=sessions.append)),
+        inproc.rent(provider),
     ):
         raise ValueError("boom")
     assert any("key_pair" in note for note in info.value.__notes__)
-    assert leftovers(inproc.client("ec2")) == {"keys": [sessions[0].key_name]}
-    assert not sessions[0].key_path.exists()
-    entry = json.loads((aws_env / f"{sessions[0].session_id}.json").read_text())
+    assert leftovers(inproc.client("ec2")) == {"keys": [provider.session.key_name]}
+    assert not provider.session.key_path.exists()
+    entry = json.loads((aws_env / f"{provider.session.session_id}.json").read_text())
     assert entry["status"] == "teardown-failed"
 
-    sessions.clear()
+    provider = inproc.provider(options())
     with (
         pytest.raises(TeardownError, match="key_pair") as failed,
-        ec2_session(options(), inproc.hooks(on_session=sessions.append)),
+        inproc.rent(provider),
     ):
         pass
-    assert f"sweep --region us-east-1 --session {sessions[0].session_id}`" in str(failed.value)
+    assert f"sweep --region us-east-1 --session {provider.session.session_id}`" in str(failed.value)
 
 
 @pytest.mark.parametrize("operation", ["DescribeInstances", "DescribeSecurityGroups"])
@@ -391,10 +391,10 @@ def test_a_failed_lookup_in_teardown_still_destroys_what_the_session_recorded(
     group behind: the teardown destroys them and then reports the lookup's failure."""
     tearing_down: list[bool] = []
     inproc.faults.append(Fault(operation, code, when=lambda body: bool(tearing_down)))
-    sessions = []
+    provider = inproc.provider(options())
     with (
         pytest.raises(RuntimeError, match="body failed") as info,
-        ec2_session(options(), inproc.hooks(on_session=sessions.append)),
+        inproc.rent(provider),
     ):
         tearing_down.append(True)
         raise RuntimeError("body failed")
@@ -402,7 +402,7 @@ def test_a_failed_lookup_in_teardown_still_destroys_what_the_session_recorded(
     step = "instance" if operation == "DescribeInstances" else "security_group"
     assert any(step in note and code in note for note in info.value.__notes__)
     assert leftovers(inproc.client("ec2")) == {}
-    assert sessions[0].teardown_errors and code in sessions[0].teardown_errors[0]
+    assert provider.session.teardown_errors and code in provider.session.teardown_errors[0]
 
 
 def test_a_second_ctrl_c_during_the_teardown_lookup_still_terminates(inproc: Harness) -> None:
@@ -414,7 +414,7 @@ def test_a_second_ctrl_c_during_the_teardown_lookup_still_terminates(inproc: Har
 
     interrupt.operation = "DescribeInstances"  # type: ignore[attr-defined]
     inproc.faults.append(interrupt)  # type: ignore[arg-type]
-    with pytest.raises(KeyboardInterrupt), ec2_session(options(), inproc.hooks()):
+    with pytest.raises(KeyboardInterrupt), inproc.session(options()):
         tearing_down.append(True)
         raise KeyboardInterrupt("first Ctrl-C")
     tearing_down.clear()
@@ -427,7 +427,7 @@ def test_an_instance_not_yet_known_to_ec2_is_terminated_after_all(inproc: Harnes
     fault = Fault("TerminateInstances", "InvalidInstanceID.NotFound", times=2)
     inproc.faults.append(fault)
     inproc.fail_at = "instance"
-    with pytest.raises(RuntimeError, match="injected"), ec2_session(options(), inproc.hooks()):
+    with pytest.raises(RuntimeError, match="injected"), inproc.session(options()):
         pass
     assert len(fault.hits) == 2
     assert leftovers(inproc.client("ec2")) == {}
@@ -436,7 +436,7 @@ def test_an_instance_not_yet_known_to_ec2_is_terminated_after_all(inproc: Harnes
 def test_security_group_delete_waits_for_the_eni(inproc: Harness) -> None:
     fault = Fault("DeleteSecurityGroup", "DependencyViolation", times=2)
     inproc.faults.append(fault)
-    with ec2_session(options(), inproc.hooks()):
+    with inproc.session(options()):
         pass
     assert len(fault.hits) == 2
     assert inproc.sleeps.count(0.5) == 2
@@ -448,11 +448,11 @@ def test_a_security_group_already_gone_is_not_a_teardown_failure(
 ) -> None:
     fault = Fault("DeleteSecurityGroup", "InvalidGroup.NotFound", times=1)
     inproc.faults.append(fault)
-    sessions = []
-    with ec2_session(options(), inproc.hooks(on_session=sessions.append)):
+    provider = inproc.provider(options())
+    with inproc.rent(provider):
         pass
-    assert len(fault.hits) == 1 and not sessions[0].teardown_errors
-    entry = json.loads((aws_env / f"{sessions[0].session_id}.json").read_text())
+    assert len(fault.hits) == 1 and not provider.session.teardown_errors
+    entry = json.loads((aws_env / f"{provider.session.session_id}.json").read_text())
     assert entry["status"] == "done"
 
 
@@ -462,14 +462,14 @@ def test_a_security_group_that_stays_in_use_fails_the_teardown_loudly(
     """Retries run out: the open-SSH group is reported, never given up on silently."""
     fault = Fault("DeleteSecurityGroup", "DependencyViolation")
     inproc.faults.append(fault)
-    sessions = []
+    provider = inproc.provider(options())
     with (
         pytest.raises(TeardownError, match="security_group"),
-        ec2_session(options(), inproc.hooks(on_session=sessions.append)),
+        inproc.rent(provider),
     ):
         pass
     assert len(fault.hits) == 30  # every attempt, then the error
-    entry = json.loads((aws_env / f"{sessions[0].session_id}.json").read_text())
+    entry = json.loads((aws_env / f"{provider.session.session_id}.json").read_text())
     assert entry["status"] == "teardown-failed"
     assert "groups" in leftovers(inproc.client("ec2"))
 
@@ -477,7 +477,7 @@ def test_a_security_group_that_stays_in_use_fails_the_teardown_loudly(
 def test_unknown_instance_type_is_refused_by_validation(inproc: Harness) -> None:
     with (
         pytest.raises(Ec2ConfigError, match=r"g9x\.nope"),
-        ec2_session(options(instance_type="g9x.nope"), inproc.hooks()),
+        inproc.session(options(instance_type="g9x.nope")),
     ):
         pass
     assert leftovers(inproc.client("ec2")) == {}
@@ -500,7 +500,7 @@ def test_a_ctrl_c_during_teardown_is_said_and_the_teardown_finishes(inproc: Harn
     before = signal.getsignal(signal.SIGINT)
     with (
         pytest.raises(KeyboardInterrupt, match="first"),
-        ec2_session(options(), inproc.hooks(progress=said.append)),
+        inproc.session(options(), progress=said.append),
     ):
         raise KeyboardInterrupt("first Ctrl-C")
     assert any("teardown is still running" in line for line in said)
@@ -515,12 +515,11 @@ def test_the_next_ctrl_c_abandons_the_teardown_and_says_what_is_left(
     from pytest_gpubench.ec2.__main__ import main
 
     said: list[str] = []
-    sessions = []
     inproc.faults.append(ctrl_c_on_terminate(2))  # type: ignore[arg-type]
-    hooks = inproc.hooks(progress=said.append, on_session=sessions.append)
-    with pytest.raises(KeyboardInterrupt, match="first") as info, ec2_session(options(), hooks):
+    provider = inproc.provider(options(), progress=said.append)
+    with pytest.raises(KeyboardInterrupt, match="first") as info, inproc.rent(provider):
         raise KeyboardInterrupt("first Ctrl-C")
-    s = sessions[0]
+    s = provider.session
     [line] = [line for line in said if "ABANDONED" in line]
     for what in (s.instance_id, s.security_group_id, s.key_name):
         assert what in line
@@ -560,14 +559,14 @@ def test_the_root_volume_is_encrypted_with_the_account_default_and_the_eni_tagge
     inproc.client = lambda service, region="us-east-1": (  # type: ignore[method-assign]
         ec2 if service == "ec2" else original(service, region)
     )
-    with ec2_session(options(ami=image), inproc.hooks()) as live:
+    with inproc.session(options(ami=image)) as live:
         instance = describe(inproc, live.instance_id)
         [volume] = ec2.describe_volumes(
             Filters=[{"Name": "attachment.instance-id", "Values": [live.instance_id]}]
         )["Volumes"]
         assert volume["Encrypted"] is True
         assert instance["NetworkInterfaces"]
-        session_id = live.session.session_id
+        session_id = live.provider.session.session_id
     [body] = runs
     assert {k: v for k, v in body.items() if k.startswith("BlockDeviceMapping")} == {
         "BlockDeviceMapping.1.DeviceName": "/dev/sda1",
@@ -613,8 +612,8 @@ def test_the_session_reads_host_key_fingerprints_from_the_console_bounded(
     inproc.client = lambda service, region="us-east-1": (  # type: ignore[method-assign]
         ec2 if service == "ec2" else original(service, region)
     )
-    hooks = inproc.hooks(connect=connect, console_wait_s=20, ssh_retry_delay_s=5)
-    with ec2_session(options(), hooks):
+    ssh = inproc.ssh(connect=connect, retry_delay_s=5)
+    with inproc.session(options(), ssh, console_wait_s=20):
         pass
     assert answers == [None, None]
     assert len(calls) == 5  # 20 s at 5 s apart, once: the answer is kept

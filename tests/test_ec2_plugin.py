@@ -7,10 +7,11 @@ The remote run is a real SSH session to 127.0.0.1 running a tiny real gpubench b
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
-import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,16 @@ import pytest
 pytest.importorskip("moto")
 pytest.importorskip("paramiko")
 
-from pytest_gpubench.ec2.plugin import LOCAL_ONLY, forwarded_args, remote_pytest_args
-from tests.ec2_support import AMI, Harness, leftovers
-from tests.sshd import Sshd
+from pytest_gpubench.ec2 import plugin as ec2_plugin
+from pytest_gpubench.ec2.provider import Ec2Provider
+from pytest_gpubench.ec2.session import Ec2Deps
+from pytest_gpubench.ec2.settings import Ec2Options
+from pytest_gpubench.remote.job import Job
+from pytest_gpubench.remote.provider import SshDeps
+from pytest_gpubench.remote.ssh import Target
+from tests.ec2_support import AMI, Fault, Harness, faults_from_env, leftovers
+from tests.remote_support import git_commit_all, write_python_wrapper
+from tests.sshd import Sshd, public_key_of
 
 BENCH = """
 import numpy as np
@@ -33,45 +41,6 @@ def test_matmul(gpubench, device, n):
 """
 
 
-CONFTEST = """
-import os
-
-def pytest_configure(config):
-    if not config.getoption("gpubench_ec2", default=None):
-        return  # the remote run loads this conftest too
-    from pytest_gpubench.ec2.plugin import HOOKS_KEY, JOB_OVERRIDES_KEY
-    from pytest_gpubench.ec2.remote import Target
-    from pytest_gpubench.ec2.session import Hooks
-    from tests.ec2_support import Harness, faults_from_env, write_python_wrapper
-    from tests.sshd import public_key_of
-
-    def target(instance, key_path, options):
-        # The "instance" accepts the session's new key pair, as cloud-init would install it.
-        with open({authorized!r}, "a") as handle:
-            handle.write(public_key_of(key_path) + "\\n")
-        return Target("127.0.0.1", {port}, {user!r})
-
-    config.stash[HOOKS_KEY] = Hooks(
-        client=Harness(
-            endpoint_url=os.environ.get("GPUBENCH_TEST_ENDPOINT"),
-            faults=faults_from_env(os.environ),
-        ).client,
-        target=target,
-        sleep=lambda seconds: None,
-        waiter_delay_s=0,
-        ssh_auth_retries=0,
-        ssh_timeout_s=20,
-        console_wait_s=0,  # moto's console never shows cloud-init's fingerprints
-        progress=lambda line: config.pluginmanager.get_plugin("terminalreporter").write_line(
-            line
-        ),
-    )
-    write_python_wrapper({base!r} + "/.gpubench-venv/bin/python")
-    config.stash[JOB_OVERRIDES_KEY] = {{"remote_base": {base!r}, "setup_override": ("true",)}}
-    if os.environ.get("GPUBENCH_TEST_BENCH"):  # a prepared remote command instead of pytest
-        config.stash[JOB_OVERRIDES_KEY]["bench_template"] = os.environ["GPUBENCH_TEST_BENCH"]
-"""
-
 FAST = ("--gpubench-max-time", "0.002", "--gpubench-min-rounds", "2", "--gpubench-max-rounds", "3")
 EC2 = (
     "--gpubench-ec2",
@@ -83,13 +52,43 @@ EC2 = (
 )
 
 
-def git_commit_all(root: Path) -> None:
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+def wire(
+    monkeypatch: pytest.MonkeyPatch, sshd: Sshd, base: Path, endpoint: str | None = None
+) -> None:
+    """The EC2 plugin's provider and job, wired to moto (with the faults $GPUBENCH_TEST_FAULTS
+    asks for), the local sshd as the instance, and ``base`` as its home, where a wrapper
+    stands in for the venv. $GPUBENCH_TEST_BENCH replaces the remote pytest command."""
+    real_job = ec2_plugin.make_job
 
-    git("init", "-q")
-    git("add", ".")
-    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "bench")
+    def target(instance: dict, key_path: Path, options: object) -> Target:
+        # The "instance" accepts the session's new key pair, as cloud-init would install it.
+        sshd.authorize(public_key_of(key_path))
+        return Target("127.0.0.1", sshd.port, sshd.user)
+
+    def make_provider(options: Ec2Options, say: object) -> Ec2Provider:
+        harness = Harness(endpoint_url=endpoint, faults=faults_from_env(dict(os.environ)))
+        deps = Ec2Deps(
+            client=harness.client,
+            target=target,
+            sleep=lambda seconds: None,
+            waiter_delay_s=0,
+            console_wait_s=0,  # moto's console never shows cloud-init's fingerprints
+            progress=say,  # type: ignore[arg-type]
+        )
+        return Ec2Provider(options, deps, SshDeps(timeout_s=20, auth_retries=0))
+
+    def make_job(session: pytest.Session, options: Ec2Options) -> Job:
+        bench = os.environ.get("GPUBENCH_TEST_BENCH")
+        return replace(
+            real_job(session, options),
+            remote_base=str(base),
+            setup_override=("true",),
+            **({"bench_template": bench} if bench else {}),
+        )
+
+    write_python_wrapper(base / ".gpubench-venv" / "bin" / "python")
+    monkeypatch.setattr(ec2_plugin, "make_provider", make_provider)
+    monkeypatch.setattr(ec2_plugin, "make_job", make_job)
 
 
 @pytest.fixture
@@ -97,11 +96,7 @@ def project(
     pytester: pytest.Pytester, sshd: Sshd, moto_aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-    base = pytester.path.parent / "remote-home"
-    conftest = CONFTEST.format(
-        authorized=str(sshd.authorized_keys), port=sshd.port, user=sshd.user, base=str(base)
-    )
-    pytester.makeconftest(conftest)
+    wire(monkeypatch, sshd, pytester.path.parent / "remote-home")
     return pytester
 
 
@@ -111,12 +106,7 @@ def server_project(
 ) -> pytest.Pytester:
     """``project`` against moto as a server on 127.0.0.1 (real HTTP), not in-process."""
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-    monkeypatch.setenv("GPUBENCH_TEST_ENDPOINT", moto_server)
-    base = pytester.path.parent / "remote-home"
-    conftest = CONFTEST.format(
-        authorized=str(sshd.authorized_keys), port=sshd.port, user=sshd.user, base=str(base)
-    )
-    pytester.makeconftest(conftest)
+    wire(monkeypatch, sshd, pytester.path.parent / "remote-home", endpoint=moto_server)
     return pytester
 
 
@@ -234,7 +224,7 @@ def test_the_uploaded_tree_is_the_invocation_dirs_never_an_options_value(
     )
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
-        [f"gpubench-ec2: uploaded {project.path} (2 files tracked by git)", "*2 passed*"]
+        [f"gpubench-ec2: uploaded {project.path} (1 files tracked by git)", "*2 passed*"]
     )
     assert leftovers(Harness().client("ec2")) == {}
 
@@ -324,8 +314,7 @@ def test_an_alias_picks_the_instances_gpu_though_the_client_has_none(
     """The default devices name ``cuda``: n/a on a laptop, cupy on the instance. The test
     ids sent to the instance must still exist there (they keep the name as typed)."""
     project.makepyfile(test_bench=BENCH)
-    conftest = project.path / "conftest.py"
-    conftest.write_text(REMOTE_ONLY_GPU + conftest.read_text())
+    project.makeconftest(REMOTE_ONLY_GPU)
     git_commit_all(project.path)
 
     result = project.runpytest("--gpubench", "--gpubench-devices", "numpy,cuda", *FAST, *EC2)
@@ -375,7 +364,8 @@ def test_the_instances_run_is_written_and_saved_as_pytest_benchmark_documents(
             "test_matmul[numpy-16]",
         }
         assert document["machine_info"]
-        assert document["gpubench"]["extra"]["ec2"]["instance_type"] == "g4dn.xlarge"
+        cloud = document["gpubench"]["extra"]["cloud"]
+        assert (cloud["provider"], cloud["instance_type"]) == ("EC2", "g4dn.xlarge")
 
 
 def test_a_remote_failure_fails_the_session_and_still_tears_down(
@@ -395,7 +385,7 @@ def test_a_remote_failure_fails_the_session_and_still_tears_down(
             "*gpubench-ec2: the remote run wrote no results JSON*",
             "*gpubench-ec2: remote pytest exited 1*",
             "*gpubench ec2*",
-            "ran on g4dn.xlarge i-* (us-east-1a, on-demand), held *$0.526/h = $*",
+            "Ran on EC2 g4dn.xlarge i-* in us-east-1a (on-demand), held * s: $0.* at $0.5260/h *",
         ]
     )
     assert [e["status"] for e in ledger_entries(aws_env)] == ["done"]
@@ -427,16 +417,13 @@ def test_a_refused_launch_stops_with_what_to_do_and_leaves_nothing(
     message: str,
 ) -> None:
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-    pytester.makeconftest(
-        f"""
-        def pytest_configure(config):
-            from pytest_gpubench.ec2.plugin import HOOKS_KEY
-            from pytest_gpubench.ec2.session import Hooks
-            from tests.ec2_support import Fault, Harness
-
-            harness = Harness(faults=[Fault("RunInstances", {code!r})])
-            config.stash[HOOKS_KEY] = Hooks(client=harness.client, waiter_delay_s=0)
-        """
+    harness = Harness(faults=[Fault("RunInstances", code)])
+    monkeypatch.setattr(
+        ec2_plugin,
+        "make_provider",
+        lambda options, say: Ec2Provider(
+            options, Ec2Deps(client=harness.client, waiter_delay_s=0, progress=say)
+        ),
     )
     pytester.makepyfile(test_bench=BENCH)
     git_commit_all(pytester.path)
@@ -477,7 +464,7 @@ def test_fixture_gives_tests_a_live_instance(project: pytest.Pytester, aws_env: 
     )
     result = project.runpytest("--gpubench-devices", "numpy", *EC2)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*gpubench ec2*", "ran on g4dn.xlarge i-*"])
+    result.stdout.fnmatch_lines(["*gpubench ec2*", "Ran on EC2 g4dn.xlarge i-*"])
     assert leftovers(Harness().client("ec2")) == {}
     assert [e["status"] for e in ledger_entries(aws_env)] == ["done"]
 
@@ -554,58 +541,13 @@ def test_a_ttl_shorter_than_an_install_warns(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*PytestConfigWarning: --gpubench-ec2-ttl 5: *cut short*"])
 
 
-def test_forwarded_args_keep_measurement_options_only() -> None:
-    arity = {
-        "--gpubench": "flag",
-        "--gpubench-devices": "value",
-        "--gpubench-json": "value",
-        "--gpubench-compare": "optional",
-        "--gpubench-ec2": "optional",
-        "--gpubench-ec2-spot": "flag",
-        "--gpubench-max-time": "value",
-    }
-    args = [
-        "-x",
-        "--gpubench",
-        "--gpubench-devices",
-        "numpy,cupy",
-        "--gpubench-ec2",
-        "g5.xlarge",
-        "--gpubench-ec2-spot",
-        "--gpubench-json",
-        "out.json",
-        "--gpubench-compare",
-        "tests/",
-        "--gpubench-max-time=2",
-    ]
-    assert forwarded_args(args, arity) == [
-        "--gpubench-devices",
-        "numpy,cupy",
-        "--gpubench-max-time=2",
-    ]
-    assert "--gpubench-plot" in LOCAL_ONLY
-    # PYTEST_ADDOPTS comes first (the command line wins) and -o gpubench_* overrides travel
-    remote = remote_pytest_args(
-        ["--gpubench", "--gpubench-max-time", "0.5"],
-        "--gpubench-baseline=array-api-strict --gpubench-json x.json -p no:cacheprovider",
-        ["gpubench_profile=seed", "console_output_style=classic"],
-        {**arity, "--gpubench-baseline": "value"},
-    )
-    assert remote == [
-        "--gpubench-baseline=array-api-strict",
-        "--gpubench-max-time",
-        "0.5",
-        "-o",
-        "gpubench_profile=seed",
-    ]
-
-
 def test_plugin_imports_without_the_ec2_extra() -> None:
     code = (
         "import sys\n"
         "for name in ('boto3', 'botocore', 'paramiko'):\n"
         "    sys.modules[name] = None\n"
-        "import pytest_gpubench.ec2.plugin, pytest_gpubench.ec2.session\n"
+        "import pytest_gpubench.ec2.plugin, pytest_gpubench.ec2.provider\n"
+        "import pytest_gpubench.ec2.settings, pytest_gpubench.remote.driver\n"
         "from pytest_gpubench.ec2.plugin import _require_extras\n"
         "try:\n"
         "    _require_extras()\n"
@@ -614,18 +556,3 @@ def test_plugin_imports_without_the_ec2_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'pytest-gpubench[ec2]'" in out.stdout
-
-
-def test_readme_snippet_of_the_remote_command() -> None:
-    from pytest_gpubench.ec2.job import Job, bench_command, remote_paths, setup_commands
-
-    job = Job(Path("/p"), ("t.py::a",), pytest_args=("--gpubench-devices", "numpy,cupy"))
-    paths = remote_paths("/home/ubuntu", job)
-    command = bench_command(job, paths)
-    assert command == textwrap.dedent(
-        """\
-        cd /home/ubuntu/gpubench-project && /home/ubuntu/.gpubench-venv/bin/python -m pytest \
---gpubench --gpubench-json /home/ubuntu/gpubench-project/.gpubench-ec2-out/results.json \
---gpubench-devices numpy,cupy @/home/ubuntu/gpubench-project/.gpubench-ec2-out/nodeids.txt"""
-    )
-    assert setup_commands(job, paths)[-1].endswith("pip install -q -e '.[cuda,torch]'")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +12,6 @@ pytest.importorskip("moto")
 from pytest_gpubench.ec2.__main__ import main
 from pytest_gpubench.ec2.faults import error_code
 from pytest_gpubench.ec2.resources import session_tags, tag_specifications
-from pytest_gpubench.ec2.session import _Lifecycle
 from pytest_gpubench.ec2.sweep import sweep
 from tests.ec2_support import AMI, Harness, leftovers, options
 
@@ -138,12 +135,10 @@ def test_dry_run_lists_and_deletes_nothing(ec2) -> None:
 
 def test_sweep_cleans_up_after_a_client_that_died_mid_session(moto_aws: None) -> None:
     harness = Harness()
-    scratch = Path(tempfile.mkdtemp())
-    lifecycle = _Lifecycle(options(ttl_minutes=10), harness.hooks(), scratch)
-    live = lifecycle.up()  # ... and the client is killed: no teardown runs
-    shutil.rmtree(scratch)
+    machine = harness.provider(options(ttl_minutes=10)).up()  # ... then the client is killed
+    shutil.rmtree(machine.scratch)
     ec2 = harness.client("ec2")
-    assert leftovers(ec2)["instances"] == [live.instance_id]
+    assert leftovers(ec2)["instances"] == [machine.instance_id]
     assert sweep(ec2, datetime.now(timezone.utc)).deleted == []  # not expired yet
     later = datetime.now(timezone.utc) + timedelta(minutes=11)
     report = sweep(ec2, later, sleep=lambda s: None, delay_s=0)

@@ -21,7 +21,6 @@ from pytest_gpubench.ec2.pricing import (
     ENV_PRICE,
     ENV_PRICE_FILE,
     PriceQuote,
-    format_summary,
     quote,
 )
 from pytest_gpubench.ec2.resources import check_ssh_cidr, create_key_pair, session_tags
@@ -185,27 +184,6 @@ def test_spot_history_asks_for_the_price_in_effect_now_and_survives_a_refusal() 
     assert "upper bound: spot history unavailable: UnauthorizedOperation" in q.source
 
 
-def test_summary_line() -> None:
-    info = {
-        "instance_type": "g4dn.xlarge",
-        "instance_id": "i-1",
-        "region": "us-east-1",
-        "zone": "us-east-1b",
-        "market": "spot",
-        "price_per_hour": 0.2,
-        "seconds_held": 3723,
-        "cost_usd": 0.2068,
-        "price_source": "spot price history",
-    }
-    assert format_summary(info) == (
-        "ran on g4dn.xlarge i-1 (us-east-1b, spot), held 1h02m03s at $0.2/h = $0.2068 "
-        "(spot price history)"
-    )
-    # a run that failed before launching: it did not run anywhere, and cost nothing
-    never = {**info, "instance_id": None, "zone": None, "cost_usd": None, "seconds_held": 0}
-    assert format_summary(never) == "nothing launched (g4dn.xlarge in us-east-1): nothing to pay"
-
-
 def test_a_wide_ipv6_cidr_is_refused_with_an_ipv6_example() -> None:
     from pytest_gpubench.ec2.faults import Ec2ConfigError
     from pytest_gpubench.ec2.resources import check_ssh_cidr
@@ -283,7 +261,7 @@ def test_private_key_never_reaches_the_logs(
 def test_add_note_keeps_the_error_where_python_has_no_add_note() -> None:
     """Python 3.10 has no ``BaseException.add_note``: the teardown report must still reach
     ``__notes__``, and the AttributeError must not mask the session's own error."""
-    from pytest_gpubench.ec2.session import add_note
+    from pytest_gpubench.remote.errors import add_note
 
     class Py310Error:  # what an exception offers there: attributes, no add_note
         pass
@@ -299,8 +277,8 @@ def test_add_note_keeps_the_error_where_python_has_no_add_note() -> None:
 
 @pytest.mark.parametrize("name", ["../x", "../../x", "/etc/x", "..", ".", "", "a/../../x", "lnk"])
 def test_a_fetched_name_outside_the_output_dir_is_refused(tmp_path: Path, name: str) -> None:
-    from pytest_gpubench.ec2.job import fetched_path
-    from pytest_gpubench.ec2.remote import RemoteError
+    from pytest_gpubench.remote.errors import RemoteError
+    from pytest_gpubench.remote.job import fetched_path
 
     out = tmp_path / "out"
     out.mkdir()
@@ -310,14 +288,14 @@ def test_a_fetched_name_outside_the_output_dir_is_refused(tmp_path: Path, name: 
 
 
 def test_a_plain_fetched_name_lands_in_the_output_dir(tmp_path: Path) -> None:
-    from pytest_gpubench.ec2.job import fetched_path
+    from pytest_gpubench.remote.job import fetched_path
 
     assert fetched_path(tmp_path, "results.json") == tmp_path / "results.json"
 
 
 def test_run_job_refuses_a_hostile_listing_and_writes_nothing_outside(tmp_path: Path) -> None:
-    from pytest_gpubench.ec2.job import Job, run_job
-    from pytest_gpubench.ec2.remote import RemoteError
+    from pytest_gpubench.remote.errors import RemoteError
+    from pytest_gpubench.remote.job import Job, run_job
 
     class Instance:
         def check(self, command: str, *args: object, **kwargs: object) -> str:
@@ -347,12 +325,12 @@ def test_run_job_refuses_a_hostile_listing_and_writes_nothing_outside(tmp_path: 
 def test_the_instance_document_is_written_whole_or_the_earlier_one_stays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """EC2 mode writes --gpubench-json from the instance's document: a full disk leaves the
+    """A remote run writes --gpubench-json from the machine's document: a full disk leaves the
     earlier report as it was, with no partial file, and says so instead of a traceback."""
     import errno
     from types import SimpleNamespace
 
-    from pytest_gpubench.ec2.plugin import keep_instance_document
+    from pytest_gpubench.remote.document import keep_instance_document
 
     fetched = tmp_path / "fetched.json"
     fetched.write_text(json.dumps({"benchmarks": [], "gpubench": {"measurements": []}}))
@@ -375,4 +353,42 @@ def test_the_instance_document_is_written_whole_or_the_earlier_one_stays(
     monkeypatch.setattr(Path, "write_text", real_write_text)
     keep_instance_document(config, fetched, {"instance_type": "g4dn.xlarge"}, said.append)
     written = json.loads(report.read_text())
-    assert written["gpubench"]["extra"]["ec2"] == {"instance_type": "g4dn.xlarge"}
+    assert written["gpubench"]["extra"]["cloud"] == {"instance_type": "g4dn.xlarge"}
+
+
+def test_the_options_are_checked_by_a_plain_function_before_any_launch(tmp_path: Path) -> None:
+    from pytest_gpubench.ec2.settings import ec2_options, stray_options
+
+    given = {"gpubench_ec2": "g5.xlarge", "gpubench_ec2_ssh_cidr": "203.0.113.7/32"}
+    options = ec2_options(given, tmp_path, {"AWS_DEFAULT_REGION": "eu-west-1"})
+    assert (options.instance_type, options.region, options.extras) == (
+        "g5.xlarge",
+        "eu-west-1",
+        ("cuda", "torch"),
+    )
+    with pytest.raises(Ec2ConfigError, match=r"'tests/' is not an instance type"):
+        ec2_options({"gpubench_ec2": "tests/"}, tmp_path, {})
+    with pytest.raises(Ec2ConfigError, match=r"refusing SSH from 0\.0\.0\.0/0"):
+        ec2_options({**given, "gpubench_ec2_ssh_cidr": "0.0.0.0/0"}, tmp_path, {})
+    assert stray_options(["-x", "--gpubench-ec2-spot", "--gpubench-ec2-ttl=5"]) == (
+        "--gpubench-ec2-spot, --gpubench-ec2-ttl only apply with --gpubench-ec2 TYPE (e.g. "
+        "--gpubench-ec2 g4dn.xlarge); without it the run is local"
+    )
+    assert stray_options(["--gpubench-ec2", "g5.xlarge"]) is None
+
+
+def test_ec2_is_a_provider_and_before_up_prices_and_summarises_nothing_launched() -> None:
+    from pytest_gpubench.ec2.provider import Ec2Provider
+    from pytest_gpubench.ec2.settings import Ec2Options
+    from pytest_gpubench.remote.provider import Provider
+    from pytest_gpubench.remote.summary import format_summary
+
+    provider = Ec2Provider(Ec2Options(region="us-east-1"))
+    assert isinstance(provider, Provider)
+    assert provider.price() == PriceQuote(0.526, f"on-demand table us-east-1 {prices.AS_OF}")
+    assert provider.price().cost(1) == round(0.526 / 60, 6)  # EC2's minimum: a minute
+    assert format_summary(provider.summary()) == (
+        "Nothing launched on EC2 (g4dn.xlarge in us-east-1): nothing to pay"
+    )
+    with pytest.raises(Ec2ConfigError, match="--gpubench-ec2-ttl must be"):
+        Ec2Provider(Ec2Options(ttl_minutes=0))

@@ -13,7 +13,6 @@ import pytest
 
 from pytest_gpubench.report import (
     benchmark_document,
-    ec2_line,
     format_seconds,
     format_speedup,
     format_throughput,
@@ -162,14 +161,6 @@ def test_markdown_escapes_pipes_and_tags_and_cuts_long_reasons():
     assert "&lt;lambda>() takes" in text and "<lambda>" not in text
     [long] = [line for line in text.splitlines() if "xxx" in line]
     assert long.endswith("x…") and len(long) <= 2 + 300 and "x" * 300 not in text
-
-
-def test_ec2_line_copes_with_missing_facts():
-    assert ec2_line({"instance_type": "g5.xlarge"}) == "Ran on EC2 g5.xlarge"
-    assert (
-        ec2_line({"seconds_held": 4000, "cost_usd": 1.0})
-        == "Ran on EC2 instance, held 1 h 6 min: $1.0000"
-    )
 
 
 # --------------------------------------------------------------------------- JSON

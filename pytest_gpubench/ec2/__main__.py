@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
 
 from pytest_gpubench.ec2 import INSTALL_HINT
 from pytest_gpubench.ec2.faults import CREDENTIALS_HELP, error_code
@@ -43,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from botocore.exceptions import BotoCoreError
 
-    from pytest_gpubench.ec2.sweep import sweep
+    from pytest_gpubench.ec2.provider import Ec2Provider
+    from pytest_gpubench.ec2.session import Ec2Deps
+    from pytest_gpubench.ec2.settings import Ec2Options
 
     try:
         from pytest_gpubench.ec2.launch import client_config
@@ -52,8 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, BotoCoreError) as exc:  # botocore: "Invalid endpoint" for a bad name
         print(f"error: --region {args.region!r} is not usable ({exc})", file=sys.stderr)
         return 2
+    provider = Ec2Provider(Ec2Options(region=args.region), Ec2Deps(client=lambda *_: ec2))
     try:
-        report = sweep(ec2, datetime.now(timezone.utc), dry_run=args.dry_run, session=args.session)
+        report = provider.sweep(dry_run=args.dry_run, session=args.session)
     except NoCredentialsError:
         print(f"error: no AWS credentials; {CREDENTIALS_HELP}", file=sys.stderr)
         return 2

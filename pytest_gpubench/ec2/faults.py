@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pytest_gpubench.remote.errors import CloudError, CloudUsageError
+
 log = logging.getLogger("pytest_gpubench.ec2")
 
 T = TypeVar("T")
@@ -41,19 +43,19 @@ CREDENTIALS_HELP = (
 )
 
 
-class Ec2Error(RuntimeError):
+class Ec2Error(CloudError):
     """An EC2 session problem; the message says what to do about it."""
 
 
-class Ec2ConfigError(Ec2Error):
+class Ec2ConfigError(Ec2Error, CloudUsageError):
     """A bad option value (caught before any resource exists)."""
 
 
-class CredentialsError(Ec2Error):
+class CredentialsError(Ec2Error, CloudUsageError):
     """No usable AWS credentials."""
 
 
-class QuotaError(Ec2Error):
+class QuotaError(Ec2Error, CloudUsageError):
     """The account's quota does not allow this instance."""
 
 
@@ -75,10 +77,6 @@ class TeardownError(Ec2Error):
         super().__init__(
             f"EC2 teardown incomplete ({details}); {how}, or delete them in the EC2 console"
         )
-
-
-class SigtermInterrupt(KeyboardInterrupt):
-    """SIGTERM received during an EC2 session; raised so that teardown runs."""
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -1,4 +1,4 @@
-"""Price per hour of the session's instance, and what the session cost.
+"""Price per hour of the session's instance (what it cost: :class:`PriceQuote`'s ``cost``).
 
 Order of precedence: an explicit price (option), ``GPUBENCH_EC2_PRICE_PER_HOUR``, a JSON
 file named by ``GPUBENCH_EC2_PRICE_FILE`` (``{"g4dn.xlarge": 0.5}``), the spot price
@@ -18,6 +18,7 @@ from typing import Any
 
 from pytest_gpubench.ec2 import prices
 from pytest_gpubench.ec2.faults import Ec2ConfigError, error_code
+from pytest_gpubench.remote.provider import Price
 
 ENV_PRICE = "GPUBENCH_EC2_PRICE_PER_HOUR"
 #: EC2's minimum charge per instance launch, in seconds (per-second billing, Linux).
@@ -26,19 +27,11 @@ ENV_PRICE_FILE = "GPUBENCH_EC2_PRICE_FILE"
 
 
 @dataclass(frozen=True)
-class PriceQuote:
-    """USD per hour and where that number came from."""
+class PriceQuote(Price):
+    """An EC2 price: Linux instances are billed per second with a minimum of 60 seconds
+    (so a session that failed early still costs a minute)."""
 
-    usd_per_hour: float | None
-    source: str
-
-    def cost(self, seconds: float) -> float | None:
-        """Cost of holding the instance ``seconds``: EC2 bills Linux instances per second,
-        with a minimum of 60 seconds (so a session that failed early still costs a minute)."""
-        if self.usd_per_hour is None:
-            return None
-        billed = max(seconds, MIN_BILLED_S) if seconds > 0 else 0.0
-        return round(self.usd_per_hour * billed / 3600.0, 6)
+    min_billed_s: float = MIN_BILLED_S
 
 
 def _positive(value: Any, where: str) -> float:
@@ -139,28 +132,3 @@ def quote(
         table = on_demand_quote(instance_type, region)
         return PriceQuote(table.usd_per_hour, f"{table.source} (upper bound: {why})")
     return on_demand_quote(instance_type, region)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def format_summary(info: Mapping[str, Any]) -> str:
-    """One line for the terminal: where the run happened and what it cost (or that no
-    instance was launched, which costs nothing)."""
-    place_of = info.get("zone") or info.get("region")
-    if not info.get("instance_id"):
-        return f"nothing launched ({info.get('instance_type')} in {place_of}): nothing to pay"
-    where = f"{info.get('instance_type')} {info.get('instance_id')}"
-    place = ", ".join(
-        str(x) for x in (info.get("zone") or info.get("region"), info.get("market")) if x
-    )
-    held = _duration(float(info.get("seconds_held") or 0.0))
-    price, cost = info.get("price_per_hour"), info.get("cost_usd")
-    if price is None or cost is None:
-        money = f"cost unknown ({info.get('price_source')})"
-    else:
-        money = f"${price:.4g}/h = ${cost:.4f} ({info.get('price_source')})"
-    return f"ran on {where} ({place}), held {held} at {money}"

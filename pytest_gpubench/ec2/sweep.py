@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,34 +23,12 @@ from pytest_gpubench.ec2.resources import (
     parse_expiry,
     terminate_instances,
 )
+from pytest_gpubench.remote.provider import Leftover, SweepReport
 
 log = logging.getLogger("pytest_gpubench.ec2")
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 TAGGED = [{"Name": "tag-key", "Values": [TAG_SESSION]}]
-
-
-@dataclass(frozen=True)
-class Leftover:
-    kind: str  # "instance", "security-group", "key-pair"
-    resource_id: str
-    session: str
-    owner: str
-    expires: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.kind} {self.resource_id} (session {self.session}, owner {self.owner}, "
-            f"expired {self.expires})"
-        )
-
-
-@dataclass
-class SweepReport:
-    expired: list[Leftover] = field(default_factory=list)
-    fresh: list[Leftover] = field(default_factory=list)
-    deleted: list[Leftover] = field(default_factory=list)
-    errors: list[tuple[Leftover, BaseException]] = field(default_factory=list)
 
 
 def _tags(resource: dict[str, Any]) -> dict[str, str]:

@@ -35,5 +35,5 @@ def builtin_reporters() -> Reporters:
 
 
 def local_only_options() -> tuple[str, ...]:
-    """The built-in report options a remote (EC2) run is not given."""
+    """The built-in report options a remote (cloud) run is not given."""
     return builtin_reporters().local_only()

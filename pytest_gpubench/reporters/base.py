@@ -57,7 +57,7 @@ class Reporter(ABC):
     example: str = "report.txt"
     #: what a file of this format holds, for the refusal to overwrite another file
     kind: str = "a report of pytest-gpubench"
-    #: written where the results are gathered, never forwarded to a remote (EC2) run
+    #: written where the results are gathered, never forwarded to a remote (cloud) run
     local_only: bool = True
     #: written only when something was measured (the run then says it was not written)
     measured_only: bool = True

@@ -1,7 +1,7 @@
 """The report formats of one run, in order: the built-in ones, then those plugins add
 through ``pytest_gpubench_add_reporters``. Everything that lists report options (the
 command line, the checks before the run, the end of the run, what an interrupted run
-leaves alone, what an EC2 run keeps local) reads this list."""
+leaves alone, what a remote run keeps local) reads this list."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ class Reporters:
         ]
 
     def local_only(self) -> tuple[str, ...]:
-        """The options a remote (EC2) run is not given: written here, from its results."""
+        """The options a remote (cloud) run is not given: written here, from its results."""
         return tuple(reporter.option for reporter in self._all if reporter.local_only)
 
     def finish(self, end: ReportEnd) -> None:

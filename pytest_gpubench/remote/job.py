@@ -1,4 +1,4 @@
-"""The benchmark run on the instance: upload the project, install it, run pytest, fetch.
+"""The benchmark run on a rented machine: upload the project, install it, run pytest, fetch.
 
 The remote pytest writes the same measurement JSON as a local run
 (``--gpubench-json``); it is fetched into a local directory with everything else the run
@@ -13,11 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pytest_gpubench.ec2.remote import LineCallback, Remote, RemoteError, upload_project
+from pytest_gpubench.remote.errors import RemoteError
+from pytest_gpubench.remote.upload import upload_project
+
+if TYPE_CHECKING:  # paramiko only where a connection is made
+    from pytest_gpubench.remote.ssh import LineCallback, Remote
 
 REMOTE_DIR = "gpubench-project"
-OUT_DIR = ".gpubench-ec2-out"
+OUT_DIR = ".gpubench-remote-out"
 RESULTS_NAME = "results.json"
 PLOT_NAME = "plot.png"
 NODEIDS_NAME = "nodeids.txt"
@@ -111,15 +116,15 @@ def bench_command(job: Job, paths: RemotePaths) -> str:
 
 
 def fetched_path(local_out: Path, name: str) -> Path:
-    """Where a file the instance listed goes: inside ``local_out``, or ``RemoteError``.
+    """Where a file the machine listed goes: inside ``local_out``, or ``RemoteError``.
 
-    The names come from the instance, so ``../x``, ``/etc/x`` or a link out are refused.
+    The names come from the machine, so ``../x``, ``/etc/x`` or a link out are refused.
     """
     root = local_out.resolve()
     target = (local_out / name).resolve()
     if not name or "/" in name or "\\" in name or name in (".", "..") or target.parent != root:
         raise RemoteError(
-            f"the instance listed a result named {name!r}, which would be written outside "
+            f"the machine listed a result named {name!r}, which would be written outside "
             f"{local_out}; refusing to fetch it (results are plain file names)"
         )
     return local_out / name
@@ -133,11 +138,13 @@ def run_job(
     on_line: LineCallback | None = None,
     step: Callable[[str], None] = lambda name: None,
     timeout_s: float | None = None,
+    label: str = "gpubench-remote",
 ) -> JobResult:
     """Upload, install, run (streamed), fetch; the exit code is the remote pytest's.
 
-    ``timeout_s`` bounds the install and the run together (the instance's time left before
+    ``timeout_s`` bounds the install and the run together (the machine's time left before
     it powers itself off): a hung command raises ``RemoteError`` instead of blocking.
+    ``label`` starts this function's own lines in ``on_line``.
     """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
@@ -148,7 +155,7 @@ def run_job(
     paths = remote_paths(base, job)
     count = upload_project(remote, job.project_root, paths.project, scratch)
     if on_line:
-        on_line(f"gpubench-ec2: uploaded {job.project_root} ({count} files tracked by git)")
+        on_line(f"{label}: uploaded {job.project_root} ({count} files tracked by git)")
     remote.check(f"mkdir -p {shlex.quote(paths.out)}")
     nodeids = scratch / NODEIDS_NAME
     nodeids.write_text("".join(f"{n}\n" for n in job.node_ids))

@@ -1,10 +1,10 @@
-"""SSH to the instance with paramiko: connect with retries, run with streamed output, put, get.
+"""SSH to a rented machine with paramiko: connect with retries, run with streamed output,
+put, get.
 
-Host keys: the first key the instance presents is checked against the fingerprints the
-instance printed to its console (where they can be read in time; otherwise the user is told)
-and recorded in a per-session known_hosts file; later connections are checked against it
-(never silently re-added). The private
-key is read from its file and never logged.
+Host keys: the first key the machine presents is checked against the fingerprints it printed
+to its console (where the provider can read them in time; otherwise the user is told) and
+recorded in a per-session known_hosts file; later connections are checked against it (never
+silently re-added). The private key is read from its file and never logged.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ import hashlib
 import logging
 import os
 import re
-import shlex
-import subprocess
-import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,15 +22,11 @@ from typing import Any
 
 import paramiko
 
-from pytest_gpubench.ec2.faults import Ec2Error
+from pytest_gpubench.remote.errors import RemoteError
 
-log = logging.getLogger("pytest_gpubench.ec2")
+log = logging.getLogger("pytest_gpubench.remote")
 
 LineCallback = Callable[[str], None]
-
-
-class RemoteError(Ec2Error):
-    """SSH could not connect, authenticate, or finish a command."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +91,7 @@ class RecordFirstKey(paramiko.MissingHostKeyPolicy):
         printed = self.expected()
         if printed is None:
             self.say(
-                f"gpubench-ec2: the {key.get_name()} host key of {hostname} "
+                f"the {key.get_name()} host key of {hostname} "
                 f"({fingerprint(key)}) could not be checked against the instance's console "
                 "output in time; trusting it on first use"
             )
@@ -238,13 +231,15 @@ def connect(
     sleep: Callable[[float], None] = time.sleep,
     expected_fingerprints: Callable[[], set[str] | None] | None = None,
     say: Callable[[str], None] = log.warning,
+    user_hint: str = "the SSH user",
 ) -> Remote:
     """Connect, retrying while the instance boots (refused, timed out, no banner yet).
 
     ``auth_retries`` tolerates a key refused while cloud-init has not installed it yet;
     after that a refused key is an error. ``clock``/``sleep`` bound and pace the retries.
     ``expected_fingerprints`` gives the host key fingerprints the instance printed (None if
-    it could not tell in time: ``say`` then says the key was not checked).
+    it could not tell in time: ``say`` then says the key was not checked). ``user_hint``
+    names what sets the user, for the message of a refused key.
     """
     try:
         pkey = paramiko.PKey.from_path(key_path)
@@ -288,7 +283,7 @@ def connect(
             if refused > auth_retries or clock() >= deadline:
                 raise RemoteError(
                     f"SSH key {key_path.name} refused by {target} ({exc}); the server does not "
-                    "accept this key for this user: check --gpubench-ec2-user and the key pair"
+                    f"accept this key for this user: check {user_hint} and the key pair"
                 ) from None
             last: BaseException = exc
         except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -301,56 +296,3 @@ def connect(
                 ) from None
         log.info("SSH to %s not ready (%r); retrying in %.0f s", target, last, retry_delay_s)
         sleep(retry_delay_s)
-
-
-def git_tracked_files(root: Path) -> list[str]:
-    """Paths that git tracks under ``root`` and that exist in the working tree."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise Ec2Error(
-            f"cannot list the files git tracks in {root} ({exc}); the EC2 run uploads a git "
-            "checkout's tracked files, so run it inside the project's git repository"
-        ) from None
-    names = [n for n in listed.decode().split("\0") if n]
-    return [n for n in names if (root / n).is_file()]
-
-
-def git_root(path: Path) -> Path:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=path,
-            capture_output=True,
-            check=True,
-            text=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise Ec2Error(f"{path} is not inside a git repository ({exc})") from None
-    return Path(out.strip())
-
-
-def project_tarball(root: Path, dest: Path) -> int:
-    """A gzipped tar of the tracked files (working-tree contents, uncommitted edits
-    included); how many files it holds."""
-    names = git_tracked_files(root)
-    with tarfile.open(dest, "w:gz") as tar:
-        for name in names:
-            tar.add(root / name, arcname=name, recursive=False)
-    return len(names)
-
-
-def upload_project(remote: Remote, root: Path, remote_dir: str, scratch: Path) -> int:
-    """Unpack the project's tracked files into ``remote_dir`` (created, emptied first); how
-    many files were sent."""
-    if remote_dir.strip().rstrip("/") in {"", ".", "~", "/", "$HOME"}:
-        raise Ec2Error(f"remote project directory {remote_dir!r} would replace a whole tree")
-    tarball = scratch / "project.tar.gz"
-    count = project_tarball(root, tarball)
-    quoted = shlex.quote(remote_dir)
-    remote.check(f"rm -rf {quoted} && mkdir -p {quoted}")
-    remote.put(tarball, f"{remote_dir}/project.tar.gz")
-    remote.check(f"cd {quoted} && tar -xzf project.tar.gz && rm project.tar.gz")
-    return count

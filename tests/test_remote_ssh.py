@@ -1,4 +1,5 @@
-"""The SSH layer against a real OpenSSH server on 127.0.0.1 (skipped without sshd)."""
+"""The shared SSH layer (and the upload and job over it) against a real OpenSSH server on
+127.0.0.1 (skipped without sshd)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,9 @@ import pytest
 
 pytest.importorskip("paramiko")
 
-from pytest_gpubench.ec2.remote import (
-    RemoteError,
-    Target,
-    connect,
-    git_tracked_files,
-    upload_project,
-)
+from pytest_gpubench.remote.errors import RemoteError
+from pytest_gpubench.remote.ssh import Target, connect
+from pytest_gpubench.remote.upload import git_tracked_files, upload_project
 from tests.sshd import Sshd, make_sshd, unavailable_reason, write_ed25519_key
 
 
@@ -168,16 +165,14 @@ def test_project_upload_sends_the_tracked_files_only(sshd: Sshd, tmp_path: Path)
 
 
 def test_upload_refuses_a_directory_that_would_wipe_home(tmp_path: Path) -> None:
-    from pytest_gpubench.ec2.faults import Ec2Error
-
-    with pytest.raises(Ec2Error, match="whole tree"):
+    with pytest.raises(RemoteError, match="whole tree"):
         upload_project(None, tmp_path, "~/", tmp_path)  # type: ignore[arg-type]
 
 
 def test_a_hung_remote_job_stops_at_its_deadline(sshd: Sshd, tmp_path: Path) -> None:
     """The run gets the instance's time left before its TTL: a command that never ends raises
     instead of blocking until the instance powers off."""
-    from pytest_gpubench.ec2.job import Job, run_job
+    from pytest_gpubench.remote.job import Job, run_job
 
     root = make_repo(tmp_path / "project")
     scratch = tmp_path / "scratch"
@@ -226,7 +221,7 @@ def test_the_host_key_is_checked_against_the_console_fingerprints(
     sshd: Sshd, tmp_path: Path
 ) -> None:
     """Issue 13, finding 8: no longer trust on first use where the console says."""
-    from pytest_gpubench.ec2.remote import console_fingerprints
+    from pytest_gpubench.remote.ssh import console_fingerprints
 
     host_key = sshd.directory / "ssh_host_ed25519_key"
     said: list[str] = []
@@ -238,7 +233,7 @@ def test_the_host_key_is_checked_against_the_console_fingerprints(
 
 
 def test_a_host_key_the_console_did_not_print_is_refused(sshd: Sshd, tmp_path: Path) -> None:
-    from pytest_gpubench.ec2.remote import console_fingerprints
+    from pytest_gpubench.remote.ssh import console_fingerprints
 
     other = tmp_path / "other-host-key"
     write_ed25519_key(other)
@@ -259,7 +254,7 @@ def test_a_host_key_not_checkable_in_time_is_said_on_screen(sshd: Sshd, tmp_path
 def test_console_without_fingerprints_yet_reads_as_none() -> None:
     import base64
 
-    from pytest_gpubench.ec2.remote import console_fingerprints
+    from pytest_gpubench.remote.ssh import console_fingerprints
 
     booting = base64.b64encode(b"Linux version 6.8\nKernel command line: ro\n").decode()
     assert console_fingerprints(booting) is None
