@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from pytest_gpubench.integers import check_int
+
 __all__ = [
     "DATASETS",
     "FASHION_MNIST_DIR",
@@ -411,9 +413,10 @@ def load_mnist(
 
 
 def _positive(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise DatasetError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    try:
+        return check_int(value, name, minimum)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def load_synthetic(

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pytest_gpubench.devices import ALIASES, Device, get_device, resolve_names
+from pytest_gpubench.integers import parse_int
 from pytest_gpubench.results import RunResults
 from pytest_gpubench.timing import TimingSettings
 
@@ -193,18 +194,6 @@ MAX_ROUNDS = 100_000
 MAX_TIME_S = 86_400.0
 
 
-def _positive_int(value: Any, option: str, minimum: int, maximum: int) -> int:
-    if value is None:
-        raise ValueError(f"{option} needs a value")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not minimum <= number <= maximum or str(number) != str(value).strip():
-        raise ValueError(f"{option} takes an integer from {minimum} to {maximum}, got {value!r}")
-    return number
-
-
 def parse_share(value: Any, option: str, *, off: float, low_inclusive: bool) -> float:
     """A share given as ``5%`` or ``0.05`` (or ``off``, which gives ``off``), as a fraction
     of 1; ``ValueError`` says what is accepted."""
@@ -229,7 +218,7 @@ def parse_threads(value: Any) -> int | None:
     """``--gpubench-threads``: the thread count of every CPU back end, or None (theirs)."""
     if value is None:
         return None
-    return _positive_int(value, "--gpubench-threads", 1, 4096)
+    return parse_int(value, "--gpubench-threads", 1, 4096)
 
 
 def timing_settings(
@@ -252,13 +241,13 @@ def timing_settings(
     values = {
         "warmup": base.warmup
         if warmup is None
-        else _positive_int(warmup, "--gpubench-warmup", 0, MAX_WARMUP),
+        else parse_int(warmup, "--gpubench-warmup", 0, MAX_WARMUP),
         "min_rounds": base.min_rounds
         if min_rounds is None
-        else _positive_int(min_rounds, "--gpubench-min-rounds", 1, MAX_ROUNDS),
+        else parse_int(min_rounds, "--gpubench-min-rounds", 1, MAX_ROUNDS),
         "max_rounds": base.max_rounds
         if max_rounds is None
-        else _positive_int(max_rounds, "--gpubench-max-rounds", 1, MAX_ROUNDS),
+        else parse_int(max_rounds, "--gpubench-max-rounds", 1, MAX_ROUNDS),
         "max_time": base.max_time,
         "precision": base.precision
         if precision is None

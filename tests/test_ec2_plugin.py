@@ -481,7 +481,10 @@ def test_fixture_skips_without_the_option(pytester: pytest.Pytester) -> None:
     [
         (["--gpubench-ec2", "tests/"], "*'tests/' is not an instance type like g4dn.xlarge*"),
         (["--gpubench-ec2=g4dn.xlarge", "--gpubench-ec2-ssh-cidr", "0.0.0.0/0"], "*refusing*"),
-        (["--gpubench-ec2", "--gpubench-ec2-ttl", "0"], "*--gpubench-ec2-ttl must be*got 0*"),
+        (
+            ["--gpubench-ec2", "--gpubench-ec2-ttl", "0"],
+            "*-ttl (minutes) must be an integer from 1 to 1440*",
+        ),
         (["--gpubench-ec2", "--gpubench-ec2-spot-fallback"], "*only applies with*-spot*"),
         (
             ["--gpubench-ec2", "--gpubench-ec2-region", "us east 1"],

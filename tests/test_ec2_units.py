@@ -390,5 +390,5 @@ def test_ec2_is_a_provider_and_before_up_prices_and_summarises_nothing_launched(
     assert format_summary(provider.summary()) == (
         "Nothing launched on EC2 (g4dn.xlarge in us-east-1): nothing to pay"
     )
-    with pytest.raises(Ec2ConfigError, match="--gpubench-ec2-ttl must be"):
+    with pytest.raises(Ec2ConfigError, match=r"-ttl \(minutes\) must be an integer from 1 to 1440"):
         Ec2Provider(Ec2Options(ttl_minutes=0))

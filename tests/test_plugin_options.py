@@ -286,8 +286,8 @@ def test_rounds_run_through_pytest_benchmark_with_the_device_synchronised_at_eac
         (("--gpubench-devices", "numpy,nope"), "*unknown device 'nope'; expected one of numpy*"),
         (("--gpubench-baseline", "gpu9"), "*unknown device 'gpu9'; expected one of*"),
         (("--gpubench-baseline", "numpy,cupy"), "*--gpubench-baseline takes one device name*"),
-        (("--gpubench-warmup", "-1"), "*--gpubench-warmup takes an integer from 0 to 1000*"),
-        (("--gpubench-min-rounds", "x"), "*--gpubench-min-rounds takes an integer from 1 to*"),
+        (("--gpubench-warmup", "-1"), "*--gpubench-warmup must be an integer from 0 to 1000*"),
+        (("--gpubench-min-rounds", "x"), "*--gpubench-min-rounds must be an integer from 1 to*"),
         # a typo's extra zeros: the run would never end (it hung)
         (("--gpubench-warmup", "99999999999999999999"), "*from 0 to 1000, got '9999*"),
         (("--gpubench-max-rounds", "1000000"), "*from 1 to 100000, got '1000000'*"),
@@ -568,7 +568,7 @@ def test_a_cell_whose_every_round_waited_is_machine_busy_and_the_json_still_writ
         (("--gpubench-precision", "-1"), "*--gpubench-precision takes a share*got '-1'*"),
         (("--gpubench-interference", "0"), "*--gpubench-interference takes a share*got '0'*"),
         (("--gpubench-interference", "lots"), "*--gpubench-interference takes a share*"),
-        (("--gpubench-threads", "0"), "*--gpubench-threads takes an integer from 1*"),
+        (("--gpubench-threads", "0"), "*--gpubench-threads must be an integer from 1*"),
     ],
 )
 def test_bad_precision_interference_or_threads_is_a_usage_error(

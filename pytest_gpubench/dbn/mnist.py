@@ -25,6 +25,7 @@ from pytest_gpubench.datasets import (
 )
 from pytest_gpubench.dbn import DBN, TrainingDivergedError
 from pytest_gpubench.devices import DeviceUnavailableError, device_names, require_device
+from pytest_gpubench.integers import argparse_int
 
 TEST_SIZE = 0.33
 IDX_DATASETS = ("mnist", "fashion-mnist")
@@ -56,26 +57,10 @@ def layer_sizes(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def seed(text: str) -> int:
-    """A seed for NumPy and scikit-learn: an integer from 0 to 2**32 - 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**32 - 1, got {text!r}")
-    return value
+#: ``--epochs``, ``--minibatch-size``, ...: an integer >= 1.
+positive_int = argparse_int(1)
+#: A seed for NumPy and scikit-learn: an integer from 0 to 2**32 - 1.
+seed = argparse_int(0, 2**32 - 1)
 
 
 def positive_float(text: str) -> float:

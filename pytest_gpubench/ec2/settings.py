@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_gpubench.ec2.faults import Ec2ConfigError
+from pytest_gpubench.integers import check_int
 
 DEFAULT_INSTANCE_TYPE = "g4dn.xlarge"
 DEFAULT_REGION = "us-east-1"
@@ -54,10 +55,10 @@ class Ec2Options:
     def validate(self) -> None:
         """``Ec2ConfigError`` for a value no session could use (checked by the provider too,
         so a session built without the plugin is held to the same rules)."""
-        if not 1 <= self.ttl_minutes <= MAX_TTL_MINUTES:
-            raise Ec2ConfigError(
-                f"--gpubench-ec2-ttl must be 1..{MAX_TTL_MINUTES} minutes, got {self.ttl_minutes}"
-            )
+        try:
+            check_int(self.ttl_minutes, "--gpubench-ec2-ttl (minutes)", 1, MAX_TTL_MINUTES)
+        except ValueError as exc:
+            raise Ec2ConfigError(str(exc)) from None
         if self.max_price is not None and not (
             self.spot and math.isfinite(self.max_price) and self.max_price >= MIN_MAX_PRICE
         ):
