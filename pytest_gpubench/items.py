@@ -169,7 +169,7 @@ def _device_param(item: pytest.Item) -> str | None:
 def pair_items(items: list[pytest.Item], baseline: str, typed: dict[str, str]) -> None:
     """Order the benchmarks so that each (experiment, size)'s devices run back to back,
     baseline first, each group where its first item was: the other devices' rounds then
-    interleave with the baseline's (see :class:`~.timing.Partners`). ``typed`` maps each
+    interleave with the baseline's (see :class:`~.bench.Partners`). ``typed`` maps each
     ``device`` parameter to the device it selects."""
     groups: dict[tuple[str, ...], list[pytest.Item]] = {}
     for item in items:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from pytest_gpubench import guard, hookspec
+from pytest_gpubench.bench import GpuBench
 from pytest_gpubench.devices import Device
 from pytest_gpubench.options import add_options
 from pytest_gpubench.session import GpubenchSession, note_call_outcome, session_of
-from pytest_gpubench.timing import GpuBench
 
 __all__: list[str] = []
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_gpubench.bench import GpuBench, Partners
 from pytest_gpubench.benchmark_json import wire
 from pytest_gpubench.devices import Device, get_device, register_specs, unregister_device
 from pytest_gpubench.empty_run import why_nothing_measured
@@ -40,7 +41,6 @@ from pytest_gpubench.settings import (
     parse_threshold,
     rows_of,
 )
-from pytest_gpubench.timing import GpuBench, Partners
 
 __all__ = ["SKIP_WITHOUT", "GpubenchSession", "note_call_outcome", "session_of"]
 
@@ -230,7 +230,7 @@ class GpubenchSession:
     def bench(
         self, request: pytest.FixtureRequest, device: Device, benchmark: Any
     ) -> Iterator[GpuBench]:
-        """The ``gpubench`` fixture: a :class:`~.timing.GpuBench`, then its measurement
+        """The ``gpubench`` fixture: a :class:`~.bench.GpuBench`, then its measurement
         recorded (or, for a test that failed, skipped or timed nothing, an n/a row)."""
         config, enabled = self.config, self.config.enabled
         if enabled and config.threads and not device.is_gpu:

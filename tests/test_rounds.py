@@ -10,16 +10,14 @@ from typing import Any
 
 import pytest
 
+from pytest_gpubench.bench import GpuBench, Partners, record_rounds
 from pytest_gpubench.devices import get_device
 from pytest_gpubench.interference import RoundNoise
 from pytest_gpubench.timing import (
-    GpuBench,
-    Partners,
     SyncedTarget,
     TimingSettings,
     measure,
     median_interval,
-    record_rounds,
     relative_half_width,
 )
 

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pytest_gpubench.bench import GpuBench
 from pytest_gpubench.devices import Device, NumpyBackend, get_device
 from pytest_gpubench.timing import (
-    GpuBench,
     TimingSettings,
     measure,
     measure_transfer,
