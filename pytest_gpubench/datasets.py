@@ -338,13 +338,17 @@ def _parse_arff(text: str, path: Path, cache: Path) -> tuple[np.ndarray, np.ndar
         table = np.loadtxt(
             io.StringIO(text[data.end() :]),
             delimiter=",",
-            dtype=np.uint8,
+            dtype=np.int32,  # wider than a byte: numpy < 2.3 wraps 256 into uint8 silently
             comments="%",
             quotechar="'",
             ndmin=2,
         )
     except ValueError as exc:
         raise _cache_error(cache, f"{path}: {exc}") from exc
+    if table.size and not (table.min() >= 0 and table.max() <= 255):
+        bad = table.max() if table.max() > 255 else table.min()
+        raise _cache_error(cache, f"{path}: a value is {bad}, expected bytes from 0 to 255")
+    table = table.astype(np.uint8)
     if table.shape[1] != len(names):
         raise _cache_error(
             cache, f"{path}: rows hold {table.shape[1]} values, the header declares {len(names)}"

@@ -420,7 +420,7 @@ def test_mnist_openml_cache_with_a_broken_description(tmp_path: Path, no_network
     [
         ([[1, 2], [3]], [4, 5], r"the number of columns changed from 3 to 2 at row 2"),
         ([[1, 2]], [12], r"a label is 12, expected 0 to 9"),
-        ([[1, 256]], [0], r"could not convert string '256' to uint8"),
+        ([[1, 256]], [0], r"a value is 256, expected bytes from 0 to 255"),
     ],
 )
 def test_mnist_openml_cache_with_bad_rows(
