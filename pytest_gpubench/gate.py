@@ -514,17 +514,6 @@ def _median(rounds: Sequence[float]) -> float:
     return statistics.median(rounds)
 
 
-def _speedup_side(
-    base: Measurement, device: Measurement
-) -> tuple[list[float], float, tuple[float, float] | None]:
-    """One run's speedup samples, estimate and interval for ``device`` against ``base``
-    (:func:`~.speedup.estimate_speedup`): per-pair ratios when paired, so a slow spell that
-    hit both rounds cancels out; the baseline's median over each round when unpaired (a
-    schema-1 run)."""
-    estimate = estimate_speedup(base, device)
-    return list(estimate.samples), estimate.value, estimate.interval
-
-
 def _busy(m: Measurement) -> str:
     share = m.wait_share
     waited = f", waited {share:.0%} of the time" if share is not None else ""
@@ -561,9 +550,11 @@ def _speedup_checks(
             busy = Skip(*key, f"machine busy in the {run}: {_busy(m)}")
             (comparison.undecided if gating else comparison.skipped).append(busy)
             return
-    old_side, new_side = _speedup_side(old_base, old_dev), _speedup_side(new_base, new_dev)
-    old_samples, old, old_ci = old_side
-    new_samples, new, new_ci = new_side
+    # per-pair ratios when paired, so a slow spell that hit both rounds cancels out; the
+    # baseline's median over each round when unpaired (a schema-1 run)
+    then, now = estimate_speedup(old_base, old_dev), estimate_speedup(new_base, new_dev)
+    old_samples, old, old_ci = then.samples, then.value, then.interval
+    new_samples, new, new_ci = now.samples, now.value, now.interval
     if old_dev.paired != new_dev.paired:
         unpaired = "saved" if not old_dev.paired else "current"
         comparison.notes.append(

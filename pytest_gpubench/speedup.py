@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from pytest_benchmark.stats import Stats
 
-from .interference import DRIFT_TOLERANCE, drift_beyond
+from .interference import drift_beyond
 from .results import Measurement
 
 __all__ = [
@@ -356,12 +356,11 @@ class SpeedupEstimate:
     drift: float | None = None
 
 
-def estimate_speedup(
-    base: Measurement, device: Measurement, tolerance: float = DRIFT_TOLERANCE
-) -> SpeedupEstimate:
+def estimate_speedup(base: Measurement, device: Measurement) -> SpeedupEstimate:
     """The speedup of ``device`` over ``base`` (module doc): paired when the rounds were,
     its interval widened to the unpaired one's when the baseline drifted beyond
-    ``tolerance``. Both medians must be positive (callers check and say why not)."""
+    :data:`~.interference.DRIFT_TOLERANCE`. Both medians must be positive (callers check
+    and say why not)."""
     first, second = order_groups(device)
     if not first:
         base_median = float(np.median(base.rounds_s))
@@ -374,7 +373,7 @@ def estimate_speedup(
     value = balanced_speedup(first, second)
     interval = paired_speedup_interval(first, second)
     drift = baseline_drift(base, device)
-    if interval is not None and drift is not None and drift_beyond(drift, tolerance):
+    if interval is not None and drift is not None and drift_beyond(drift):
         alone = speedup_interval(base.rounds_s, device.rounds_s)
         if alone is not None:
             interval = (min(interval[0], alone[0]), max(interval[1], alone[1]))
