@@ -280,6 +280,8 @@ class GpuBench:
             sm_clock_mhz=timing.sm_clock_mhz,
             stop=timing.stop,
             pairing=timing.pairing,
+            steal_s=timing.steal_s,
+            quiet_wait_s=timing.quiet_wait_s,
         )
 
 

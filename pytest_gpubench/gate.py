@@ -515,8 +515,10 @@ def _median(rounds: Sequence[float]) -> float:
 
 
 def _busy(m: Measurement) -> str:
-    share = m.wait_share
+    share, stolen = m.wait_share, m.steal_share
     waited = f", waited {share:.0%} of the time" if share is not None else ""
+    if stolen is not None and stolen >= 0.005:
+        waited += f", {stolen:.0%} stolen by the hypervisor"
     return (
         f"{len(m.rounds_s)} clean rounds, {len(m.set_aside_s)} set aside for waiting on a "
         f"CPU{waited}"

@@ -9,6 +9,16 @@ with the round time, quiet and loaded rounds together, for BLAS rounds on 2 core
 ``/proc/pressure/cpu`` (PSI, ``some``) is read as well: a system-wide hint kept with the
 round, not used to set rounds aside.
 
+In a virtual machine the hypervisor can take a virtual CPU away while a thread runs on it:
+the guest sees no wait, only *steal* (``/proc/stat``, in scheduler ticks of 10 ms). Steal on
+the CPUs this process may use is read around each round too, and a round that lost more
+than one tick and more than its wait share to it is set aside as well.
+
+After a round is set aside, :func:`wait_for_quiet` sleeps, untimed, until the other
+processes on this process's CPUs have gone idle (``/proc/stat`` again), so that the next
+try starts at the beginning of a neighbour's idle spell, not at a random point in its busy
+one: a 2.4 s pair beside a neighbour busy half the time was clean 1 time in 11 without it.
+
 Elsewhere there is no wait counter; the process's CPU seconds are recorded instead, and no
 round is set aside: CPU time below wall time × threads also counts I/O, page faults, a GPU
 wait and threads that idle by design, so it cannot tell a neighbour from the workload.
@@ -23,7 +33,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,17 +41,22 @@ from typing import Any
 __all__ = [
     "DEFAULT_WAIT_SHARE",
     "DRIFT_TOLERANCE",
+    "MIN_STEAL_S",
     "MIN_WAIT_S",
     "SLOWDOWN_BITS",
+    "CpuTimes",
     "GpuClockProbe",
     "RoundNoise",
     "WaitProbe",
+    "cpu_times",
     "disturbed",
     "drift_beyond",
     "pressure_s",
     "process_wait_s",
     "settle",
     "slowdown_reasons",
+    "stolen_s",
+    "wait_for_quiet",
 ]
 
 #: A round is set aside when its threads waited for a CPU longer than this share of its
@@ -60,6 +75,12 @@ DRIFT_TOLERANCE = 0.10
 
 _TASKS = Path("/proc/self/task")
 _PSI = Path("/proc/pressure/cpu")
+_STAT = Path("/proc/stat")
+#: The unit of ``/proc/stat``: one scheduler tick (USER_HZ, 100 per second on Linux).
+TICK_S = 1 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+#: Steal below this is no evidence: a reading of one tick may be a few microseconds that
+#: crossed a tick's edge, so a round must show two ticks at least.
+MIN_STEAL_S = 1.5 * TICK_S
 
 
 def _schedstat_sum(field: int, tasks: Path, skip: str = "") -> float | None:
@@ -144,16 +165,101 @@ def pressure_s(path: Path = _PSI) -> float | None:
 
 
 @dataclass(frozen=True)
+class CpuTimes:
+    """Seconds since boot that some CPUs spent busy (user, nice, system, irq, softirq) and
+    stolen by the hypervisor, from ``/proc/stat`` (resolution: :data:`TICK_S`)."""
+
+    busy_s: float
+    steal_s: float
+
+
+def _own_cpus() -> Collection[int] | None:
+    """The CPUs this process may run on; None where the platform cannot say."""
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return None
+
+
+def cpu_times(cpus: Collection[int] | None = None, path: Path = _STAT) -> CpuTimes | None:
+    """:class:`CpuTimes` summed over ``cpus`` (default: the CPUs this process may run on);
+    None off Linux or when ``/proc/stat`` lists none of them."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    wanted = _own_cpus() if cpus is None else cpus
+    busy = steal = 0
+    found = False
+    for line in lines:
+        name, _, rest = line.partition(" ")
+        if not (name.startswith("cpu") and name[3:].isdigit()):
+            continue
+        if wanted is not None and int(name[3:]) not in wanted:
+            continue
+        ticks = [int(v) for v in rest.split()]
+        ticks += [0] * (8 - len(ticks))  # kernels before 2.6.11 have no steal column
+        user, nice, system, _idle, _iowait, irq, softirq, stolen = ticks[:8]
+        busy += user + nice + system + irq + softirq
+        steal += stolen
+        found = True
+    return CpuTimes(busy * TICK_S, steal * TICK_S) if found else None
+
+
+def stolen_s(path: Path = _STAT) -> float | None:
+    """Seconds (cumulative) the hypervisor took from the CPUs this process may use."""
+    times = cpu_times(path=path)
+    return times.steal_s if times is not None else None
+
+
+#: How long :func:`wait_for_quiet` watches the CPUs at a time: ten ticks, so that a
+#: neighbour using a whole CPU shows as ten, and rounding as one at most per CPU.
+QUIET_WINDOW_S = 0.1
+#: Other processes' CPU use, in CPUs, below which the machine counts as quiet: two ticks of
+#: rounding per window are not a neighbour, a busy one is a whole CPU.
+QUIET_SHARE = 0.25
+
+
+def wait_for_quiet(
+    max_s: float,
+    times: Callable[[], CpuTimes | None] = cpu_times,
+    own_cpu: Callable[[], float] = time.process_time,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    window_s: float = QUIET_WINDOW_S,
+) -> float:
+    """Sleep, untimed, until other processes use under :data:`QUIET_SHARE` of a CPU over
+    one window on this process's CPUs (its own CPU time taken out), at most ``max_s``;
+    returns the seconds waited. Returns at once where ``/proc/stat`` cannot be read."""
+    start = clock()
+    before, own_before = times(), own_cpu()
+    if before is None:
+        return 0.0
+    while clock() - start < max_s:
+        sleep(min(window_s, max(0.0, max_s - (clock() - start))))
+        now, own_now = times(), own_cpu()
+        if now is None:
+            break
+        others = (now.busy_s - before.busy_s) - (own_now - own_before)
+        if others < QUIET_SHARE * window_s:
+            break
+        before, own_before = now, own_now
+    return clock() - start
+
+
+@dataclass(frozen=True)
 class RoundNoise:
     """What was read beside one round: the process's run-queue wait (None where there is no
-    counter), the machine's CPU pressure, the process's CPU seconds, and on a GPU its SM
-    clock (MHz) and throttle reasons (NVML's bit mask, 0 when running free)."""
+    counter), the machine's CPU pressure, the process's CPU seconds, the time the hypervisor
+    stole from its CPUs, and on a GPU its SM clock (MHz) and throttle reasons (NVML's bit
+    mask, 0 when running free)."""
 
     wait_s: float | None = None
     pressure_s: float | None = None
     cpu_s: float | None = None
     sm_clock_mhz: float | None = None
     throttle: int | None = None
+    steal_s: float | None = None
 
 
 def disturbed(
@@ -166,12 +272,18 @@ def disturbed(
     """Why a round is set aside, or None when it is clean.
 
     A round is disturbed when its threads waited for a CPU longer than ``wait_share`` of
-    its wall time (and :data:`MIN_WAIT_S`), or, on a GPU, when its SM clock was below
-    ``min_clock_share`` of the default clock or a slowdown throttle was active.
-    ``wait_share`` of ``inf`` switches the CPU test off.
+    its wall time (and :data:`MIN_WAIT_S`), when the hypervisor stole more than that share
+    and more than one tick (a one-tick reading may be rounding) from its CPUs, or, on a GPU,
+    when its SM clock was below ``min_clock_share`` of the default clock or a slowdown
+    throttle was active. ``wait_share`` of ``inf`` switches both CPU tests off.
     """
     if noise.wait_s is not None and noise.wait_s > max(wait_share * round_s, MIN_WAIT_S):
         return f"waited {noise.wait_s * 1e3:.2f} ms for a CPU in a {round_s * 1e3:.2f} ms round"
+    if noise.steal_s is not None and noise.steal_s > max(wait_share * round_s, MIN_STEAL_S):
+        return (
+            f"the hypervisor stole {noise.steal_s * 1e3:.0f} ms of CPU in a "
+            f"{round_s * 1e3:.2f} ms round"
+        )
     if noise.throttle:
         reasons = slowdown_reasons(noise.throttle)
         if reasons:
@@ -210,6 +322,7 @@ class WaitProbe:
 
     ``start()`` before the clock starts, ``stop()`` after it stopped; ``gpu`` (a
     :class:`GpuClockProbe`) adds the SM clock and throttle reasons on NVIDIA devices.
+    ``quiet(max_s)``, between rounds, waits until the machine's other work has paused.
     """
 
     def __init__(
@@ -218,16 +331,24 @@ class WaitProbe:
         pressure: Callable[[], float | None] = pressure_s,
         cpu: Callable[[], float] = time.process_time,
         gpu: GpuClockProbe | None = None,
+        steal: Callable[[], float | None] = stolen_s,
+        quiet: Callable[[float], float] = wait_for_quiet,
     ) -> None:
         self._wait, self._pressure, self._cpu, self.gpu = wait, pressure, cpu, gpu
-        self._before: tuple[float | None, float | None, float] = (None, None, 0.0)
+        self._steal, self._quiet = steal, quiet
+        self._before: tuple[float | None, float | None, float, float | None] = (
+            None,
+            None,
+            0.0,
+            None,
+        )
 
     def start(self) -> None:
-        self._before = (self._wait(), self._pressure(), self._cpu())
+        self._before = (self._wait(), self._pressure(), self._cpu(), self._steal())
 
     def stop(self) -> RoundNoise:
-        wait, pressure, cpu = self._wait(), self._pressure(), self._cpu()
-        wait0, pressure0, cpu0 = self._before
+        wait, pressure, cpu, steal = self._wait(), self._pressure(), self._cpu(), self._steal()
+        wait0, pressure0, cpu0, steal0 = self._before
         clock, throttle = self.gpu.read() if self.gpu is not None else (None, None)
         return RoundNoise(
             wait_s=_delta(wait0, wait),
@@ -235,7 +356,12 @@ class WaitProbe:
             cpu_s=max(0.0, cpu - cpu0),
             sm_clock_mhz=clock,
             throttle=throttle,
+            steal_s=_delta(steal0, steal),
         )
+
+    def quiet(self, max_s: float) -> float:
+        """Wait, untimed, at most ``max_s`` for other work to pause; the seconds waited."""
+        return self._quiet(max_s) if max_s > 0 else 0.0
 
 
 def _delta(before: float | None, after: float | None) -> float | None:

@@ -260,14 +260,16 @@ def _slots(rows: Sequence[SpeedupRow], devices: Sequence[str], baseline: str) ->
 
 
 def format_rounds(cell: Cell) -> str:
-    """Rounds kept, set aside, time spent waiting for a CPU, precision reached, the
-    baseline's drift beside this device when beyond tolerance; or ``machine busy`` with the
-    same figures."""
+    """Rounds kept, set aside, time spent waiting for a CPU or stolen by the hypervisor,
+    precision reached, the baseline's drift beside this device when beyond tolerance; or
+    ``machine busy`` with the same figures."""
     parts = [f"{cell.rounds} rounds"]
     if cell.set_aside:
         parts.append(f"{cell.set_aside} set aside")
     if cell.wait_share is not None and cell.wait_share >= 0.005:
         parts.append(f"waited {cell.wait_share:.0%}")
+    if cell.steal_share is not None and cell.steal_share >= 0.005:
+        parts.append(f"stolen {cell.steal_share:.0%}")
     if cell.precision is not None:
         parts.append(f"±{cell.precision:.1%}")
     if cell.drifted and cell.baseline_drift is not None:

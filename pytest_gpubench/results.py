@@ -63,6 +63,10 @@ class Measurement:
     stop: str = ""
     #: "paired", or why the rounds were not interleaved with the baseline's.
     pairing: str = ""
+    #: Seconds the hypervisor stole from this process's CPUs during all rounds (a VM).
+    steal_s: float | None = None
+    #: Seconds waited, untimed, for the machine to quieten after rounds set aside.
+    quiet_wait_s: float = 0.0
 
     @property
     def paired(self) -> bool:
@@ -81,6 +85,14 @@ class Measurement:
         if not waits or timed <= 0:
             return None
         return sum(waits) / timed
+
+    @property
+    def steal_share(self) -> float | None:
+        """Seconds stolen by the hypervisor over seconds timed, all rounds."""
+        timed = sum(self.rounds_s) + sum(self.set_aside_s)
+        if self.steal_s is None or timed <= 0:
+            return None
+        return self.steal_s / timed
 
     @property
     def ran(self) -> bool:

@@ -102,6 +102,8 @@ class Cell:
     #: rounds set aside as disturbed, and the share of timed seconds spent waiting for a CPU
     set_aside: int = 0
     wait_share: float | None = None
+    #: the share of timed seconds the hypervisor stole from the process's CPUs (a VM)
+    steal_share: float | None = None
     #: fewer clean rounds than asked for: the machine kept them waiting
     busy: bool = False
     #: why the rounds ended (precise, time budget, max rounds, machine busy)
@@ -317,6 +319,7 @@ def _time_cell(m: Measurement) -> Cell:
         pairing=m.pairing,
         set_aside=len(m.set_aside_s),
         wait_share=m.wait_share,
+        steal_share=m.steal_share,
         busy=m.busy,
         stop=m.stop,
         precision=_time_precision(m.rounds_s),

@@ -15,7 +15,10 @@ has spent ``max_time`` seconds in kept rounds, with at least ``min_rounds`` and 
 called precise (its speedup's interval covers both readings, see :mod:`.speedup`): it takes
 its whole time budget, for the baseline's rounds beside it to show both modes. Rounds set
 aside (see :mod:`.interference`) do not count, and may use ``busy_time`` more seconds; a
-cell that still has fewer than ``min_rounds`` clean rounds then is *machine busy*.
+cell that still has fewer than ``min_rounds`` clean rounds then is *machine busy*. After
+each round set aside the loop waits, untimed, for the machine's other work to pause (see
+:func:`~.interference.wait_for_quiet`), so that the next try starts at a neighbour's idle
+spell; those waits are bounded by the busy budget too.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ Clock = Callable[[], float]
 RoundCallback = Callable[[int, int], None]
 #: Set-aside tries allowed per round still needed, for rounds too long for the busy budget.
 BUSY_ATTEMPTS = 8
+#: The longest wait for a quiet machine after a round set aside: this or two pairs' time,
+#: whichever is longer (a neighbour's busy spell in benchmarks/noisy_neighbour is 1-4 s).
+QUIET_MAX_S = 4.0
 #: NVML's floor for a clean GPU round: nvbench drops samples below 75% of the default clock.
 MIN_CLOCK_SHARE = 0.75
 
@@ -146,6 +152,10 @@ class Timing:
     sm_clock_mhz: tuple[float, ...] = ()
     stop: str = ""
     pairing: str = ""
+    #: seconds the hypervisor stole from this process's CPUs during all rounds (a VM)
+    steal_s: float | None = None
+    #: seconds waited, untimed, for the machine to quieten after rounds set aside
+    quiet_wait_s: float = 0.0
     target: SyncedTarget | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -285,6 +295,8 @@ class _Rounds:
     last: SyncedTarget | None = None
     #: the partner's rounds in its own cell, to tell whether it runs differently here
     partner_alone_s: Sequence[float] = ()
+    #: seconds waited, untimed, for a quiet machine after rounds set aside
+    waited: float = 0.0
 
     def samples(self) -> list[float]:
         """Numbers whose median's precision is the answer's: the times when unpaired; when
@@ -310,7 +322,7 @@ class _Rounds:
             if self.spent >= s.max_time:
                 return "time budget"
         budget = self.busy_budget()
-        over = time.monotonic() - self.started >= s.max_time + budget
+        over = time.monotonic() - self.started - self.waited >= s.max_time + budget
         if self.aside and (self.spent_aside >= budget or over):
             return "machine busy" if kept < s.min_rounds else "time budget"
         return None
@@ -331,6 +343,12 @@ class _Rounds:
         if s.busy_time is not None or not self.costs:
             return s.busy_budget_s
         return max(s.busy_budget_s, BUSY_ATTEMPTS * s.min_rounds * statistics.median(self.costs))
+
+    def quiet_limit(self, cost: float) -> float:
+        """How long to wait for a quiet machine now: :data:`QUIET_MAX_S` or two of these
+        pairs, within what is left of the busy budget for waiting."""
+        left = self.busy_budget() - self.waited
+        return max(0.0, min(max(QUIET_MAX_S, 2 * cost), left))
 
     def why_aside(self, r: Round) -> str | None:
         return disturbed(
@@ -361,6 +379,7 @@ class _Rounds:
         if self.why_aside(mine) or (theirs is not None and self.why_aside(theirs)):
             self.aside.append((mine, theirs))
             self.spent_aside += cost
+            self.waited += self.probe.quiet(self.quiet_limit(cost))
         else:
             self.kept.append((mine, theirs))
             self.kept_first.append(partner is not None and index % 2 == 0)
@@ -439,6 +458,7 @@ def _timing(
     aside = [r for r, _ in loop.aside]
     everything = kept + aside
     pressures = [r.noise.pressure_s for r in everything if r.noise.pressure_s is not None]
+    steals = [r.noise.steal_s for r in everything if r.noise.steal_s is not None]
     return Timing(
         rounds_s=tuple(r.seconds for r in kept),
         warmup_s=warmup_s,
@@ -453,6 +473,8 @@ def _timing(
         sm_clock_mhz=tuple(r.noise.sm_clock_mhz for r in kept if r.noise.sm_clock_mhz),
         stop=loop.stop() or "",
         pairing=pairing,
+        steal_s=sum(steals) if steals else None,
+        quiet_wait_s=loop.waited,
         target=synced,
     )
 

@@ -15,18 +15,24 @@ from typing import Any
 import pytest
 
 from pytest_gpubench.interference import (
+    TICK_S,
+    CpuTimes,
     GpuClockProbe,
     RoundNoise,
     WaitProbe,
+    cpu_times,
     disturbed,
     helper_threads_cpu_s,
     pressure_s,
     process_wait_s,
     settle,
     slowdown_reasons,
+    stolen_s,
+    wait_for_quiet,
 )
 
 HAS_SCHEDSTAT = process_wait_s() is not None
+HAS_STAT = cpu_times() is not None
 BUSY = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True: pass"
 IDLE = "import os, sys, time; os.sched_setaffinity(0, {int(sys.argv[1])}); time.sleep(60)"
 
@@ -242,3 +248,124 @@ def test_the_pool_threads_cpu_counts_other_threads_not_the_calling_one() -> None
     done.set()
     worker.join()
     assert counted >= 0.03
+
+
+# --------------------------------------------------------------------------- /proc/stat
+
+STAT = """cpu  900 0 300 5000 10 0 5 40 0 0
+cpu0 500 0 100 2500 5 0 3 30 0 0
+cpu1 400 0 200 2500 5 0 2 10 0 0
+intr 12 0 3
+"""
+
+
+def test_cpu_times_sum_the_busy_and_stolen_ticks_of_the_cpus_asked_for(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text(STAT)
+    busy0, busy1 = (500 + 100 + 3) * TICK_S, (400 + 200 + 2) * TICK_S
+    assert cpu_times({0, 1}, stat) == CpuTimes(
+        pytest.approx(busy0 + busy1), pytest.approx(40 * TICK_S)
+    )
+    assert cpu_times({1}, stat) == CpuTimes(pytest.approx(busy1), pytest.approx(10 * TICK_S))
+    assert cpu_times({7}, stat) is None  # none of the CPUs asked for is listed
+    assert cpu_times({0}, tmp_path / "absent") is None
+
+
+def test_a_kernel_without_a_steal_column_reads_as_nothing_stolen(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu0 5 0 1 100 0 0 0\n")
+    assert cpu_times({0}, stat) == CpuTimes(pytest.approx(6 * TICK_S), 0.0)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no sched_getaffinity here")
+def test_stolen_time_is_read_on_the_cpus_this_process_may_use(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text(STAT)
+    mine = os.sched_getaffinity(0) & {0, 1}
+    expected = sum({0: 30, 1: 10}[cpu] for cpu in mine) * TICK_S if mine else None
+    assert stolen_s(stat) == (pytest.approx(expected) if mine else None)
+
+
+@pytest.mark.parametrize(
+    ("round_s", "steal_s", "share", "aside"),
+    [
+        (0.1, 0.02, 0.05, True),  # two ticks of a 100 ms round
+        (0.1, 0.01, 0.05, False),  # one tick may be rounding
+        (1.0, 0.04, 0.05, False),  # 4% of the round
+        (1.0, 0.06, 0.05, True),
+        (0.1, 0.05, math.inf, False),  # switched off with the wait test
+    ],
+)
+def test_a_round_the_hypervisor_stole_from_is_set_aside(
+    round_s: float, steal_s: float, share: float, aside: bool
+) -> None:
+    why = disturbed(round_s, RoundNoise(wait_s=0.0, steal_s=steal_s), share)
+    assert (why is not None) == aside
+    if aside:
+        assert why is not None and why.startswith("the hypervisor stole")
+
+
+def test_the_probe_reads_steal_around_the_round() -> None:
+    stolen = iter([1.00, 1.03])
+    probe = WaitProbe(wait=lambda: 0.0, pressure=lambda: None, steal=lambda: next(stolen))
+    probe.start()
+    noise = probe.stop()
+    assert noise.steal_s == pytest.approx(0.03)
+
+
+class FakeMachine:
+    """CPU times that advance by a script per window: ``others`` and ``own`` CPU seconds."""
+
+    def __init__(self, others: list[float], own: float = 0.0) -> None:
+        self.others, self.own = iter(others), own
+        self.now = self.busy = self.own_total = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        self.own_total += self.own
+        self.busy += self.own + next(self.others, 0.0)
+
+    def wait(self, max_s: float) -> float:
+        return wait_for_quiet(
+            max_s,
+            times=lambda: CpuTimes(self.busy, 0.0),
+            own_cpu=lambda: self.own_total,
+            sleep=self.sleep,
+            clock=lambda: self.now,
+        )
+
+
+def test_waiting_for_quiet_ends_with_the_first_window_the_others_leave_idle() -> None:
+    machine = FakeMachine(others=[0.1, 0.1, 0.1, 0.0])  # a neighbour's busy spell, then idle
+    assert machine.wait(4.0) == pytest.approx(0.4)
+    assert machine.sleeps == [pytest.approx(0.1)] * 4
+
+
+def test_waiting_for_quiet_gives_up_at_its_limit() -> None:
+    machine = FakeMachine(others=[0.1] * 100)
+    assert machine.wait(0.35) == pytest.approx(0.35)
+
+
+def test_the_process_own_cpu_time_is_not_a_neighbour() -> None:
+    machine = FakeMachine(others=[0.0] * 10, own=0.2)  # its own pool threads still spin
+    assert machine.wait(4.0) == pytest.approx(0.1)
+
+
+def test_without_proc_stat_there_is_no_wait() -> None:
+    slept: list[float] = []
+    assert wait_for_quiet(4.0, times=lambda: None, sleep=slept.append) == pytest.approx(0, abs=0.01)
+    assert slept == []
+    assert WaitProbe(quiet=lambda s: s).quiet(0.0) == 0.0  # nothing left to wait
+
+
+@pytest.mark.skipif(not HAS_STAT, reason="no /proc/stat (not Linux)")
+def test_a_busy_process_on_the_same_core_keeps_the_wait_going(one_core: int) -> None:
+    busy = neighbour(BUSY, one_core)
+    try:
+        waited = wait_for_quiet(0.5)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert waited >= 0.45, waited

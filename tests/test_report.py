@@ -13,6 +13,7 @@ import pytest
 
 from pytest_gpubench.report import (
     benchmark_document,
+    format_rounds,
     format_seconds,
     format_speedup,
     format_throughput,
@@ -655,6 +656,22 @@ def test_a_busy_cell_says_so_with_its_figures():
     assert cell.busy and cell.set_aside == 7
     assert "MACHINE BUSY: 2 rounds, 7 set aside, waited 57%" in render_terminal(run, rows, "numpy")
     assert "MACHINE BUSY" in render_markdown(run, rows, "numpy")
+
+
+def test_time_the_hypervisor_stole_is_named_in_the_rounds_and_the_json():
+    run = RunResults()
+    run.add(Measurement("fit", "300", "numpy", spread(2.0), size_value=300.0))
+    run.add(
+        Measurement(
+            "fit", "300", "torch-cpu", (1.0,) * 8, size_value=300.0, steal_s=0.4, wait_s=(0,) * 8
+        )
+    )
+    rows = build_rows(run.measurements, "numpy")
+    assert rows[0].cells["torch-cpu"].steal_share == pytest.approx(0.05)
+    assert "8 rounds, stolen 5%" in render_terminal(run, rows, "numpy")
+    assert "stolen" not in format_rounds(rows[0].cells["numpy"])
+    again = Measurement.from_dict(json.loads(json.dumps(run.measurements[1].to_dict())))
+    assert again.steal_s == 0.4 and again.quiet_wait_s == 0.0
 
 
 def test_a_baseline_that_drifted_beside_a_device_is_named_in_its_rounds():

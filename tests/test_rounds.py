@@ -39,16 +39,23 @@ class ScriptedClock:
 
 
 class ScriptedProbe:
-    """A wait probe whose every stop() reports the next scripted wait (seconds)."""
+    """A wait probe whose every stop() reports the next scripted wait (seconds); its waits
+    for a quiet machine are logged and take ``quiet_s`` each (never more than allowed)."""
 
-    def __init__(self, waits: Iterator[float]) -> None:
+    def __init__(self, waits: Iterator[float], quiet_s: float = 0.0) -> None:
         self.waits = waits
+        self.quiet_s = quiet_s
+        self.quiet_limits: list[float] = []
 
     def start(self) -> None:
         pass
 
     def stop(self) -> RoundNoise:
         return RoundNoise(wait_s=next(self.waits))
+
+    def quiet(self, max_s: float) -> float:
+        self.quiet_limits.append(max_s)
+        return min(self.quiet_s, max_s)
 
 
 def forever(value: float) -> Iterator[float]:
@@ -174,6 +181,35 @@ def test_a_busy_spell_is_waited_out_within_the_budget() -> None:
     )
     assert len(timing.rounds_s) == 3 and len(timing.set_aside_s) == 20
     assert timing.stop == "max rounds" and not timing.busy
+
+
+def test_after_a_round_set_aside_the_loop_waits_for_a_quiet_machine() -> None:
+    from pytest_gpubench.timing import QUIET_MAX_S
+
+    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, max_time=1, busy_time=10)
+    probe = ScriptedProbe(iter([0.0, 0.05, 0.05, 0.0, 0.0]), quiet_s=0.5)
+    timing = measure(NUMPY, lambda: None, settings, clock=ScriptedClock(forever(0.1)), probe=probe)
+    assert len(timing.rounds_s) == 3 and len(timing.set_aside_s) == 2
+    assert probe.quiet_limits == [QUIET_MAX_S, QUIET_MAX_S]  # after each round set aside only
+    assert timing.quiet_wait_s == pytest.approx(1.0)
+
+
+def test_waits_for_a_quiet_machine_end_with_the_busy_budget() -> None:
+    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, max_time=1, busy_time=5)
+    probe = ScriptedProbe(forever(0.05), quiet_s=3.0)  # the neighbour never pauses
+    timing = measure(NUMPY, lambda: None, settings, clock=ScriptedClock(forever(0.1)), probe=probe)
+    assert probe.quiet_limits[:3] == [pytest.approx(4.0), pytest.approx(2.0), 0.0]
+    assert timing.quiet_wait_s == pytest.approx(5.0)
+    assert timing.busy and sum(timing.set_aside_s) == pytest.approx(5.0, abs=0.11)  # 5 s aside
+
+
+def test_a_long_pair_waits_for_two_of_its_lengths() -> None:
+    from pytest_gpubench.timing import _Rounds
+
+    loop = _Rounds(TimingSettings(min_rounds=5, busy_time=100), ScriptedProbe(forever(0)), min)
+    assert loop.quiet_limit(3.0) == 6.0
+    loop.waited = 99.0
+    assert loop.quiet_limit(3.0) == pytest.approx(1.0)
 
 
 # --------------------------------------------------------------------------- pairing
