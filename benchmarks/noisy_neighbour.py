@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cli import at_least
+from pytest_gpubench.interference import stolen_s
 
 THIS_CHECKOUT = Path(__file__).resolve().parent.parent
 BASELINE, CONTENDER = "numpy", "torch-cpu"
@@ -124,6 +125,7 @@ def run_pytest(
     json_path = out / f"run-{name}.json"
     json_path.unlink(missing_ok=True)
     command = pytest_command(json_path, gate_against, extra)
+    stolen_before = stolen_s()
     start = time.perf_counter()
     try:
         done = subprocess.run(
@@ -134,6 +136,10 @@ def run_pytest(
         parts = [decoded(part) for part in (exc.stdout, exc.stderr)]
         code, text = None, "".join(parts) + f"\ntimed out after {timeout_s} s"
     wall = time.perf_counter() - start
+    stolen_after = stolen_s()
+    stolen = None
+    if stolen_before is not None and stolen_after is not None:
+        stolen = round(stolen_after - stolen_before, 2)
     (out / f"run-{name}.log").write_text(text)
     lines = text.splitlines()
     verdict = [line for line in lines if line.startswith("gpubench compare vs")]
@@ -143,13 +149,15 @@ def run_pytest(
         "command": shlex.join(command),
         "exit_code": code,
         "wall_s": round(wall, 2),
+        "steal_s": stolen,
         "gated_against": str(gate_against) if gate_against else None,
         "verdict": verdict,
         "tail": [line for line in lines[-TAIL_LINES:] if "gate" in line or "gpubench" in line],
         "speedups": speedups(json_path) if json_path.is_file() else {},
     }
     status = "no exit code (timed out)" if code is None else f"exit {code}"
-    print(f"  run {name}: {status}, {wall:.1f} s" + (f"; {verdict[0]}" if verdict else ""))
+    steal = f" ({stolen:.2f} s stolen by the hypervisor)" if stolen else ""
+    print(f"  run {name}: {status}, {wall:.1f} s{steal}" + (f"; {verdict[0]}" if verdict else ""))
     return run
 
 
@@ -450,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
             report.append(f"  {run['name']}: not gated (run 1 wrote no JSON)")
     walls = [f"{r['name']} {r['wall_s']:.0f} s" for runs in phases.values() for r in runs]
     report.append(f"wall time: {', '.join(walls)} (target about 120 s a quiet run on 2 cores)")
+    stolen = [f"{r['name']} {r.get('steal_s')} s" for runs in phases.values() for r in runs]
+    report.append(f"stolen by the hypervisor (/proc/stat, all usable CPUs): {', '.join(stolen)}")
     checks = targets(phases, loss)
     report.append("targets:")
     for check in checks:
