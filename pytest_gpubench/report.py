@@ -326,8 +326,9 @@ def _rounds_note(rows: Sequence[SpeedupRow]) -> str:
 def _legend(rows: Sequence[SpeedupRow]) -> str:
     legend = f"time: median ± half the IQR over {_rounds_note(rows)}"
     rounds = (
-        "rounds: kept, set aside (waited for a CPU or a throttled GPU), share of time "
-        'waited, ± half the interval over the estimate; "baseline +N% beside it": the '
+        "rounds: kept, set aside (waited for a CPU, CPU stolen by the hypervisor, or a "
+        "throttled GPU), share of time waited (and stolen), ± half the interval over the "
+        'estimate; "baseline +N% beside it": the '
         "baseline ran N% slower in pairs than alone, and the interval covers both readings"
     )
     if not raced(rows):

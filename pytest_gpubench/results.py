@@ -52,7 +52,7 @@ class Measurement:
     baseline_first: tuple[bool, ...] = ()
     #: Seconds this process's threads waited for a CPU during each kept round (Linux).
     wait_s: tuple[float, ...] = ()
-    #: Rounds set aside as disturbed (waited for a CPU, or a throttled GPU), and their waits.
+    #: Rounds set aside as disturbed (waited for a CPU, stolen, throttled GPU), and their waits.
     set_aside_s: tuple[float, ...] = ()
     set_aside_wait_s: tuple[float, ...] = ()
     #: Seconds some task on the machine waited for a CPU during all rounds (PSI), a hint.
