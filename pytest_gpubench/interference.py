@@ -51,6 +51,7 @@ __all__ = [
     "cpu_times",
     "disturbed",
     "drift_beyond",
+    "others_running",
     "pressure_s",
     "process_wait_s",
     "settle",
@@ -76,6 +77,7 @@ DRIFT_TOLERANCE = 0.10
 _TASKS = Path("/proc/self/task")
 _PSI = Path("/proc/pressure/cpu")
 _STAT = Path("/proc/stat")
+_LOADAVG = Path("/proc/loadavg")
 #: The unit of ``/proc/stat``: one scheduler tick (USER_HZ, 100 per second on Linux).
 TICK_S = 1 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 #: Steal below this is no evidence: a reading of one tick may be a few microseconds that
@@ -212,6 +214,25 @@ def stolen_s(path: Path = _STAT) -> float | None:
     return times.steal_s if times is not None else None
 
 
+def others_running(loadavg: Path = _LOADAVG, tasks: Path = _TASKS) -> int | None:
+    """Tasks on the machine's run queues right now that are not this process's threads
+    (``/proc/loadavg``'s running count less its own threads in state R); None off Linux."""
+    try:
+        running = int(loadavg.read_text().split()[3].split("/")[0])
+        entries = list(tasks.iterdir())
+    except (OSError, IndexError, ValueError):
+        return None
+    own = 0
+    for entry in entries:
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if text[text.rindex(")") + 2 : text.rindex(")") + 3] == "R":
+            own += 1
+    return max(0, running - own)
+
+
 #: How long :func:`wait_for_quiet` watches the CPUs at a time: ten ticks, so that a
 #: neighbour using a whole CPU shows as ten, and rounding as one at most per CPU.
 QUIET_WINDOW_S = 0.1
@@ -227,11 +248,15 @@ def wait_for_quiet(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     window_s: float = QUIET_WINDOW_S,
+    running: Callable[[], int | None] = others_running,
 ) -> float:
     """Sleep, untimed, until other processes use under :data:`QUIET_SHARE` of a CPU over
     one window on this process's CPUs (its own CPU time taken out), at most ``max_s``;
-    returns the seconds waited. Returns at once where ``/proc/stat`` cannot be read."""
+    returns the seconds waited. Returns at once when no other task is running right now
+    (:func:`others_running`), or where ``/proc/stat`` cannot be read."""
     start = clock()
+    if running() == 0:
+        return clock() - start
     before, own_before = times(), own_cpu()
     if before is None:
         return 0.0

@@ -23,6 +23,7 @@ from pytest_gpubench.interference import (
     cpu_times,
     disturbed,
     helper_threads_cpu_s,
+    others_running,
     pressure_s,
     process_wait_s,
     settle,
@@ -316,8 +317,8 @@ def test_the_probe_reads_steal_around_the_round() -> None:
 class FakeMachine:
     """CPU times that advance by a script per window: ``others`` and ``own`` CPU seconds."""
 
-    def __init__(self, others: list[float], own: float = 0.0) -> None:
-        self.others, self.own = iter(others), own
+    def __init__(self, others: list[float], own: float = 0.0, running: int = 1) -> None:
+        self.others, self.own, self.running = iter(others), own, running
         self.now = self.busy = self.own_total = 0.0
         self.sleeps: list[float] = []
 
@@ -334,6 +335,7 @@ class FakeMachine:
             own_cpu=lambda: self.own_total,
             sleep=self.sleep,
             clock=lambda: self.now,
+            running=lambda: self.running,
         )
 
 
@@ -353,9 +355,28 @@ def test_the_process_own_cpu_time_is_not_a_neighbour() -> None:
     assert machine.wait(4.0) == pytest.approx(0.1)
 
 
+def test_no_other_task_running_right_now_ends_the_wait_at_once() -> None:
+    machine = FakeMachine(others=[0.1] * 100, running=0)
+    assert machine.wait(4.0) == 0.0 and machine.sleeps == []
+
+
+def test_others_running_leaves_out_this_process_threads(tmp_path: Path) -> None:
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("0.54 0.84 1.13 3/107 25187\n")
+    tasks = tmp_path / "task"
+    for tid, state in (("10", "R"), ("11", "S"), ("12", "R")):
+        (tasks / tid).mkdir(parents=True)
+        (tasks / tid / "stat").write_text(f"{tid} (py (worker) 1) {state} 1 2 3\n")
+    assert others_running(loadavg, tasks) == 1  # 3 running, 2 of them this process's
+    loadavg.write_text("0.54 0.84 1.13 1/107 25187\n")
+    assert others_running(loadavg, tasks) == 0  # never below zero
+    assert others_running(tmp_path / "absent", tasks) is None
+
+
 def test_without_proc_stat_there_is_no_wait() -> None:
     slept: list[float] = []
-    assert wait_for_quiet(4.0, times=lambda: None, sleep=slept.append) == pytest.approx(0, abs=0.01)
+    waited = wait_for_quiet(4.0, times=lambda: None, sleep=slept.append, running=lambda: None)
+    assert waited == pytest.approx(0, abs=0.01)
     assert slept == []
     assert WaitProbe(quiet=lambda s: s).quiet(0.0) == 0.0  # nothing left to wait
 
@@ -364,8 +385,10 @@ def test_without_proc_stat_there_is_no_wait() -> None:
 def test_a_busy_process_on_the_same_core_keeps_the_wait_going(one_core: int) -> None:
     busy = neighbour(BUSY, one_core)
     try:
+        running = others_running()
         waited = wait_for_quiet(0.5)
     finally:
         busy.kill()
         busy.wait()
+    assert running is not None and running >= 1, running
     assert waited >= 0.45, waited
