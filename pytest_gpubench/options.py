@@ -77,7 +77,7 @@ def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
         metavar="SHARE",
         default=None,
         help="Time rounds until the 95%% interval of each speedup (or time) is within "
-        "SHARE of it, e.g. 5%% (default), or until --gpubench-max-time; 0 fills the time.",
+        "SHARE of it, e.g. 3%% (default), or until --gpubench-max-time; 0 fills the time.",
     )
     add(
         "--gpubench-interference",

@@ -232,7 +232,7 @@ def timing_settings(
 ) -> TimingSettings:
     """The profile's timing settings with the given options replacing single values.
 
-    ``precision`` (``--gpubench-precision``: ``5%``; ``0`` or ``off`` fills the time budget)
+    ``precision`` (``--gpubench-precision``: ``3%``; ``0`` or ``off`` fills the time budget)
     and ``interference`` (``--gpubench-interference``: the share of a round spent waiting
     for a CPU beyond which it is set aside; ``off`` keeps every round) are shares."""
     if profile not in PROFILES:

@@ -468,3 +468,14 @@ def test_partners_hand_over_the_baselines_own_rounds_for_its_size_only() -> None
     partners.offer("e", "8", SyncedTarget(NUMPY, lambda: None), (0.1, 0.2))
     assert partners.alone_s("e", "8") == (0.1, 0.2)
     assert partners.alone_s("e", "16") == ()
+
+
+def test_the_default_precision_keeps_two_runs_within_1_1x() -> None:
+    """Two runs each within the default precision of the truth may differ by
+    (1 + p) / (1 - p): that must stay below the 1.1x asked of repeated quiet runs."""
+    from pytest_gpubench.settings import PROFILES
+    from pytest_gpubench.timing import DEFAULT_PRECISION
+
+    assert TimingSettings().precision == DEFAULT_PRECISION
+    assert all(p.precision == DEFAULT_PRECISION for p in PROFILES.values())
+    assert (1 + DEFAULT_PRECISION) / (1 - DEFAULT_PRECISION) < 1.1
