@@ -128,7 +128,9 @@ def test_predict_proba_runs_in_batches(small, monkeypatch) -> None:
     whole = clf.predict_proba(X)
     monkeypatch.setattr(estimator_module, "PREDICT_BATCH_SIZE", 7)
     batched = clf.predict_proba(X)
-    np.testing.assert_allclose(batched, whole, rtol=1e-6)
+    # float32: OpenBLAS picks its sgemm kernel by the number of rows, so a batch of 7 and
+    # the whole set round differently (up to 6e-6 relative on the SkylakeX kernel)
+    np.testing.assert_allclose(batched, whole, rtol=3e-5)
 
 
 def test_unfitted_estimator_raises_not_fitted(small) -> None:
