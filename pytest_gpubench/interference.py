@@ -43,7 +43,9 @@ __all__ = [
     "DRIFT_TOLERANCE",
     "MIN_STEAL_S",
     "MIN_WAIT_S",
+    "ROOM_SLACK",
     "SLOWDOWN_BITS",
+    "WAKE_ALLOWANCE_S",
     "CpuTimes",
     "GpuClockProbe",
     "RoundNoise",
@@ -53,6 +55,8 @@ __all__ = [
     "drift_beyond",
     "others_running",
     "pressure_s",
+    "process_cpu_s",
+    "process_schedstat",
     "process_wait_s",
     "settle",
     "slowdown_reasons",
@@ -67,6 +71,15 @@ DEFAULT_WAIT_SHARE = 0.05
 #: ... and longer than this: a single scheduler tick on a round of a few microseconds is a
 #: large share but no real loss.
 MIN_WAIT_S = 50e-6
+#: The wait each timeslice of this process's threads may start with before it counts: a
+#: sleeping thread's wake-up. Woken on an idle virtual CPU, a thread waits for the host to
+#: run that CPU again (tens of microseconds); a neighbour keeps a thread waiting for its own
+#: timeslice to end (milliseconds).
+WAKE_ALLOWANCE_S = 100e-6
+#: The share of its CPUs' time a process may seem to leave unused while it keeps them all
+#: busy (its CPU time and the wall clock are read microseconds apart): busy BLAS threads
+#: outnumbering the 2-core VM's CPUs left 0.0-0.2 ms of 45 unused by the threads' clocks.
+ROOM_SLACK = 0.05
 #: How far one library's rounds may stray when another library's rounds run between them
 #: (the paired baseline's median over its own cell's) before the speedup's interval covers
 #: the unpaired reading too. At 300 on 2 cores numpy ran 11-19% slower right after torch's
@@ -109,6 +122,48 @@ def _schedstat_sum(field: int, tasks: Path, skip: str = "") -> float | None:
 def process_wait_s(tasks: Path = _TASKS) -> float | None:
     """Seconds all threads of this process have waited on a run queue; None off Linux."""
     return _schedstat_sum(1, tasks)
+
+
+def _thread_clock(tid: int) -> int:
+    """The CPU-time clock of thread ``tid`` (Linux's MAKE_THREAD_CPUCLOCK(tid, SCHED))."""
+    return (~tid << 3) | 6
+
+
+def process_cpu_s(tasks: Path = _TASKS) -> float:
+    """Seconds on a CPU of all this process's threads, each read up to now. The process
+    clock (``time.process_time``) reads a thread running on another CPU as of its last
+    scheduler tick, 4 ms stale per thread at 250 Hz; each thread's own clock is exact.
+    Falls back to the process clock off Linux."""
+    try:
+        tids = [int(entry.name) for entry in tasks.iterdir()]
+    except (OSError, ValueError):
+        return time.process_time()
+    total = 0.0
+    for tid in tids:
+        try:
+            total += time.clock_gettime(_thread_clock(tid))
+        except OSError:  # the thread exited: its time left the sum, as in the process clock
+            continue
+    return total
+
+
+def process_schedstat(tasks: Path = _TASKS) -> tuple[float, int] | None:
+    """Seconds all threads of this process have waited on a run queue, and the timeslices
+    they ran (each began with a wait, if only a wake-up's); None off Linux."""
+    try:
+        entries = list(tasks.iterdir())
+    except OSError:
+        return None
+    wait = slices = 0
+    for entry in entries:
+        try:
+            fields = (entry / "schedstat").read_bytes().split()
+        except OSError:
+            continue
+        if len(fields) > 2:
+            wait += int(fields[1])
+            slices += int(fields[2])
+    return wait / 1e9, slices
 
 
 def helper_threads_cpu_s(tasks: Path = _TASKS) -> float | None:
@@ -285,6 +340,26 @@ class RoundNoise:
     sm_clock_mhz: float | None = None
     throttle: int | None = None
     steal_s: float | None = None
+    #: timeslices this process's threads ran, and the CPUs it may run on
+    slices: int | None = None
+    cpus: int | None = None
+
+    def foreign_wait_s(self, round_s: float) -> float | None:
+        """The part of the wait that other work on the machine can have caused: what is
+        beyond :data:`WAKE_ALLOWANCE_S` a timeslice, and at most the CPU time this process
+        left unused on the CPUs it may run on. Another process that held a CPU for ``t``
+        seconds kept one thread of this one waiting ``t`` at most; waits beyond that were
+        this process's threads waiting for each other (more runnable threads than CPUs),
+        which the same workload meets in any program."""
+        if self.wait_s is None:
+            return None
+        wait = self.wait_s
+        if self.slices is not None:
+            wait = max(0.0, wait - self.slices * WAKE_ALLOWANCE_S)
+        if self.cpus and self.cpu_s is not None:
+            room = self.cpus * round_s * (1 - ROOM_SLACK) - self.cpu_s
+            wait = min(wait, max(0.0, room))
+        return wait
 
 
 def disturbed(
@@ -297,13 +372,15 @@ def disturbed(
     """Why a round is set aside, or None when it is clean.
 
     A round is disturbed when its threads waited for a CPU longer than ``wait_share`` of
-    its wall time (and :data:`MIN_WAIT_S`), when the hypervisor stole more than that share
+    its wall time (and :data:`MIN_WAIT_S`), counting only the wait that another process can
+    have caused (:meth:`RoundNoise.foreign_wait_s`), when the hypervisor stole more than that share
     and more than one tick (a one-tick reading may be rounding) from its CPUs, or, on a GPU,
     when its SM clock was below ``min_clock_share`` of the default clock or a slowdown
     throttle was active. ``wait_share`` of ``inf`` switches both CPU tests off.
     """
-    if noise.wait_s is not None and noise.wait_s > max(wait_share * round_s, MIN_WAIT_S):
-        return f"waited {noise.wait_s * 1e3:.2f} ms for a CPU in a {round_s * 1e3:.2f} ms round"
+    foreign = noise.foreign_wait_s(round_s)
+    if foreign is not None and foreign > max(wait_share * round_s, MIN_WAIT_S):
+        return f"waited {foreign * 1e3:.2f} ms for a CPU in a {round_s * 1e3:.2f} ms round"
     if noise.steal_s is not None and noise.steal_s > max(wait_share * round_s, MIN_STEAL_S):
         return (
             f"the hypervisor stole {noise.steal_s * 1e3:.0f} ms of CPU in a "
@@ -352,36 +429,48 @@ class WaitProbe:
 
     def __init__(
         self,
-        wait: Callable[[], float | None] = process_wait_s,
+        wait: Callable[[], float | None] | None = None,
         pressure: Callable[[], float | None] = pressure_s,
-        cpu: Callable[[], float] = time.process_time,
+        cpu: Callable[[], float] = process_cpu_s,
         gpu: GpuClockProbe | None = None,
         steal: Callable[[], float | None] = stolen_s,
         quiet: Callable[[float], float] = wait_for_quiet,
+        schedstat: Callable[[], tuple[float, int] | None] = process_schedstat,
+        cpus: int | None = None,
     ) -> None:
-        self._wait, self._pressure, self._cpu, self.gpu = wait, pressure, cpu, gpu
+        """``wait`` replaces ``schedstat`` (the wait and the timeslices) with a wait alone;
+        ``cpus`` defaults to the CPUs this process may run on."""
+        if wait is not None:
+            counter = wait
+            schedstat = lambda: None if (w := counter()) is None else (w, -1)  # noqa: E731
+        self._schedstat, self._pressure, self._cpu, self.gpu = schedstat, pressure, cpu, gpu
         self._steal, self._quiet = steal, quiet
-        self._before: tuple[float | None, float | None, float, float | None] = (
-            None,
-            None,
-            0.0,
-            None,
-        )
+        own = _own_cpus()
+        self.cpus = cpus if cpus is not None else (len(own) if own else None)
+        self._before: tuple[Any, float | None, float, float | None] = (None, None, 0.0, None)
 
     def start(self) -> None:
-        self._before = (self._wait(), self._pressure(), self._cpu(), self._steal())
+        self._before = (self._schedstat(), self._pressure(), self._cpu(), self._steal())
 
     def stop(self) -> RoundNoise:
-        wait, pressure, cpu, steal = self._wait(), self._pressure(), self._cpu(), self._steal()
-        wait0, pressure0, cpu0, steal0 = self._before
+        sched, pressure = self._schedstat(), self._pressure()
+        cpu, steal = self._cpu(), self._steal()
+        sched0, pressure0, cpu0, steal0 = self._before
         clock, throttle = self.gpu.read() if self.gpu is not None else (None, None)
+        wait = slices = None
+        if sched is not None and sched0 is not None:
+            wait = max(0.0, sched[0] - sched0[0])
+            if sched[1] >= 0 and sched0[1] >= 0:  # -1: a wait counter without timeslices
+                slices = max(0, sched[1] - sched0[1])
         return RoundNoise(
-            wait_s=_delta(wait0, wait),
+            wait_s=wait,
             pressure_s=_delta(pressure0, pressure),
             cpu_s=max(0.0, cpu - cpu0),
             sm_clock_mhz=clock,
             throttle=throttle,
             steal_s=_delta(steal0, steal),
+            slices=slices,
+            cpus=self.cpus,
         )
 
     def quiet(self, max_s: float) -> float:
