@@ -6,6 +6,7 @@ session (with :mod:`.timing`), pair it with the baseline's callable of the same 
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,8 @@ from pytest_gpubench.timing import (
     SyncedTarget,
     Timing,
     TimingSettings,
+    check_calls_per_round,
+    harness_floor,
     measure,
     measure_transfer,
 )
@@ -76,12 +79,13 @@ class Partners:
         )
 
 
-def record_rounds(benchmark: Any, rounds_s: Sequence[float]) -> None:
-    """Hand the kept rounds to pytest-benchmark as this test's statistics (its tables, its
-    JSON, ``--benchmark-save`` and ``--benchmark-compare`` then show them).
+def record_rounds(benchmark: Any, rounds_s: Sequence[float], calls_per_round: int = 1) -> None:
+    """Hand the kept rounds (seconds per call) to pytest-benchmark as this test's statistics
+    (its tables, its JSON, ``--benchmark-save`` and ``--benchmark-compare`` then show them).
 
     pytest-benchmark has no public call for rounds timed elsewhere; this uses what its
-    ``pedantic`` does (``_make_stats``, one iteration per round), on 4.x and 5.x alike.
+    ``pedantic`` does (``_make_stats`` with the iterations per round, each round's total
+    given, which it divides by them), on 4.x and 5.x alike.
     """
     if getattr(benchmark, "_mode", None):
         raise RuntimeError(
@@ -89,9 +93,9 @@ def record_rounds(benchmark: Any, rounds_s: Sequence[float]) -> None:
             "test times through gpubench(fn) only"
         )
     benchmark._mode = "gpubench(...)"
-    stats = benchmark._make_stats(1)
+    stats = benchmark._make_stats(calls_per_round)
     for seconds in rounds_s:
-        stats.update(seconds)
+        stats.update(seconds * calls_per_round)
 
 
 class GpuBench:
@@ -99,7 +103,9 @@ class GpuBench:
 
     ``gpubench.transfer(X)`` copies ``X`` onto the device, timing the copy apart;
     ``gpubench(fn, *args, units=..., units_per_round=...)`` times ``fn(*args)`` (once per
-    test, like pytest-benchmark's fixture) and returns its last result; ``metrics`` takes
+    test, like pytest-benchmark's fixture) and returns its last result (``units_per_round``:
+    the units of work one call does; ``calls_per_round=1`` for a callable that must not run
+    twice in a row); ``metrics`` takes
     extra numbers such as accuracy. :meth:`measurement` is the record for the reports.
     With ``partners``, a non-baseline device's rounds interleave with the baseline's of the
     same size, and the baseline offers its own callable for the devices after it.
@@ -119,6 +125,7 @@ class GpuBench:
         versus_baseline: bool = True,
         on_round: RoundCallback | None = None,
         progress: Any = None,
+        floor: Callable[[Device, float], float] = harness_floor,
     ) -> None:
         self.device = device
         self.experiment = experiment
@@ -132,6 +139,9 @@ class GpuBench:
         self.on_round = on_round
         #: a :class:`~pytest_gpubench.progress.Progress` line shown while the rounds run
         self.progress = progress
+        #: the harness's per-call floor on a device (see :func:`~.timing.harness_floor`)
+        self.floor = floor
+        self.floor_s: float | None = None
         self.units = ""
         self.units_per_round = 0.0
         self.metrics: dict[str, float] = {}
@@ -158,11 +168,15 @@ class GpuBench:
         units_per_round: float = 0,
         size: str | None = None,
         size_value: float | None = None,
+        calls_per_round: int | None = None,
         **kwargs: Any,
     ) -> Any:
         """Time ``target(*args, **kwargs)`` on the device; returns its last result."""
         if self.timing is not None:
             raise RuntimeError("gpubench can time one workload per test; split the test")
+        settings = self.settings
+        if calls_per_round is not None:
+            settings = replace(settings, calls_per_round=check_calls_per_round(calls_per_round))
         self.units = units
         self.units_per_round = _finite(
             units_per_round, "units_per_round", "a finite number >= 0 (0: no throughput)", 0.0
@@ -171,7 +185,9 @@ class GpuBench:
             self.size = str(size)
         if size_value is not None:
             self.size_value = _finite(size_value, "size_value", "a finite number (the x axis)")
-        work = lambda: target(*args, **kwargs)  # noqa: E731
+        # the user's callable itself when it takes nothing: a wrapper's call would be timed
+        # too, a tenth of a sub-microsecond call
+        work = functools.partial(target, *args, **kwargs) if args or kwargs else target
         if self.benchmark is not None:
             self.benchmark.group = f"{self.experiment} {self.size}"
             if getattr(self.benchmark, "disabled", False):  # --benchmark-disable: run once
@@ -189,7 +205,7 @@ class GpuBench:
             self.timing = measure(
                 self.device,
                 work,
-                self.settings,
+                settings,
                 clock=clock,
                 partner=partner,
                 partner_alone_s=self._partner_alone_s(),
@@ -205,7 +221,9 @@ class GpuBench:
                 self.experiment, self.size, self.timing.target, self.timing.rounds_s
             )
         if self.benchmark is not None and self.timing.rounds_s:  # none kept: no stats to give
-            record_rounds(self.benchmark, self.timing.rounds_s)
+            record_rounds(self.benchmark, self.timing.rounds_s, self.timing.calls_per_round)
+        if self.timing.calls_per_round > 1:  # only a call shorter than a round can near it
+            self.floor_s = self.floor(self.device, settings.round_time)
         if not self.timing.rounds_s:
             self.note = (
                 f"machine busy: every round waited for a CPU ({len(self.timing.set_aside_s)} "
@@ -241,6 +259,8 @@ class GpuBench:
             units=self.units,
             units_per_round=self.units_per_round,
             warmup_rounds_s=list(self.timing.warmup_s),
+            calls_per_round=self.timing.calls_per_round,
+            cold_rounds_s=list(self.timing.cold_s),
             event_rounds_s=list(self.timing.event_rounds_s),
             set_aside_rounds_s=list(self.timing.set_aside_s),
         )
@@ -282,6 +302,9 @@ class GpuBench:
             pairing=timing.pairing,
             steal_s=timing.steal_s,
             quiet_wait_s=timing.quiet_wait_s,
+            calls_per_round=timing.calls_per_round,
+            cold_rounds_s=timing.cold_s,
+            floor_s=self.floor_s,
         )
 
 

@@ -73,6 +73,14 @@ def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
         "reached first (default: quick 20, seed 60).",
     )
     add(
+        "--gpubench-round-time",
+        metavar="SECONDS",
+        default=None,
+        help="Least seconds one round of back-to-back calls lasts; the calls per round are "
+        "calibrated to it (default 0.01). 0: one call per round, so every figure, the "
+        "speedups included, is that of an isolated (cold) call.",
+    )
+    add(
         "--gpubench-precision",
         metavar="SHARE",
         default=None,

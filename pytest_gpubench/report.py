@@ -221,6 +221,8 @@ def _columns(rows: Sequence[SpeedupRow], baseline: str) -> list[tuple[str, str, 
             columns.append((f"{device} copy", device, "copy"))
         names = dict.fromkeys(m for r in rows if device in r.cells for m in r.cells[device].metrics)
         columns.extend((f"{device} {name}", device, f"metric:{name}") for name in names)
+        if any(device in r.cells and r.cells[device].cold_differs for r in rows):
+            columns.append((f"{device} cold", device, "cold"))
         columns.append((f"{device} rounds", device, "rounds"))
     return columns
 
@@ -240,6 +242,8 @@ def _cell_text(row: SpeedupRow, device: str, what: str) -> str:
         return "" if value is None else f"{value:.4g}"
     if what == "rounds":
         return format_rounds(cell) if cell.ran else ""
+    if what == "cold":
+        return format_cold(cell)
     return format_speedup(cell)
 
 
@@ -255,15 +259,31 @@ def _slots(rows: Sequence[SpeedupRow], devices: Sequence[str], baseline: str) ->
     if any(c.transfer_s for c in cells):
         slots.append("copy")
     slots += [f"metric:{name}" for name in dict.fromkeys(m for c in cells for m in c.metrics)]
+    if any(c.cold_differs for c in cells):
+        slots.append("cold")
     slots.append("rounds")
     return slots
 
 
+def format_cold(cell: Cell) -> str:
+    """The isolated call and its excess over the hot per-call time, where it differs
+    materially (``52.0 µs (+50.5)``); blank otherwise."""
+    if not (cell.cold_differs and cell.cold_s is not None and cell.median_s is not None):
+        return ""
+    prefix, factor = time_unit(cell.cold_s)
+    excess = (cell.cold_s - cell.median_s) * factor
+    cold = cell.cold_s * factor
+    unit = f"{prefix.replace('u', 'µ')}s"
+    return f"{_num(cold, _decimals(cold))} {unit} (+{_num(excess, _decimals(excess))})"
+
+
 def format_rounds(cell: Cell) -> str:
-    """Rounds kept, set aside, time spent waiting for a CPU or stolen by the hypervisor,
-    precision reached, the baseline's drift beside this device when beyond tolerance; or
-    ``machine busy`` with the same figures."""
+    """Rounds kept (and their calls), set aside, time spent waiting for a CPU or stolen by
+    the hypervisor, precision reached, the baseline's drift beside this device when beyond
+    tolerance, a time near the harness's floor; or ``machine busy`` with the same figures."""
     parts = [f"{cell.rounds} rounds"]
+    if cell.calls_per_round > 1:
+        parts[0] += f" × {cell.calls_per_round} calls"
     if cell.set_aside:
         parts.append(f"{cell.set_aside} set aside")
     if cell.wait_share is not None and cell.wait_share >= 0.005:
@@ -274,6 +294,8 @@ def format_rounds(cell: Cell) -> str:
         parts.append(f"±{cell.precision:.1%}")
     if cell.drifted and cell.baseline_drift is not None:
         parts.append(f"baseline {cell.baseline_drift - 1:+.0%} beside it")
+    if cell.near_floor and cell.floor_s is not None:
+        parts.append(f"near the floor ({format_seconds(cell.floor_s)})")
     text = ", ".join(parts)
     return f"MACHINE BUSY: {text}" if cell.busy else text
 
@@ -287,6 +309,8 @@ def _slot_text(cell: Cell, slot: str, device: str, baseline: str) -> str:
         return "baseline" if device == baseline else format_speedup(cell)
     if slot == "copy":
         return format_seconds(cell.transfer_s) if cell.transfer_s else "–"
+    if slot == "cold":
+        return format_cold(cell)
     if slot == "rounds":
         return format_rounds(cell)
     value = cell.metrics.get(slot.removeprefix("metric:"))
@@ -324,17 +348,28 @@ def _rounds_note(rows: Sequence[SpeedupRow]) -> str:
 
 
 def _legend(rows: Sequence[SpeedupRow]) -> str:
-    legend = f"time: median ± half the IQR over {_rounds_note(rows)}"
+    cells = [c for r in rows for c in r.cells.values() if c.ran]
+    legend = f"time: per call, median ± half the IQR over {_rounds_note(rows)}"
     rounds = (
-        "rounds: kept, set aside (waited for a CPU, CPU stolen by the hypervisor, or a "
-        "throttled GPU), share of time waited (and stolen), ± half the interval over the "
-        'estimate; "baseline +N% beside it": the '
+        "rounds: kept (× back-to-back calls each), set aside (waited for a CPU, CPU stolen "
+        "by the hypervisor, or a throttled GPU), share of time waited (and stolen), ± half "
+        'the interval over the estimate; "baseline +N% beside it": the '
         "baseline ran N% slower in pairs than alone, and the interval covers both readings"
     )
+    if any(c.cold_differs for c in cells):
+        legend += (
+            "; cold: one isolated call (after the untimed waits between rounds) and its "
+            "excess over a call in a hot loop: launch and sync on a GPU, wake-up on a CPU"
+        )
+    if any(c.near_floor for c in cells):
+        rounds += (
+            '; "near the floor": within 10× of an empty call timed the same way, so '
+            "partly the harness's own loop"
+        )
     if not raced(rows):
         return f"{legend}; {rounds}"
-    cells = [c for r in rows for c in r.cells.values() if c.speedup is not None]
-    paired = [c.paired for c in cells if c.speedup != 1.0 or c.paired]
+    raced_cells = [c for c in cells if c.speedup is not None]
+    paired = [c.paired for c in raced_cells if c.speedup != 1.0 or c.paired]
     if paired and all(paired):
         how = (
             "per-pair ratios, rounds interleaved with the baseline's (each order's median, "

@@ -45,10 +45,11 @@ __all__ = [
 ]
 
 #: Version of the section layout; :func:`load_results` refuses any other.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Versions :func:`load_results` reads. Version 1 (before paired rounds and interference
-#: figures) reads as unpaired rounds with no waits recorded.
-READABLE_VERSIONS = (1, 2)
+#: figures) reads as unpaired rounds with no waits recorded; version 2 (before calibrated
+#: rounds) as one call per round, each of them cold.
+READABLE_VERSIONS = (1, 2, 3)
 #: Key of our section in a pytest-benchmark JSON document.
 SECTION_KEY = "gpubench"
 #: Description keys that identify hardware (not library versions, drivers or thread counts).
@@ -322,6 +323,9 @@ def _measurement(data: Any, what: str) -> Measurement:
                 f"{what}.{name} must be a list of seconds (finite numbers >= 0), got "
                 f"{_json_type(rounds)}"
             )
+    calls = data.get("calls_per_round", 1)
+    if isinstance(calls, int) and not isinstance(calls, bool) and calls < 1:
+        raise ValueError(f"{what}.calls_per_round must be 1 or more, got {calls}")
     orders = data.get("baseline_first", [])
     if not isinstance(orders, list) or not all(isinstance(b, bool) for b in orders):
         raise ValueError(

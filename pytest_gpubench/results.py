@@ -22,8 +22,9 @@ __all__ = ["RESULTS_KEY", "ROUND_FIELDS", "Measurement", "RunResults", "results_
 class Measurement:
     """One benchmark of one experiment size on one device.
 
-    ``rounds_s`` holds every timed round in seconds, each bracketed by device
-    synchronisation; an empty tuple with a ``reason`` records a device that could not run.
+    ``rounds_s`` holds every kept round in seconds per call (a round is a block of
+    ``calls_per_round`` back-to-back calls bracketed by device synchronisation); an empty
+    tuple with a ``reason`` records a device that could not run.
     """
 
     experiment: str
@@ -50,7 +51,8 @@ class Measurement:
     paired_baseline_s: tuple[float, ...] = ()
     #: For each pair, whether the baseline's round ran first (the order alternates).
     baseline_first: tuple[bool, ...] = ()
-    #: Seconds this process's threads waited for a CPU during each kept round (Linux).
+    #: Seconds this process's threads waited for a CPU during each kept round (Linux) that
+    #: other work can have held: wake-ups and the threads' waits for each other left out.
     wait_s: tuple[float, ...] = ()
     #: Rounds set aside as disturbed (waited for a CPU, stolen, throttled GPU), and their waits.
     set_aside_s: tuple[float, ...] = ()
@@ -67,6 +69,13 @@ class Measurement:
     steal_s: float | None = None
     #: Seconds waited, untimed, for the machine to quieten after rounds set aside.
     quiet_wait_s: float = 0.0
+    #: Back-to-back calls in each round (calibrated; 1 for long calls or by request).
+    calls_per_round: int = 1
+    #: The single cold call timed before each kept round's block (empty when every round is
+    #: one call, and so cold itself): what one isolated call costs, wake-up and launch included.
+    cold_rounds_s: tuple[float, ...] = ()
+    #: The harness's own cost per call on this device: an empty callable measured the same way.
+    floor_s: float | None = None
 
     @property
     def paired(self) -> bool:
@@ -78,10 +87,24 @@ class Measurement:
         return self.stop == "machine busy"
 
     @property
+    def timed_s(self) -> float:
+        """Wall seconds of all rounds, kept and set aside (blocks and cold calls)."""
+        blocks = (sum(self.rounds_s) + sum(self.set_aside_s)) * self.calls_per_round
+        return blocks + sum(self.cold_rounds_s)
+
+    @property
+    def cold_s(self) -> float | None:
+        """The median isolated (cold) call: the cold calls, or the rounds when each round
+        was a single call."""
+        if self.cold_rounds_s:
+            return statistics.median(self.cold_rounds_s)
+        return self.median_s if self.calls_per_round == 1 else None
+
+    @property
     def wait_share(self) -> float | None:
         """Seconds waited for a CPU over seconds timed, all rounds (kept and set aside)."""
         waits = (*self.wait_s, *self.set_aside_wait_s)
-        timed = sum(self.rounds_s) + sum(self.set_aside_s)
+        timed = self.timed_s
         if not waits or timed <= 0:
             return None
         return sum(waits) / timed
@@ -89,7 +112,7 @@ class Measurement:
     @property
     def steal_share(self) -> float | None:
         """Seconds stolen by the hypervisor over seconds timed, all rounds."""
-        timed = sum(self.rounds_s) + sum(self.set_aside_s)
+        timed = self.timed_s
         if self.steal_s is None or timed <= 0:
             return None
         return self.steal_s / timed
@@ -142,6 +165,7 @@ class Measurement:
 #: The per-round series of a measurement (lists in JSON, tuples here).
 ROUND_FIELDS = (
     "rounds_s",
+    "cold_rounds_s",
     "event_rounds_s",
     "paired_baseline_s",
     "wait_s",

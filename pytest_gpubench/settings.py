@@ -34,6 +34,7 @@ __all__ = [
     "check_usage",
     "choose_baseline",
     "compare_refusal",
+    "parse_round_time",
     "parse_share",
     "parse_threads",
     "parse_threshold",
@@ -229,12 +230,14 @@ def timing_settings(
     max_time: Any = None,
     precision: Any = None,
     interference: Any = None,
+    round_time: Any = None,
 ) -> TimingSettings:
     """The profile's timing settings with the given options replacing single values.
 
     ``precision`` (``--gpubench-precision``: ``3%``; ``0`` or ``off`` fills the time budget)
     and ``interference`` (``--gpubench-interference``: the share of a round spent waiting
-    for a CPU beyond which it is set aside; ``off`` keeps every round) are shares."""
+    for a CPU beyond which it is set aside; ``off`` keeps every round) are shares;
+    ``round_time`` (``--gpubench-round-time``) is seconds, 0 for one call per round."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     base = PROFILES[profile]
@@ -268,6 +271,8 @@ def timing_settings(
                 f"--gpubench-max-time takes seconds (> 0, at most {MAX_TIME_S:g}), got "
                 f"{max_time!r}; for more rounds, raise --gpubench-min-rounds"
             )
+    if round_time is not None:
+        values["round_time"] = parse_round_time(round_time)
     if (
         min_rounds is not None
         and max_rounds is not None
@@ -281,6 +286,25 @@ def timing_settings(
     if max_rounds is not None and min_rounds is None:
         values["min_rounds"] = min(values["min_rounds"], values["max_rounds"])
     return replace(base, **values)
+
+
+#: The longest --gpubench-round-time: a round is one sample of many, not a whole run.
+MAX_ROUND_TIME_S = 10.0
+
+
+def parse_round_time(value: Any) -> float:
+    """``--gpubench-round-time``: seconds from 0 (one call per round) to
+    :data:`MAX_ROUND_TIME_S`."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_ROUND_TIME_S:
+        raise ValueError(
+            f"--gpubench-round-time takes seconds from 0 (one call per round) to "
+            f"{MAX_ROUND_TIME_S:g}, got {value!r}; the default is 0.01"
+        )
+    return seconds
 
 
 def storage_path(uri: str) -> Path:
@@ -355,6 +379,7 @@ def build_config(
         option.gpubench_max_time,
         getattr(option, "gpubench_precision", None),
         getattr(option, "gpubench_interference", None),
+        getattr(option, "gpubench_round_time", None),
     )
     threads = parse_threads(getattr(option, "gpubench_threads", None))
     thresholds = tuple(parse_threshold(expr) for expr in option.gpubench_compare_fail)

@@ -32,8 +32,10 @@ from .results import Measurement
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
+    "COLD_FACTOR",
     "CONFIDENCE",
     "COST_ONLY",
+    "FLOOR_FACTOR",
     "MIN_INTERVAL_ROUNDS",
     "NOT_MEASURED",
     "Cell",
@@ -65,6 +67,10 @@ BOOTSTRAP_RESAMPLES = 2000
 #: true ratio only ~70% of the time at a nominal 95% (3 rounds: ~91%; 5: ~97%, simulated
 #: with log-normal round times), so below 3 the table shows the ratio without an interval.
 MIN_INTERVAL_ROUNDS = 3
+#: A per-call time within this factor of the harness's floor gets a note.
+FLOOR_FACTOR = 10.0
+#: A cold call this much slower than the hot per-call time is shown on its own line.
+COLD_FACTOR = 1.25
 _SEED = 20240601
 
 
@@ -112,6 +118,25 @@ class Cell:
     precision: float | None = None
     #: the baseline's median paired round over its own cell's median (None: unpaired)
     baseline_drift: float | None = None
+    #: back-to-back calls per round; every time above is per call
+    calls_per_round: int = 1
+    #: the median isolated (cold) call; on a GPU its excess over the hot per-call median is
+    #: the launch-and-sync overhead (on a CPU the excess is the threads' and core's wake-up)
+    cold_s: float | None = None
+    launch_overhead_s: float | None = None
+    #: the harness's own per-call time on this device (an empty callable, measured the same)
+    floor_s: float | None = None
+
+    @property
+    def near_floor(self) -> bool:
+        """The per-call time is within :data:`FLOOR_FACTOR` of the harness's floor: the
+        figure is partly the loop and call that time it."""
+        return bool(self.floor_s and self.median_s and self.median_s < FLOOR_FACTOR * self.floor_s)
+
+    @property
+    def cold_differs(self) -> bool:
+        """The isolated call costs materially more than a call in a hot loop."""
+        return bool(self.cold_s and self.median_s and self.cold_s > COLD_FACTOR * self.median_s)
 
     @property
     def drifted(self) -> bool:
@@ -291,6 +316,11 @@ def hardware_summary(info: Mapping[str, str]) -> str:
     return ""
 
 
+def is_gpu(m: Measurement) -> bool:
+    """Whether ``m`` ran on a GPU (its description names one)."""
+    return bool(m.device_info.get("gpu"))
+
+
 def _time_cell(m: Measurement) -> Cell:
     if not m.ran:
         return Cell(
@@ -323,6 +353,12 @@ def _time_cell(m: Measurement) -> Cell:
         busy=m.busy,
         stop=m.stop,
         precision=_time_precision(m.rounds_s),
+        calls_per_round=m.calls_per_round,
+        cold_s=m.cold_s,
+        launch_overhead_s=(
+            m.cold_s - float(stats.median) if m.cold_s is not None and is_gpu(m) else None
+        ),
+        floor_s=m.floor_s,
     )
 
 

@@ -1,7 +1,17 @@
 """Measure a callable on a device so that GPU times are real and a busy machine shows:
-warm-up, the device synchronised before every clock read, CUDA event times where there are
-events, rounds disturbed by other work set aside and run again, rounds interleaved with the
-baseline device's (paired), and rounds until the answer is precise enough.
+warm-up, calibrated rounds of back-to-back calls, the device synchronised before every
+clock read, CUDA event times where there are events, rounds disturbed by other work set
+aside and run again, rounds interleaved with the baseline device's (paired), and rounds
+until the answer is precise enough.
+
+Calls per round: a call of a few microseconds timed alone measures the clock reads, the
+device sync and the wake-up of idle threads, not the work. After warm-up the number of
+back-to-back calls per round, ``k``, is chosen so that one round lasts at least
+``round_time`` (:func:`calibrate`, the way timeit's ``autorange`` and Google Benchmark grow
+their iterations); a call that already lasts that long keeps ``k = 1``. Each round is then
+one untimed-for-the-answer *cold* call (it pays whatever the untimed waits before it let go
+cold, and is kept as the isolated call's latency), then the timed block of ``k`` calls with
+one sync (and one pair of CUDA events) around it; every figure is that block over ``k``.
 
 The functions here take a device and a callable and need no pytest session. Inside a
 session :class:`~pytest_gpubench.bench.GpuBench` measures with them, hands the kept rounds
@@ -23,6 +33,7 @@ spell; those waits are bounded by the busy budget too.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
@@ -43,11 +54,16 @@ from pytest_gpubench.interference import (
 
 __all__ = [
     "DEFAULT_PRECISION",
+    "MAX_CALLS",
     "MIN_PRECISION_ROUNDS",
+    "ROUND_TIME_S",
     "Round",
     "SyncedTarget",
     "Timing",
     "TimingSettings",
+    "calibrate",
+    "check_calls_per_round",
+    "harness_floor",
     "measure",
     "measure_transfer",
     "median_interval",
@@ -71,6 +87,15 @@ DEFAULT_PRECISION = 0.03
 QUIET_MAX_S = 4.0
 #: NVML's floor for a clean GPU round: nvbench drops samples below 75% of the default clock.
 MIN_CLOCK_SHARE = 0.75
+#: The shortest calibrated round (``--gpubench-round-time``). Per-round costs that are not
+#: the work are a clock read pair (0.1 µs), a GPU sync (5-10 µs) and, after the cold call,
+#: what is left of a thread's wake-up (under 100 µs on the 2-core VM): under 1% of 10 ms.
+#: Longer rounds buy little more and are set aside more often beside a busy neighbour
+#: (a round is clean only inside one of its idle spells); timeit's 0.2 s is for one figure,
+#: not for tens of paired rounds.
+ROUND_TIME_S = 0.01
+#: The most calls one round may hold (an empty callable takes ~30 ns: 10 ms is 3e5 calls).
+MAX_CALLS = 10**8
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,9 @@ class TimingSettings:
     whose threads waited for a CPU longer than ``wait_share`` of it is set aside (``inf``
     keeps every round); set-aside rounds may take ``busy_time`` seconds more (default:
     ``max(10 s, 3 × max_time)``, enough to outlast a neighbour's busy spell).
+    ``round_time`` is the least seconds one round of back-to-back calls lasts (0: one call
+    per round, each of them cold); ``calls_per_round`` fixes the number of calls instead
+    (1 for a callable that must not run twice in a row).
     """
 
     warmup: int = 2
@@ -93,6 +121,8 @@ class TimingSettings:
     precision: float = DEFAULT_PRECISION
     wait_share: float = DEFAULT_WAIT_SHARE
     busy_time: float | None = None
+    round_time: float = ROUND_TIME_S
+    calls_per_round: int | None = None
 
     def __post_init__(self) -> None:
         if self.warmup < 0:
@@ -117,6 +147,12 @@ class TimingSettings:
             self.busy_time >= 0 and math.isfinite(self.busy_time)
         ):
             raise ValueError(f"busy_time must be finite seconds >= 0, got {self.busy_time!r}")
+        if not (self.round_time >= 0 and math.isfinite(self.round_time)):
+            raise ValueError(
+                f"round_time must be finite seconds >= 0 (0: one call per round), got "
+                f"{self.round_time!r}"
+            )
+        check_calls_per_round(self.calls_per_round)
 
     @property
     def busy_budget_s(self) -> float:
@@ -124,21 +160,44 @@ class TimingSettings:
         return max(10.0, 3 * self.max_time) if self.busy_time is None else self.busy_time
 
 
+def check_calls_per_round(calls: Any) -> int | None:
+    """``calls`` if it is None (calibrate) or a whole number from 1 to :data:`MAX_CALLS`."""
+    if calls is None:
+        return None
+    if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= MAX_CALLS:
+        raise ValueError(
+            f"calls_per_round must be a whole number from 1 to {MAX_CALLS} (1: one call per "
+            f"round, for a callable that must not be repeated), or None to calibrate; got "
+            f"{calls!r}"
+        )
+    return calls
+
+
 @dataclass(frozen=True)
 class Round:
-    """One timed call: host seconds (device synchronised), what else the machine did
-    meanwhile, and the CUDA event seconds where the device has events."""
+    """One timed round: seconds per call (a block of ``calls`` calls, device synchronised,
+    over ``calls``), what else the machine did meanwhile, the CUDA event seconds per call
+    where the device has events, and the cold single call timed just before the block."""
 
     seconds: float
     noise: RoundNoise = field(default_factory=RoundNoise)
     event_s: float | None = None
+    calls: int = 1
+    cold_s: float | None = None
+
+    @property
+    def total_s(self) -> float:
+        """Wall seconds of the whole round: the block and its cold call."""
+        return self.seconds * self.calls + (self.cold_s or 0.0)
 
 
 @dataclass(frozen=True)
 class Timing:
     """What one measurement produced.
 
-    ``rounds_s`` are the kept rounds; ``paired_s`` the partner's (baseline's) round timed
+    ``rounds_s`` are the kept rounds, seconds per call over ``calls_per_round`` back-to-back
+    calls; ``cold_s`` the single cold call timed before each of them (empty when every round
+    is one call); ``paired_s`` the partner's (baseline's) round timed
     beside each of them (empty when unpaired). ``set_aside_s`` are the rounds set aside as
     disturbed, with their waits in ``set_aside_wait_s``. ``stop`` says why the rounds ended:
     ``precise``, ``time budget``, ``max rounds`` or ``machine busy``.
@@ -163,6 +222,8 @@ class Timing:
     #: seconds waited, untimed, for the machine to quieten after rounds set aside
     quiet_wait_s: float = 0.0
     target: SyncedTarget | None = field(default=None, repr=False, compare=False)
+    calls_per_round: int = 1
+    cold_s: tuple[float, ...] = ()
 
     @property
     def timer(self) -> str:
@@ -180,52 +241,124 @@ class Timing:
 
 
 class SyncedTarget:
-    """A callable bracketed by device synchronisation, for any timer to read around it.
+    """A callable run as a block of ``calls`` back-to-back calls, bracketed by device
+    synchronisation (and CUDA events), for any timer to read around it.
 
     Call :meth:`setup` just before the clock starts (it waits for queued work), then the
-    object itself (it runs the target, then waits until the device has finished it), then
+    object itself (it runs the block, then waits until the device has finished it), then
     :meth:`teardown` after the clock stopped: it returns the CUDA event time, if any.
+    :meth:`once` is one synchronised call outside the block (the cold call).
     """
 
-    def __init__(self, device: Device, target: Callable[[], Any]) -> None:
+    def __init__(self, device: Device, target: Callable[[], Any], calls: int = 1) -> None:
         self.device = device
         self.target = target
+        self.calls = calls
         self.events: EventTimer | None = device.event_timer()
         self.result: Any = None
+        #: whether a round keeps its last result (for the caller); see :meth:`final_result`
+        self.keep_result = True
 
     def setup(self) -> None:
         self.device.synchronize()
 
     def __call__(self) -> Any:
+        target = self.target
+        self.result = None  # the last round's result is not kept alive through this one
         if self.events is not None:
             self.events.start()
-        self.result = self.target()
+        # timeit's loop: no counter, and each result dropped before the next call, as in
+        # a program; a result kept until the next call returns doubles the live memory, and
+        # then torch's 16 MB adds paid their page faults on every call (7.7 ms, not 0.8 ms)
+        for _ in itertools.repeat(None, self.calls - 1):
+            target()
+        result = target()
         if self.events is not None:
             self.events.stop()
         self.device.synchronize()
+        if self.keep_result:
+            self.result = result
+        return result
+
+    def final_result(self) -> Any:
+        """The result for the caller: the last round's, or, where rounds drop theirs, one
+        more untimed call's."""
+        if not self.keep_result:
+            self.result = self.target()
+            self.device.synchronize()
         return self.result
+
+    def once(self) -> None:
+        """One call, synchronised, outside the block (not seen by the CUDA events); its
+        result is dropped."""
+        self.target()
+        self.device.synchronize()
 
     def teardown(self) -> float | None:
         return self.events.elapsed_s() if self.events is not None else None
 
 
 def run_rounds(synced: SyncedTarget, rounds: int, clock: Clock = time.perf_counter) -> list[float]:
-    """Time ``rounds`` calls of ``synced`` with ``clock``; the device is idle at each read."""
+    """Time ``rounds`` rounds of ``synced`` with ``clock`` (seconds per call)."""
     return [time_round(synced, clock).seconds for _ in range(rounds)]
 
 
 def time_round(
     synced: SyncedTarget, clock: Clock = time.perf_counter, probe: WaitProbe | None = None
 ) -> Round:
-    """One call of ``synced`` between two clock reads, with ``probe``'s counters around it."""
+    """One round of ``synced`` between two clock reads, with ``probe``'s counters around
+    it. A block of several calls is preceded by one cold call, timed apart: whatever went
+    idle during the untimed waits before the round (pool threads, a core, the GPU's queue)
+    wakes up there, not inside the timed block."""
     synced.setup()
     if probe is not None:
         probe.start()
-    start = clock()
+    calls = synced.calls
+    cold = None
+    if calls > 1:  # the cold call's end is the block's start: the device is idle there
+        begin = clock()
+        synced.once()
+        start = clock()
+        cold = start - begin
+    else:
+        start = clock()
     synced()
     end = clock()
     noise = probe.stop() if probe is not None else RoundNoise()
-    return Round(end - start, noise, synced.teardown())
+    event = synced.teardown()
+    return Round(
+        (end - start) / calls,
+        noise,
+        None if event is None else event / calls,
+        calls,
+        cold,
+    )
+
+
+def calibrate(
+    synced: SyncedTarget,
+    round_time: float,
+    clock: Clock = time.perf_counter,
+    first_s: float | None = None,
+) -> int:
+    """The calls per round that make one round last at least ``round_time`` seconds.
+
+    ``first_s`` (the warm-up's fastest single call) gives the first guess; a call that
+    long already keeps one call per round. Then blocks are timed, each guess grown by the
+    shortfall (at most 10× a step, like Google Benchmark's iterations), until a block
+    lasts the target. ``synced.calls`` is left at the answer."""
+    if round_time <= 0 or (first_s is not None and first_s >= round_time):
+        synced.calls = 1
+        return 1
+    calls = 1 if not first_s else max(1, min(MAX_CALLS, int(round_time / first_s)))
+    for _ in range(40):
+        synced.calls = calls
+        elapsed = time_round(synced, clock).seconds * calls
+        if elapsed >= round_time or calls >= MAX_CALLS:
+            break
+        grow = 10.0 if elapsed <= 0 else min(10.0, max(1.2, 1.2 * round_time / elapsed))
+        calls = min(MAX_CALLS, math.ceil(calls * grow))
+    return calls
 
 
 # --------------------------------------------------------------------------- precision
@@ -358,7 +491,7 @@ class _Rounds:
 
     def why_aside(self, r: Round) -> str | None:
         return disturbed(
-            r.seconds,
+            r.total_s,
             r.noise,
             self.settings.wait_share,
             MIN_CLOCK_SHARE,
@@ -380,7 +513,7 @@ class _Rounds:
         else:
             mine = self._timed(synced)
             theirs = self._partner_round(partner)
-        cost = mine.seconds + (theirs.seconds if theirs else 0.0)
+        cost = mine.total_s + (theirs.total_s if theirs else 0.0)
         self.costs.append(cost)
         if self.why_aside(mine) or (theirs is not None and self.why_aside(theirs)):
             self.aside.append((mine, theirs))
@@ -420,6 +553,15 @@ def measure(
     settings = settings or TimingSettings()
     synced = SyncedTarget(device, target)
     warmup_s = tuple(run_rounds(synced, settings.warmup, clock))
+    if settings.calls_per_round is not None:
+        synced.calls = settings.calls_per_round
+    else:
+        calibrate(synced, settings.round_time, clock, min(warmup_s) if warmup_s else None)
+    # Short calls' rounds keep no result between them, as a program's loop keeps none: two
+    # libraries' last results held across rounds (this one's and the baseline's beside it)
+    # made glibc give 16 MB back and fault it in again, torch's add read 6.6 ms, not 1.2.
+    synced.keep_result = synced.calls == 1
+    synced.result = None
     gpu = gpu_clock(device)
     probe = probe or WaitProbe(gpu=gpu)
     pairing = ""
@@ -469,12 +611,12 @@ def _timing(
         rounds_s=tuple(r.seconds for r in kept),
         warmup_s=warmup_s,
         event_rounds_s=tuple(r.event_s for r in kept if r.event_s is not None),
-        result=synced.result,
+        result=synced.final_result(),
         paired_s=tuple(b.seconds for _, b in loop.kept if b is not None),
         baseline_first=tuple(loop.kept_first) if loop.kept and loop.kept[0][1] else (),
-        wait_s=tuple(r.noise.wait_s for r in kept if r.noise.wait_s is not None),
+        wait_s=_waits(kept),
         set_aside_s=tuple(r.seconds for r in aside),
-        set_aside_wait_s=tuple(r.noise.wait_s for r in aside if r.noise.wait_s is not None),
+        set_aside_wait_s=_waits(aside),
         pressure_s=sum(pressures) if pressures else None,
         sm_clock_mhz=tuple(r.noise.sm_clock_mhz for r in kept if r.noise.sm_clock_mhz),
         stop=loop.stop() or "",
@@ -482,7 +624,45 @@ def _timing(
         steal_s=sum(steals) if steals else None,
         quiet_wait_s=loop.waited,
         target=synced,
+        calls_per_round=synced.calls,
+        cold_s=tuple(r.cold_s for r in kept if r.cold_s is not None),
     )
+
+
+#: Rounds of the empty callable behind :func:`harness_floor`.
+FLOOR_ROUNDS = 5
+_FLOORS: dict[tuple[str, float], float] = {}
+
+
+def _empty() -> None:
+    return None
+
+
+def harness_floor(
+    device: Device, round_time: float = ROUND_TIME_S, clock: Clock = time.perf_counter
+) -> float:
+    """Seconds per call of an empty callable on ``device``, timed the way every cell is
+    (calibrated blocks, the device synchronised around each): what the harness itself
+    costs per call. Measured once per device and round time, in about 0.1 s."""
+    key = (device.name, round_time)
+    if key not in _FLOORS:
+        settings = TimingSettings(
+            warmup=1,
+            min_rounds=FLOOR_ROUNDS,
+            max_rounds=FLOOR_ROUNDS,
+            precision=0.0,
+            wait_share=math.inf,
+            round_time=round_time,
+        )
+        _FLOORS[key] = measure(device, _empty, settings, clock=clock).median_s
+    return _FLOORS[key]
+
+
+def _waits(rounds: Sequence[Round]) -> tuple[float, ...]:
+    """Each round's wait for a CPU that other work can have caused (see
+    :meth:`~.interference.RoundNoise.foreign_wait_s`), where it was read."""
+    waits = (r.noise.foreign_wait_s(r.total_s) for r in rounds)
+    return tuple(w for w in waits if w is not None)
 
 
 _GPU_CLOCKS: dict[str, GpuClockProbe | None] = {}

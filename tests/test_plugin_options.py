@@ -232,6 +232,8 @@ def test_warmup_and_rounds_options_set_the_rounds(pytester: pytest.Pytester) -> 
         "4",
         "--gpubench-max-rounds",
         "4",
+        "--gpubench-round-time",
+        "0",
     )
     result.assert_outcomes(passed=1)
 
@@ -263,9 +265,14 @@ def test_rounds_run_through_pytest_benchmark_with_the_device_synchronised_at_eac
         def test_sync(gpubench, benchmark):
             gpubench(lambda: LOG.append("work"))
             reads = [i for i, entry in enumerate(LOG) if entry == "clock"]
-            assert len(reads) == 2 * (2 + 3)  # 2 warm-up rounds, then 3 kept
+            calls = gpubench.timing.calls_per_round
+            assert calls > 1  # a call of a microsecond: calibrated blocks of calls
+            # 2 warm-up rounds, the calibration's blocks, then 3 kept: a cold call and a block
+            assert len(reads) > 2 * 2 + 3 * 3
             assert all(LOG[i - 1] == "sync" for i in reads), LOG
-            assert list(benchmark.stats.stats.data) == list(gpubench.measurement().rounds_s)
+            kept = gpubench.measurement().rounds_s
+            assert list(benchmark.stats.stats.data) == pytest.approx(list(kept))
+            assert benchmark.stats.iterations == calls
         """
     )
     result = pytester.runpytest(

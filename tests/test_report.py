@@ -170,7 +170,7 @@ def test_markdown_escapes_pipes_and_tags_and_cuts_long_reasons():
 def test_section_is_json_with_raw_rounds_rows_and_crossovers(results, rows):
     section = gpubench_section(results, rows, "numpy")
     assert json.loads(json.dumps(section, allow_nan=False)) == section
-    assert section["schema_version"] == 2 and section["baseline"] == "numpy"
+    assert section["schema_version"] == 3 and section["baseline"] == "numpy"
     assert section["measurements"][0]["rounds_s"] == list(spread(0.01))
     assert len(section["rows"]) == 3
     assert section["crossovers"] == {"dbn_fit": {"cupy": "4k", "torch-cuda": "4k"}}
@@ -270,7 +270,9 @@ def test_load_results_explains_a_file_without_a_section(tmp_path):
 
 def test_load_results_refuses_another_schema_version(results, rows):
     section = {**gpubench_section(results, rows, "numpy"), "schema_version": 99}
-    with pytest.raises(ValueError, match=r"schema version 99; .* reads versions 1, 2: save a new"):
+    with pytest.raises(
+        ValueError, match=r"schema version 99; .* reads versions 1, 2, 3: save a new"
+    ):
         load_results({"gpubench": section})
 
 

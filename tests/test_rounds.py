@@ -64,6 +64,8 @@ def forever(value: float) -> Iterator[float]:
 
 
 NUMPY = get_device("numpy")
+# The rounds' logic is tested on one call per round (round_time=0): the calibration of calls
+# per round has its own tests (test_timing.py).
 
 
 @pytest.mark.parametrize(
@@ -87,7 +89,13 @@ def test_relative_half_width() -> None:
 
 def test_rounds_stop_once_the_median_is_precise() -> None:
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=100, max_time=100, precision=0.05, wait_share=math.inf
+        round_time=0,
+        warmup=0,
+        min_rounds=3,
+        max_rounds=100,
+        max_time=100,
+        precision=0.05,
+        wait_share=math.inf,
     )
     clock = ScriptedClock(forever(0.01))
     timing = measure(NUMPY, lambda: None, settings, clock=clock, probe=ScriptedProbe(forever(0)))
@@ -97,7 +105,13 @@ def test_rounds_stop_once_the_median_is_precise() -> None:
 
 def test_imprecise_rounds_go_on_until_the_time_budget() -> None:
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=100, max_time=1.0, precision=0.05, wait_share=math.inf
+        round_time=0,
+        warmup=0,
+        min_rounds=3,
+        max_rounds=100,
+        max_time=1.0,
+        precision=0.05,
+        wait_share=math.inf,
     )
     clock = ScriptedClock(iter([0.05, 0.15] * 100))  # ±50% spread: never within 5%
     timing = measure(NUMPY, lambda: None, settings, clock=clock, probe=ScriptedProbe(forever(0)))
@@ -106,7 +120,13 @@ def test_imprecise_rounds_go_on_until_the_time_budget() -> None:
 
 def test_max_rounds_caps_the_rounds() -> None:
     settings = TimingSettings(
-        warmup=0, min_rounds=2, max_rounds=4, max_time=100, precision=0.001, wait_share=math.inf
+        round_time=0,
+        warmup=0,
+        min_rounds=2,
+        max_rounds=4,
+        max_time=100,
+        precision=0.001,
+        wait_share=math.inf,
     )
     clock = ScriptedClock(iter([0.05, 0.15] * 100))
     timing = measure(NUMPY, lambda: None, settings, clock=clock, probe=ScriptedProbe(forever(0)))
@@ -114,7 +134,9 @@ def test_max_rounds_caps_the_rounds() -> None:
 
 
 def test_a_round_that_waited_for_a_cpu_is_set_aside_and_run_again() -> None:
-    settings = TimingSettings(warmup=0, min_rounds=4, max_rounds=4, max_time=100, precision=0)
+    settings = TimingSettings(
+        round_time=0, warmup=0, min_rounds=4, max_rounds=4, max_time=100, precision=0
+    )
     durations = iter([0.010, 0.030, 0.010, 0.025, 0.010, 0.010])
     # the 2nd and 4th rounds waited 20 and 12 ms: over 5% of them, set aside
     waits = iter([0.0001, 0.020, 0.0002, 0.012, 0.0, 0.0])
@@ -130,7 +152,9 @@ def test_a_round_that_waited_for_a_cpu_is_set_aside_and_run_again() -> None:
 
 def test_a_tiny_wait_below_the_floor_keeps_the_round() -> None:
     """A scheduler tick (< 50 µs) on a 100 µs round is 30% but no real loss."""
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0)
+    settings = TimingSettings(
+        round_time=0, warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0
+    )
     timing = measure(
         NUMPY,
         lambda: None,
@@ -143,7 +167,13 @@ def test_a_tiny_wait_below_the_floor_keeps_the_round() -> None:
 
 def test_set_aside_can_be_switched_off() -> None:
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0, wait_share=math.inf
+        round_time=0,
+        warmup=0,
+        min_rounds=3,
+        max_rounds=3,
+        max_time=100,
+        precision=0,
+        wait_share=math.inf,
     )
     timing = measure(
         NUMPY,
@@ -157,7 +187,9 @@ def test_set_aside_can_be_switched_off() -> None:
 
 
 def test_a_cell_without_clean_rounds_in_its_budget_is_machine_busy() -> None:
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=10, max_time=1, busy_time=0.5)
+    settings = TimingSettings(
+        round_time=0, warmup=0, min_rounds=3, max_rounds=10, max_time=1, busy_time=0.5
+    )
     timing = measure(
         NUMPY,
         lambda: None,
@@ -170,7 +202,9 @@ def test_a_cell_without_clean_rounds_in_its_budget_is_machine_busy() -> None:
 
 
 def test_a_busy_spell_is_waited_out_within_the_budget() -> None:
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, max_time=1, busy_time=10)
+    settings = TimingSettings(
+        round_time=0, warmup=0, min_rounds=3, max_rounds=3, max_time=1, busy_time=10
+    )
     waits = iter([0.05] * 20 + [0.0] * 10)  # a neighbour's spell of 20 rounds, then quiet
     timing = measure(
         NUMPY,
@@ -186,7 +220,9 @@ def test_a_busy_spell_is_waited_out_within_the_budget() -> None:
 def test_after_a_round_set_aside_the_loop_waits_for_a_quiet_machine() -> None:
     from pytest_gpubench.timing import QUIET_MAX_S
 
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, max_time=1, busy_time=10)
+    settings = TimingSettings(
+        round_time=0, warmup=0, min_rounds=3, max_rounds=3, max_time=1, busy_time=10
+    )
     probe = ScriptedProbe(iter([0.0, 0.05, 0.05, 0.0, 0.0]), quiet_s=0.5)
     timing = measure(NUMPY, lambda: None, settings, clock=ScriptedClock(forever(0.1)), probe=probe)
     assert len(timing.rounds_s) == 3 and len(timing.set_aside_s) == 2
@@ -195,7 +231,9 @@ def test_after_a_round_set_aside_the_loop_waits_for_a_quiet_machine() -> None:
 
 
 def test_waits_for_a_quiet_machine_end_with_the_busy_budget() -> None:
-    settings = TimingSettings(warmup=0, min_rounds=3, max_rounds=3, max_time=1, busy_time=5)
+    settings = TimingSettings(
+        round_time=0, warmup=0, min_rounds=3, max_rounds=3, max_time=1, busy_time=5
+    )
     probe = ScriptedProbe(forever(0.05), quiet_s=3.0)  # the neighbour never pauses
     timing = measure(NUMPY, lambda: None, settings, clock=ScriptedClock(forever(0.1)), probe=probe)
     assert probe.quiet_limits[:3] == [pytest.approx(4.0), pytest.approx(2.0), 0.0]
@@ -206,7 +244,9 @@ def test_waits_for_a_quiet_machine_end_with_the_busy_budget() -> None:
 def test_a_long_pair_waits_for_two_of_its_lengths() -> None:
     from pytest_gpubench.timing import _Rounds
 
-    loop = _Rounds(TimingSettings(min_rounds=5, busy_time=100), ScriptedProbe(forever(0)), min)
+    loop = _Rounds(
+        TimingSettings(round_time=0, min_rounds=5, busy_time=100), ScriptedProbe(forever(0)), min
+    )
     assert loop.quiet_limit(3.0) == 6.0
     loop.waited = 99.0
     assert loop.quiet_limit(3.0) == pytest.approx(1.0)
@@ -230,7 +270,7 @@ def test_paired_rounds_alternate_the_order_within_each_pair() -> None:
     log: list[str] = []
     partner = SyncedTarget(NUMPY, Logged("B", log))
     settings = TimingSettings(
-        warmup=1, min_rounds=4, max_rounds=4, precision=0, wait_share=math.inf
+        round_time=0, warmup=1, min_rounds=4, max_rounds=4, precision=0, wait_share=math.inf
     )
     timing = measure(NUMPY, Logged("D", log), settings, partner=partner)
     # warm-up: D once, the partner once; then B D, D B, B D, D B
@@ -244,7 +284,9 @@ def test_paired_rounds_alternate_the_order_within_each_pair() -> None:
 def test_a_pair_is_set_aside_when_either_round_was_disturbed() -> None:
     log: list[str] = []
     partner = SyncedTarget(NUMPY, Logged("B", log))
-    settings = TimingSettings(warmup=0, min_rounds=2, max_rounds=2, max_time=100, precision=0)
+    settings = TimingSettings(
+        round_time=0, warmup=0, min_rounds=2, max_rounds=2, max_time=100, precision=0
+    )
     # the partner's re-warm round, then B D | D B | B D: the second pair's B round waited
     durations = iter([0.02, 0.02, 0.01, 0.01, 0.02, 0.02, 0.01])
     waits = iter([0.0, 0.0, 0.0, 0.015, 0.0, 0.0])
@@ -266,7 +308,13 @@ def test_paired_rounds_stop_on_the_precision_of_the_ratio() -> None:
     precise after six pairs though the times spread 2x."""
     partner = SyncedTarget(NUMPY, lambda: None)
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=50, max_time=100, precision=0.02, wait_share=math.inf
+        round_time=0,
+        warmup=0,
+        min_rounds=3,
+        max_rounds=50,
+        max_time=100,
+        precision=0.02,
+        wait_share=math.inf,
     )
     pairs = [(0.02, 0.01), (0.04, 0.02), (0.02, 0.01), (0.06, 0.03), (0.02, 0.01), (0.04, 0.02)]
     durations = [0.02]  # the partner's re-warm round
@@ -295,7 +343,7 @@ def test_a_partner_that_fails_when_run_again_leaves_the_cell_unpaired() -> None:
 
     partner = SyncedTarget(NUMPY, closed)
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
+        round_time=0, warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
     )
     timing = measure(NUMPY, lambda: None, settings, partner=partner)
     assert timing.paired_s == () and len(timing.rounds_s) == 3
@@ -306,7 +354,7 @@ def test_a_partner_that_fails_when_run_again_leaves_the_cell_unpaired() -> None:
 def test_gpubench_offers_the_baselines_callable_and_the_next_device_pairs_with_it() -> None:
     partners = Partners("numpy")
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
+        round_time=0, warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
     )
     log: list[str] = []
     base = GpuBench(NUMPY, experiment="e", size="8", settings=settings, partners=partners)
@@ -333,7 +381,7 @@ def test_a_cost_only_benchmark_is_never_paired() -> None:
     partners = Partners("numpy")
     partners.offer("copy", "8", SyncedTarget(NUMPY, lambda: None))
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
+        round_time=0, warmup=0, min_rounds=3, max_rounds=3, precision=0, wait_share=math.inf
     )
     other = get_device("array-api-strict")
     if not other.available:
@@ -382,7 +430,13 @@ def test_the_pool_threads_settle_only_when_the_other_target_ran_last() -> None:
 
     log: list[str] = []
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=3, max_time=100, precision=0, wait_share=math.inf
+        round_time=0,
+        warmup=0,
+        min_rounds=3,
+        max_rounds=3,
+        max_time=100,
+        precision=0,
+        wait_share=math.inf,
     )
     loop = _Rounds(settings, WaitProbe(), time.perf_counter, settle=lambda: log.append("~") or 0)
     base, dev = SyncedTarget(NUMPY, Logged("B", log)), SyncedTarget(NUMPY, Logged("D", log))
@@ -395,14 +449,16 @@ def test_long_rounds_get_a_busy_budget_for_eight_tries_at_each_round_needed() ->
     from pytest_gpubench.interference import WaitProbe
     from pytest_gpubench.timing import BUSY_ATTEMPTS, _Rounds
 
-    settings = TimingSettings(min_rounds=5, max_time=6.0)  # busy_budget_s 18 s
+    settings = TimingSettings(round_time=0, min_rounds=5, max_time=6.0)  # busy_budget_s 18 s
     loop = _Rounds(settings, WaitProbe(), time.perf_counter)
     assert loop.busy_budget() == 18.0  # no round yet: max(10 s, 3 x max_time)
     loop.costs += [0.01] * 10
     assert loop.busy_budget() == 18.0  # short rounds: the same
     loop.costs[:] = [2.0, 2.2, 1.9]  # 2 s pairs beside a neighbour
     assert loop.busy_budget() == BUSY_ATTEMPTS * 5 * 2.0 == 80.0
-    fixed = _Rounds(TimingSettings(min_rounds=5, busy_time=0.5), WaitProbe(), time.perf_counter)
+    fixed = _Rounds(
+        TimingSettings(round_time=0, min_rounds=5, busy_time=0.5), WaitProbe(), time.perf_counter
+    )
     fixed.costs += [2.0]
     assert fixed.busy_budget() == 0.5
 
@@ -413,7 +469,13 @@ def test_an_effect_of_the_order_within_a_pair_does_not_keep_the_cell_imprecise()
     over its own median is 1, so the cell is precise at the fewest pairs for an interval."""
     partner = SyncedTarget(NUMPY, lambda: None)
     settings = TimingSettings(
-        warmup=0, min_rounds=3, max_rounds=50, max_time=100, precision=0.02, wait_share=math.inf
+        round_time=0,
+        warmup=0,
+        min_rounds=3,
+        max_rounds=50,
+        max_time=100,
+        precision=0.02,
+        wait_share=math.inf,
     )
     durations = [0.02]  # the partner's re-warm round
     for index in range(12):
@@ -432,6 +494,7 @@ def test_an_effect_of_the_order_within_a_pair_does_not_keep_the_cell_imprecise()
 def _paired_rounds(base_s: float, alone_s: tuple[float, ...], max_rounds: int) -> Any:
     partner = SyncedTarget(NUMPY, lambda: None)
     settings = TimingSettings(
+        round_time=0,
         warmup=0,
         min_rounds=3,
         max_rounds=max_rounds,

@@ -71,7 +71,9 @@ def fake_device(log: list[str], events: bool = False) -> Device:
 
 def test_device_is_synchronised_before_every_clock_read() -> None:
     log: list[str] = []
-    settings = TimingSettings(warmup=2, min_rounds=3, max_rounds=3, wait_share=math.inf)
+    settings = TimingSettings(
+        warmup=2, min_rounds=3, max_rounds=3, wait_share=math.inf, round_time=0
+    )
     measure(fake_device(log), lambda: log.append("work"), settings, clock=FakeClock(log))
     assert log.count("work") == 5
     reads = [i for i, entry in enumerate(log) if entry == "clock"]
@@ -90,7 +92,9 @@ def test_warmup_rounds_are_excluded_from_the_measured_rounds() -> None:
         time.sleep(0.02 if len(calls) == 1 else 0.0)  # the first call pays a one-off cost
         return len(calls)
 
-    settings = TimingSettings(warmup=1, min_rounds=4, max_rounds=4, wait_share=math.inf)
+    settings = TimingSettings(
+        warmup=1, min_rounds=4, max_rounds=4, wait_share=math.inf, round_time=0
+    )
     timing = measure(get_device("numpy"), work, settings)
     assert len(calls) == 5
     assert len(timing.warmup_s) == 1 and timing.warmup_s[0] >= 0.02
@@ -101,7 +105,9 @@ def test_warmup_rounds_are_excluded_from_the_measured_rounds() -> None:
 
 def test_cuda_events_are_recorded_per_measured_round_only() -> None:
     log: list[str] = []
-    settings = TimingSettings(warmup=1, min_rounds=2, max_rounds=2, wait_share=math.inf)
+    settings = TimingSettings(
+        warmup=1, min_rounds=2, max_rounds=2, wait_share=math.inf, round_time=0
+    )
     device = fake_device(log, events=True)
     timing = measure(device, lambda: log.append("work"), settings, clock=FakeClock(log))
     assert timing.event_rounds_s == (0.5, 0.5)
@@ -152,7 +158,9 @@ def test_bad_settings_name_the_value(kwargs: dict[str, float]) -> None:
 def test_transfer_copies_every_round_and_returns_the_device_array() -> None:
     log: list[str] = []
     host = np.arange(6, dtype=np.float64).reshape(2, 3)
-    settings = TimingSettings(warmup=1, min_rounds=3, max_rounds=3, wait_share=math.inf)
+    settings = TimingSettings(
+        warmup=1, min_rounds=3, max_rounds=3, wait_share=math.inf, round_time=0
+    )
     timing = measure_transfer(fake_device(log), host, "float32", settings)
     assert log.count("copy") == 4
     assert timing.result.dtype == np.float32
@@ -168,7 +176,7 @@ def test_transfer_refuses_data_already_on_a_gpu(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ValueError, match=r"already on a GPU .*pass the host array"):
         measure_transfer(fake_device(log), on_gpu)
     assert "copy" not in log
-    measure_transfer(fake_device(log), np.ones(3), settings=TimingSettings(0, 1, 1))
+    measure_transfer(fake_device(log), np.ones(3), settings=TimingSettings(0, 1, 1, round_time=0))
     assert log.count("copy") == 1
 
 
@@ -179,7 +187,9 @@ def test_transfer_tells_torch_host_tensors_from_device_tensors() -> None:
     with pytest.raises(ValueError, match=r"already on a GPU \(torch\.Tensor\)"):
         measure_transfer(fake_device(log), torch.empty(3, device="meta"))
     assert "copy" not in log
-    timing = measure_transfer(fake_device(log), torch.ones(3), settings=TimingSettings(0, 1, 1))
+    timing = measure_transfer(
+        fake_device(log), torch.ones(3), settings=TimingSettings(0, 1, 1, round_time=0)
+    )
     assert log.count("copy") == 1
     np.testing.assert_array_equal(timing.result, np.ones(3))
 
@@ -190,7 +200,9 @@ def test_gpubench_records_a_measurement_with_units_transfer_and_metrics() -> Non
         device,
         experiment="matmul",
         size="64",
-        settings=TimingSettings(warmup=1, min_rounds=3, max_rounds=3, wait_share=math.inf),
+        settings=TimingSettings(
+            warmup=1, min_rounds=3, max_rounds=3, wait_share=math.inf, round_time=0
+        ),
     )
     assert bench.measurement() is None
     a = bench.transfer(np.ones((64, 64)), "float32")
