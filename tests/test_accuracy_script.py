@@ -99,3 +99,45 @@ def test_a_flipped_speedup_fails_the_verdict() -> None:
     assert summary["wrong_side"] == ["add-16 torch-cpu"]
     assert not summary["held"]["no_speedup_on_the_wrong_side"]
     assert "**wrong side**" in render(summary, {})
+
+
+def test_a_gpus_reference_is_events_around_as_many_launches_as_fill_the_time() -> None:
+    """The GPU path, run through a CPU device with host-clock "events": one sync before and
+    after each block of launches, the elapsed time over the launches."""
+    import time
+
+    from benchmarks.accuracy import events_per_call, reference
+    from pytest_gpubench.devices import Device, NumpyBackend
+
+    syncs: list[int] = []
+
+    class Events:
+        def start(self) -> None:
+            self.begin = time.perf_counter()
+
+        def stop(self) -> None:
+            self.end = time.perf_counter()
+
+        def elapsed_s(self) -> float:
+            return self.end - self.begin
+
+    class FakeGpu(NumpyBackend):
+        def synchronize(self) -> None:
+            syncs.append(1)
+
+        def event_timer(self) -> Events:
+            return Events()
+
+    device = Device("fake-gpu", "gpu", "numpy", backend=FakeGpu())
+    launches: list[int] = []
+
+    def launch() -> None:
+        launches.append(1)
+        time.sleep(1e-4)
+
+    per_call = reference(launch, device)
+    assert 1e-4 <= per_call < 1e-3
+    assert len(launches) >= 2000  # 0.2 s blocks, seven of them
+    assert len(syncs) < len(launches) / 100  # a sync per block, not per launch
+    with pytest.raises(ValueError, match="no CUDA events"):
+        events_per_call(launch, get_device("numpy"))
