@@ -27,6 +27,8 @@ __all__ = [
     "DeviceUnavailableError",
     "EventTimer",
     "all_devices",
+    "blas_description",
+    "blas_owner",
     "device_names",
     "get_device",
     "register_device",
@@ -138,17 +140,43 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def blas_description() -> str:
-    """Which BLAS library, kernel and thread count numpy runs with (threadpoolctl)."""
-    from threadpoolctl import threadpool_info
+#: How a BLAS library's owner is named in the hardware line.
+_BLAS_OWNERS = {"numpy": "numpy's", "scipy": "SciPy's", "torch": "torch's"}
 
-    parts = [
-        f"{info.get('internal_api')} {info.get('version') or ''} "
-        f"{info.get('architecture') or ''} ({info.get('num_threads')} threads)"
-        for info in threadpool_info()
-        if info.get("user_api") == "blas"
-    ]
-    return "; ".join(" ".join(p.split()) for p in parts) or "unknown"
+
+def blas_owner(filepath: str) -> str:
+    """The package a BLAS library ships in, from its path (``…/numpy.libs/libscipy_openblas…``
+    is numpy's own, ``…/scipy.libs/…`` SciPy's); ``""`` for a system library."""
+    parts = filepath.replace("\\", "/").split("/")
+    for part in reversed(parts[:-1]):
+        name = part.removesuffix(".libs")
+        if name in _BLAS_OWNERS:
+            return name
+        if part in ("site-packages", "dist-packages"):
+            break
+    return ""
+
+
+def blas_description(infos: list[dict[str, Any]] | None = None) -> str:
+    """Which BLAS library, kernel and thread count numpy runs with (threadpoolctl), first;
+    each other BLAS loaded (SciPy ships its own) after it, named by its owner."""
+    if infos is None:
+        from threadpoolctl import threadpool_info
+
+        infos = threadpool_info()
+    blas = [info for info in infos if info.get("user_api") == "blas"]
+    owners = [blas_owner(str(info.get("filepath", ""))) for info in blas]
+    ordered = sorted(zip(owners, blas, strict=True), key=lambda pair: pair[0] != "numpy")
+    parts = []
+    for owner, info in ordered:
+        text = (
+            f"{info.get('internal_api')} {info.get('version') or ''} "
+            f"{info.get('architecture') or ''} ({info.get('num_threads')} threads)"
+        )
+        label = _BLAS_OWNERS.get(owner, "")
+        text = " ".join(text.split())
+        parts.append(f"{label} {text}" if label and len(blas) > 1 else text)
+    return "; ".join(parts) or "unknown"
 
 
 def _cpu_facts() -> dict[str, str]:

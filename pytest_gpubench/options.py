@@ -139,6 +139,14 @@ def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
         help="Compare with a run saved on different hardware (refused otherwise).",
     )
     add(
+        "--gpubench-benchmark-table",
+        action="store_true",
+        default=False,
+        help="Under --gpubench, also print pytest-benchmark's own table of the same rounds "
+        "(about 160 columns wide) after the speedup tables; its JSON, storage and compare "
+        "are kept either way.",
+    )
+    add(
         "--gpubench-overwrite",
         action="store_true",
         default=False,

@@ -166,8 +166,11 @@ class GpubenchSession:
         metafunc.parametrize("device", names, indirect=True, ids=names)
 
     def start(self, session: pytest.Session) -> None:
-        """The terminal exists from here on: the progress line, and the other load's clock."""
+        """The terminal exists from here on: the progress line, and the other load's clock.
+        pytest-benchmark's own table is left out of a ``--gpubench`` run's end, which then
+        closes on the speedup tables (see :func:`hide_benchmark_table`)."""
         if self.config.enabled:
+            hide_benchmark_table(session.config)
             from pytest_gpubench.progress import Progress
 
             self.progress = Progress.for_config(session.config)
@@ -393,3 +396,21 @@ def _add_plugin_devices(config: pytest.Config) -> tuple[str, ...]:
         return register_specs([spec for specs in found for spec in specs or ()])
     except ValueError as exc:
         raise pytest.UsageError(f"pytest_gpubench_add_devices: {exc}") from None
+
+
+def hide_benchmark_table(pytest_config: pytest.Config) -> bool:
+    """Keep pytest-benchmark from printing its own table (160 columns of the same rounds,
+    which wrap into about 40 lines on an 80-column terminal below the speedup tables),
+    unless ``--gpubench-benchmark-table`` or ``--benchmark-compare`` (whose comparison is
+    that table) asks for it. Its JSON, storage and regression checks are untouched: only
+    its display reads the flag. True when it was hidden."""
+    option = pytest_config.option
+    if getattr(option, "gpubench_benchmark_table", False):
+        return False
+    if getattr(option, "benchmark_compare", None):
+        return False
+    benchmark_session = getattr(pytest_config, "_benchmarksession", None)
+    if benchmark_session is None or not hasattr(benchmark_session, "quiet"):
+        return False
+    benchmark_session.quiet = True
+    return True

@@ -205,3 +205,34 @@ def test_gpu_devices_time_with_cuda_events_and_name_the_card(name: str) -> None:
     assert 0 < timer.elapsed_s() < 10
     facts = device.describe()
     assert facts["gpu"] and facts["memory"].endswith("GiB") and facts["cuda"]
+
+
+def test_the_blas_line_names_numpys_library_first_and_scipys_apart() -> None:
+    from pytest_gpubench.devices import blas_description, blas_owner
+
+    site = "/venv/lib/python3.11/site-packages"
+    infos = [
+        {"user_api": "openmp", "internal_api": "openmp", "filepath": f"{site}/torch/lib/gomp.so"},
+        {
+            "user_api": "blas",
+            "internal_api": "openblas",
+            "version": "0.3.30",
+            "architecture": "SkylakeX",
+            "num_threads": 2,
+            "filepath": f"{site}/scipy.libs/libscipy_openblas-6cdc3b4a.so",
+        },
+        {
+            "user_api": "blas",
+            "internal_api": "openblas",
+            "version": "0.3.31",
+            "architecture": "SkylakeX",
+            "num_threads": 2,
+            "filepath": f"{site}/numpy.libs/libscipy_openblas64_-32a4b2a6.so",
+        },
+    ]
+    assert blas_description(infos) == (
+        "numpy's openblas 0.3.31 SkylakeX (2 threads); SciPy's openblas 0.3.30 SkylakeX (2 threads)"
+    )
+    assert blas_description(infos[2:]) == "openblas 0.3.31 SkylakeX (2 threads)"  # numpy's alone
+    assert blas_owner("/usr/lib/x86_64-linux-gnu/libopenblas.so.0") == ""
+    assert blas_description([]) == "unknown"

@@ -100,15 +100,17 @@ def test_a_format_whose_option_cannot_be_added_is_refused_naming_it(
 def test_devices_added_by_a_plugin_run_and_leave_with_the_run(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(TOY_DEVICE)
     pytester.makepyfile(test_bench=BENCH)
-    result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy,toy-cpu,toy-gpu", *FAST)
+    result = pytester.runpytest(
+        "--gpubench", "--gpubench-devices", "numpy,toy-cpu,toy-gpu", "-v", *FAST
+    )
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines(
         [
             "gpubench: profile quick, baseline numpy, devices numpy, toy-cpu, toy-gpu (n/a*",
+            "*[[]toy-cpu[]] PASSED*",
             "*toy-gpu*toylib is not installed: pip install toylib*",
         ]
     )
-    assert "[toy-cpu]" in result.stdout.str()
     with pytest.raises(ValueError, match="unknown device 'toy-cpu'"):
         get_device("toy-cpu")
 

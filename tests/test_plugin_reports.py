@@ -575,3 +575,35 @@ def test_marker_with_a_bad_threshold_is_a_usage_error(pytester: pytest.Pytester)
     result = pytester.runpytest("--gpubench", "--gpubench-devices", "numpy")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*test_x*gpubench(compare_fail=...): cannot parse*"])
+
+
+# --------------------------------------------------------------------------- one table
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_an_80_column_run_ends_with_the_speedup_tables_alone(
+    bench: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, asked: bool
+) -> None:
+    """pytest-benchmark's own table (about 160 columns) is left out unless asked for; its
+    JSON is written either way."""
+    monkeypatch.setenv("COLUMNS", "80")
+    extra = ("--gpubench-benchmark-table",) if asked else ()
+    result = bench.runpytest("--gpubench", *CPU2, *ROUNDS, "--gpubench-json", "out.json", *extra)
+    result.assert_outcomes(passed=2)
+    text = "\n".join(result.outlines)
+    assert "matmul (baseline numpy)" in text
+    assert json.loads(Path(bench.path, "out.json").read_text())["benchmarks"]
+    if asked:
+        assert "Name (time in" in text
+        return
+    assert "Name (time in" not in text
+    tables = next(i for i, line in enumerate(result.outlines) if line.startswith("Hardware"))
+    wide = [line for line in result.outlines[tables:] if len(line) > 80]
+    assert not wide, wide
+    table_end = max(
+        i
+        for i, line in enumerate(result.outlines)
+        if "crossover" in line or line.startswith("  array-api-strict:")
+    )
+    tail = [line for line in result.outlines[table_end + 1 :] if line.strip()]
+    assert all(line.startswith(("gpubench: wrote", "=")) for line in tail), tail
