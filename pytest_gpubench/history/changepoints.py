@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_WINDOW",
     "Step",
     "change_points",
+    "check_options",
     "energy_split",
     "step_between",
 ]
@@ -204,6 +205,18 @@ def _keeps(step: Step, max_pvalue: float, min_magnitude: float) -> bool:
     return step.pvalue <= max_pvalue and step.magnitude_bound >= min_magnitude
 
 
+def check_options(max_pvalue: float, min_magnitude: float, window: int, confirm_after: int) -> None:
+    """Raise ``ValueError`` naming the first option :func:`change_points` cannot use."""
+    if not 0 < max_pvalue < 1:
+        raise ValueError(f"max_pvalue must be between 0 and 1, got {max_pvalue!r}; try 0.001")
+    if not min_magnitude >= 0:
+        raise ValueError(f"min_magnitude must be 0 or more, got {min_magnitude!r}; try 0.10")
+    if window < 4:
+        raise ValueError(f"window must be 4 points or more, got {window!r}; try 30")
+    if confirm_after < 1:
+        raise ValueError(f"confirm_after must be 1 or more, got {confirm_after!r}; try 5")
+
+
 def change_points(
     values: Sequence[float],
     *,
@@ -220,14 +233,7 @@ def change_points(
     first included) to stop being tentative. Raises ``ValueError`` for a bad option or a
     value that is not finite.
     """
-    if not 0 < max_pvalue < 1:
-        raise ValueError(f"max_pvalue must be between 0 and 1, got {max_pvalue!r}; try 0.001")
-    if not min_magnitude >= 0:
-        raise ValueError(f"min_magnitude must be 0 or more, got {min_magnitude!r}; try 0.10")
-    if window < 4:
-        raise ValueError(f"window must be 4 points or more, got {window!r}; try 30")
-    if confirm_after < 1:
-        raise ValueError(f"confirm_after must be 1 or more, got {confirm_after!r}; try 5")
+    check_options(max_pvalue, min_magnitude, window, confirm_after)
     x = np.asarray(values, dtype=float)
     if not np.isfinite(x).all():
         bad = int(np.flatnonzero(~np.isfinite(x))[0])

@@ -1,0 +1,103 @@
+"""The history end to end on a scripted repository: one saved run per commit, a device that
+gets 20% slower at one commit, noise-only histories, the machine told from the code, runs
+pooled per commit, and commit ranges."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_gpubench.history.analysis import History, analyse
+from pytest_gpubench.report_json import benchmark_document
+from pytest_gpubench.speedup import build_rows
+from pytest_gpubench.storage import save_run
+
+from .history_support import MACHINE, git, run_results, scripted_repo
+
+SLOWER_AT = 17
+
+
+@pytest.fixture(scope="module")
+def stepped(tmp_path_factory: pytest.TempPathFactory) -> tuple[History, list[str], Path]:
+    """30 commits; cupy 20% slower from commit 17 on."""
+    tmp_path = tmp_path_factory.mktemp("stepped")
+    repo, storage, shas = scripted_repo(tmp_path, slower_at=SLOWER_AT)
+    return analyse(storage, repo), shas, repo
+
+
+def test_a_device_20_percent_slower_at_one_commit_gives_one_change_naming_it(stepped) -> None:
+    history, shas, _ = stepped
+    assert [len(s.points) for s in history.series] == [30]
+    [change] = history.changes
+    assert change.commit == shas[SLOWER_AT]
+    assert change.commits == ((shas[SLOWER_AT], "dbn: fuse the update"),)
+    assert change.kind == "code" and not change.tentative
+    assert change.magnitude == pytest.approx(1 / 1.2 - 1, abs=0.04)
+    assert change.before.low < change.before.speedup < change.before.high
+    assert change.after.high < change.before.low
+    assert change.pvalue < 1e-6
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_noise_only_histories_give_no_change_point(tmp_path: Path, seed: int) -> None:
+    repo, storage, _ = scripted_repo(tmp_path, seed=seed)
+    history = analyse(storage, repo)
+    assert len(history.series[0].points) == 30
+    assert history.changes == []
+
+
+def test_a_slower_machine_with_a_flat_speedup_is_the_machine(tmp_path: Path) -> None:
+    repo, storage, shas = scripted_repo(
+        tmp_path, slower_at=12, device_factor=1.3, baseline_factor=1.3
+    )
+    [change] = analyse(storage, repo).changes
+    assert (change.kind, change.commit) == ("machine", shas[12])
+    assert change.baseline_after_s / change.baseline_before_s == pytest.approx(1.3, rel=0.05)
+    assert abs(change.magnitude) < 0.05
+
+
+def test_runs_of_one_commit_pool_their_rounds_and_the_range_spans_unmeasured_commits(
+    tmp_path: Path,
+) -> None:
+    repo, storage, shas = scripted_repo(tmp_path, commits=24, slower_at=14)
+    for path in sorted(storage.glob("*/*.json")):  # commits 12 and 13 were never measured
+        if json.loads(path.read_text())["commit_info"]["id"] in shas[12:14]:
+            path.unlink()
+    results = run_results(np.random.default_rng(9), 0.12, 1.0)  # commit 20 measured twice
+    info = {"id": shas[20], "time": "2026-01-02T00:00:00+00:00"}
+    document = benchmark_document(
+        results, build_rows(results.measurements, "numpy"), "numpy", {}, info
+    )
+    save_run(document, "again", storage, machine_id=MACHINE)
+    history = analyse(storage, repo)
+    points = history.series[0].points
+    assert [p.commit for p in points] == shas[:12] + shas[14:]
+    twice = points[[p.commit for p in points].index(shas[20])]
+    assert twice.rounds == 20 and len(twice.runs) == 2
+    [change] = history.changes
+    assert [sha for sha, _ in change.commits] == shas[12:15]  # oldest first
+    assert change.commit == shas[14]
+
+
+def test_runs_off_the_first_parent_history_are_left_out_with_a_note(tmp_path: Path) -> None:
+    repo, storage, shas = scripted_repo(tmp_path, commits=8)
+    git(repo, "checkout", "-q", "-b", "feature")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "feature work")
+    feature = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    results = run_results(np.random.default_rng(5), 0.1, 1.0)
+    info = {"id": feature, "time": "2026-01-03T00:00:00+00:00"}
+    document = benchmark_document(
+        results, build_rows(results.measurements, "numpy"), "numpy", {}, info
+    )
+    save_run(document, "pr", storage, machine_id=MACHINE)
+    history = analyse(storage, repo)
+    assert [p.commit for p in history.series[0].points] == shas
+    assert any(
+        "1 run(s) of 1 commit(s) not on the first-parent history" in n for n in history.notes
+    )
+    by_time = analyse(storage, None)  # outside git: every run, by commit time
+    assert [p.commit for p in by_time.series[0].points] == [*shas, feature]
