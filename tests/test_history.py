@@ -1,16 +1,19 @@
 """The history end to end on a scripted repository: one saved run per commit, a device that
 gets 20% slower at one commit, noise-only histories, the machine told from the code, runs
-pooled per commit, and commit ranges."""
+pooled per commit, commit ranges, and the page's points and markers (the console script
+and its JSON: test_cli.py)."""
 
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pytest_gpubench.history.analysis import History, analyse
+from pytest_gpubench.history.page import page
 from pytest_gpubench.report_json import benchmark_document
 from pytest_gpubench.speedup import build_rows
 from pytest_gpubench.storage import save_run
@@ -101,3 +104,50 @@ def test_runs_off_the_first_parent_history_are_left_out_with_a_note(tmp_path: Pa
     )
     by_time = analyse(storage, None)  # outside git: every run, by commit time
     assert [p.commit for p in by_time.series[0].points] == [*shas, feature]
+
+
+class _Drawn(HTMLParser):
+    """The page's drawn points and change markers, and its inline data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[dict[str, str | None]] = []
+        self.changes: list[dict[str, str | None]] = []
+        self.external: list[str] = []
+        self._data = False
+        self.data = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        classes = (found.get("class") or "").split()
+        if tag == "circle" and "point" in classes:
+            self.points.append(found)
+        if tag == "line" and "change" in classes:
+            self.changes.append(found)
+        for name in ("src", "href"):
+            if tag in ("script", "link", "img") and found.get(name):
+                self.external.append(str(found[name]))
+        self._data = tag == "script" and found.get("id") == "gpubench-history"
+
+    def handle_data(self, data: str) -> None:
+        if self._data:
+            self.data += data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._data = False
+
+
+def test_the_page_draws_every_point_and_the_change_marker(stepped) -> None:
+    history, shas, _ = stepped
+    drawn = _Drawn()
+    drawn.feed(page(history))
+    assert [p["data-commit"] for p in drawn.points] == shas
+    speedups = [float(p["data-speedup"] or 0) for p in drawn.points]
+    assert min(speedups[:SLOWER_AT]) > max(speedups[SLOWER_AT:])
+    assert [(c["data-commit"], c["data-kind"], c["data-tentative"]) for c in drawn.changes] == [
+        (shas[SLOWER_AT], "code", "false")
+    ]
+    assert drawn.external == []  # nothing fetched: it opens from file://
+    data = json.loads(drawn.data)
+    assert data["change_points"][0]["commit"] == shas[SLOWER_AT]
+    assert len(data["series"][0]["points"]) == 30
