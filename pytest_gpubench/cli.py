@@ -1,6 +1,7 @@
 """``pytest-gpubench``: the console script, one subcommand per job over one storage.
 
-- ``pytest-gpubench history [--storage PATH] [--json F] [--markdown F] [--html F]``: the
+- ``pytest-gpubench history [--storage PATH] [--json F] [--markdown F] [--html F]
+  [--plot F]``: the
   speedup history of the saved runs, its change points named by commit (:mod:`.history`).
 - ``pytest-gpubench sweep [--dry-run] [--region R] [--session ID]``: delete expired EC2
   leftovers (the same as ``python -m pytest_gpubench.ec2 sweep``).
@@ -64,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", metavar="FILE", help="write the history as JSON")
     history.add_argument("--markdown", metavar="FILE", help="write a Markdown report")
     history.add_argument("--html", metavar="FILE", help="write the trend page (one HTML file)")
+    history.add_argument(
+        "--plot", metavar="FILE", help="write the charts as PNG (SVG, PDF by suffix; matplotlib)"
+    )
     history.add_argument(
         "--max-pvalue",
         type=float,
@@ -130,6 +134,14 @@ def _history(args: argparse.Namespace) -> int:
             print(f"wrote {write_text(path, render(history))}")
         except OSError as exc:
             print(f"{PROG} history: could not write {path}: {exc}", file=sys.stderr)
+            failed = True
+    if args.plot:
+        from pytest_gpubench.history.figure import plot_history
+
+        try:
+            print(f"wrote {plot_history(history, args.plot)}")
+        except (OSError, ValueError) as exc:
+            print(f"{PROG} history: could not write {args.plot}: {exc}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
 

@@ -100,3 +100,15 @@ def test_history_refuses_a_bad_option_before_reading(
 ) -> None:
     assert main(["history", "--storage", str(tmp_path), "--max-pvalue", "0"]) == 2
     assert "max_pvalue must be between 0 and 1, got 0.0" in capsys.readouterr().err
+
+
+def test_history_plots_a_png_and_refuses_another_suffix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    repo, storage, _ = scripted_repo(tmp_path, commits=8)
+    argv = ["history", "--storage", str(storage), "--repo", str(repo), "--plot"]
+    assert main([*argv, str(tmp_path / "h.png")]) == 0
+    assert (tmp_path / "h.png").read_bytes().startswith(b"\x89PNG")
+    assert main([*argv, str(tmp_path / "h.gif")]) == 1
+    assert "the figure is written as png, svg, pdf" in capsys.readouterr().err
