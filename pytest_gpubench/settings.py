@@ -386,8 +386,13 @@ def build_config(
                 "the PATH of its JSON, or --gpubench-compare alone for the latest saved run"
             )
         storage = storage_path(option.benchmark_storage)
-        compare_path = Path(resolve_baseline(spec, storage))
-        compared = load_run(compare_path)
+        if spec is not None and spec.strip() == "history":  # the last stable stretch
+            from pytest_gpubench.history.stretch import stable_stretch
+
+            compare_path, compared = storage, stable_stretch(storage)
+        else:
+            compare_path = Path(resolve_baseline(spec, storage))
+            compared = load_run(compare_path)
     elif thresholds:
         raise ValueError(
             "--gpubench-compare-fail needs --gpubench-compare [RUN|PATH] to compare against"

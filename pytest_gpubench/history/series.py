@@ -32,7 +32,16 @@ from pytest_gpubench.storage import load_run, saved_runs
 
 from .git import first_parent_order
 
-__all__ = ["Point", "Run", "Series", "SeriesKey", "build_series", "group_runs", "read_runs"]
+__all__ = [
+    "Point",
+    "Run",
+    "Series",
+    "SeriesKey",
+    "build_series",
+    "group_runs",
+    "pooled",
+    "read_runs",
+]
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class Point:
 
     commit: str | None
     time: datetime
+    #: the runs pooled into this point (:func:`run_name`)
     runs: tuple[str, ...]
     speedup: float
     low: float | None
@@ -158,7 +168,12 @@ def group_runs(runs: Sequence[Run], repo: Path | None) -> tuple[list[list[Run]],
 # --------------------------------------------------------------------------- points
 
 
-def _pooled(measurements: Sequence[Measurement]) -> Measurement:
+def run_name(run: Run) -> str:
+    """A run's file as ``MACHINE-ID/NNNN_NAME.json``: unique within a storage."""
+    return f"{run.path.parent.name}/{run.path.name}"
+
+
+def pooled(measurements: Sequence[Measurement]) -> Measurement:
     """One measurement holding the rounds of all (paired only when every one was)."""
     if len(measurements) == 1:
         return measurements[0]
@@ -212,12 +227,12 @@ def build_series(groups: Sequence[Sequence[Run]]) -> list[Series]:
                 bases, devices, names = found.setdefault(key, ([], [], []))
                 bases.append(base)
                 devices.append(m)
-                names.append(run.path.name)
+                names.append(run_name(run))
                 hardware[key] = {
                     name: _hardware(descriptions.get(name, {})) for name in (baseline, device)
                 }
         for key, (bases, devices, names) in found.items():
-            point = _point(group, _pooled(bases), _pooled(devices), names)
+            point = _point(group, pooled(bases), pooled(devices), names)
             if point is None:
                 continue
             entry = series.setdefault(key, Series(key))
