@@ -75,10 +75,12 @@ def scripted_repo(
     device_factor: float = 1.2,
     baseline_factor: float = 1.0,
     seed: int = 0,
+    subject: str = "dbn: fuse the update",
 ) -> tuple[Path, Path, list[str]]:
     """A repo of ``commits`` commits and a storage with one run saved at each; from commit
     ``slower_at`` on, cupy takes ``device_factor`` and numpy ``baseline_factor`` times as
-    long. Returns the repo, the storage and the commits' full shas, oldest first."""
+    long (its commit's subject: ``subject``). Returns the repo, the storage and the
+    commits' full shas, oldest first."""
     repo, storage = tmp_path / "repo", tmp_path / "repo" / ".benchmarks"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -87,8 +89,7 @@ def scripted_repo(
     for i in range(commits):
         (repo / "step.txt").write_text(f"{i}\n")
         git(repo, "add", "step.txt")
-        subject = "dbn: fuse the update" if i == slower_at else f"change {i}"
-        git(repo, "commit", "-q", "-m", subject)
+        git(repo, "commit", "-q", "-m", subject if i == slower_at else f"change {i}")
         sha = git(repo, "rev-parse", "HEAD")
         shas.append(sha)
         after = slower_at is not None and i >= slower_at

@@ -151,3 +151,27 @@ def test_the_page_draws_every_point_and_the_change_marker(stepped) -> None:
     data = json.loads(drawn.data)
     assert data["change_points"][0]["commit"] == shas[SLOWER_AT]
     assert len(data["series"][0]["points"]) == 30
+
+
+def test_a_damaged_or_foreign_file_is_left_out_with_a_note_naming_it(tmp_path: Path) -> None:
+    repo, storage, shas = scripted_repo(tmp_path, commits=6)
+    (storage / MACHINE / "0007_plain.json").write_text('{"benchmarks": []}')
+    (storage / MACHINE / "0008_cut.json").write_text('{"gpubench": {')
+    history = analyse(storage, repo)
+    assert [p.commit for p in history.series[0].points] == shas
+    left_out = [n for n in history.notes if n.startswith("left out")]
+    assert len(left_out) == 2
+    assert "0007_plain.json is a pytest-benchmark file without a 'gpubench' section" in left_out[0]
+    assert "0008_cut.json is not JSON" in left_out[1]
+
+
+def test_a_subject_with_markup_stays_text_on_the_page(tmp_path: Path) -> None:
+    nasty = "fix </script><script>alert(1)</script> & <!-- x"
+    repo, storage, shas = scripted_repo(tmp_path, commits=12, slower_at=6, subject=nasty)
+    text = page(analyse(storage, repo))
+    assert "<script>alert" not in text
+    drawn = _Drawn()
+    drawn.feed(text)
+    assert len(drawn.points) == 12
+    data = json.loads(drawn.data)
+    assert data["change_points"][0]["commits"] == [{"sha": shas[6], "subject": nasty}]

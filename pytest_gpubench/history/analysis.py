@@ -157,10 +157,10 @@ def analyse(
     options = options or HistoryOptions()
     storage, repo = Path(storage), (Path(repo) if repo is not None else None)
     runs, notes = read_runs(storage)
-    groups, ordering = group_runs(runs, repo)
+    order = first_parent_order(repo) if repo is not None else None
+    groups, ordering = group_runs(runs, repo, order)
     history = History(storage, repo, options, notes=notes + ordering, runs=len(runs))
     history.series = build_series(groups)
-    order = first_parent_order(repo) if repo is not None else None
     for series in history.series:
         for change in find_changes(series, options):
             history.changes.append(_with_range(change, series, order))

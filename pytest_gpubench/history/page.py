@@ -165,7 +165,8 @@ def _changes_table(history: History, changes: list[ChangePoint]) -> str:
 
 def page(history: History) -> str:
     """The whole HTML page (see the module doc)."""
-    data = json.dumps(history_json(history), separators=(",", ":")).replace("</", "<\\/")
+    # "<" escaped as JSON's \u003c: no "</script>" or "<!--" can end the data block early
+    data = json.dumps(history_json(history), separators=(",", ":")).replace("<", "\\u003c")
     sections = []
     for series in history.series:
         changes = [c for c in history.changes if c.key == series.key]

@@ -115,13 +115,14 @@ def read_runs(storage: Path) -> tuple[list[Run], list[str]]:
     left out (no section, damaged, another schema), naming it and why."""
     runs, notes = [], []
     for path in saved_runs(storage):
-        try:
+        try:  # load_run's errors name the file and the field it refuses
+            results = load_run(path)
             document = json.loads(path.read_text(encoding="utf-8"))
-            results = load_run(document if isinstance(document, dict) else path)
-        except (OSError, ValueError, RecursionError) as exc:
+        except (OSError, ValueError) as exc:
             notes.append(f"left out {path}: {exc}")
             continue
         info = document.get("commit_info") or {}
+        info = info if isinstance(info, dict) else {}
         commit = info.get("id") if isinstance(info.get("id"), str) else None
         when = _when(info.get("time")) or _when(document.get("datetime"))
         runs.append(
@@ -136,14 +137,18 @@ def read_runs(storage: Path) -> tuple[list[Run], list[str]]:
     return runs, notes
 
 
-def group_runs(runs: Sequence[Run], repo: Path | None) -> tuple[list[list[Run]], list[str]]:
-    """Runs grouped by commit, oldest group first: in ``repo``'s first-parent order when
-    any run's commit is on it, else by time. Notes say what was left out and why."""
+def group_runs(
+    runs: Sequence[Run], repo: Path | None, order: Sequence[str] | None = None
+) -> tuple[list[list[Run]], list[str]]:
+    """Runs grouped by commit, oldest group first: in ``repo``'s first-parent order (or
+    ``order``, when already asked) when any run's commit is on it, else by time. Notes say
+    what was left out and why."""
     notes: list[str] = []
     groups: dict[str, list[Run]] = {}
     for run in runs:
         groups.setdefault(run.commit or f"file:{run.path}", []).append(run)
-    order = first_parent_order(repo) if repo is not None else None
+    if order is None and repo is not None:
+        order = first_parent_order(repo)
     if order and any(commit in groups for commit in order):
         position = {sha: i for i, sha in enumerate(order)}
         off = [c for c in groups if c not in position]
