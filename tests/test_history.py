@@ -175,3 +175,15 @@ def test_a_subject_with_markup_stays_text_on_the_page(tmp_path: Path) -> None:
     assert len(drawn.points) == 12
     data = json.loads(drawn.data)
     assert data["change_points"][0]["commits"] == [{"sha": shas[6], "subject": nasty}]
+
+
+def test_commits_are_linked_when_the_remote_is_on_github(tmp_path: Path) -> None:
+    from pytest_gpubench.history.report import markdown
+
+    repo, storage, shas = scripted_repo(tmp_path, commits=12, slower_at=6)
+    git(repo, "remote", "add", "origin", "git@github.com:octo/speedy.git")
+    history = analyse(storage, repo)
+    url = f"https://github.com/octo/speedy/commit/{shas[6]}"
+    assert history.commit_url == "https://github.com/octo/speedy/commit/"
+    assert f"[`{shas[6][:10]}`]({url}) dbn: fuse the update" in markdown(history)
+    assert f'href="{url}"' in page(history)

@@ -205,7 +205,8 @@ def markdown(history: History) -> str:
         for c in history.changes:
             key = c.key
             commits = "<br>".join(
-                f"`{_short(sha)}` {_escape(subject or '')}".strip() for sha, subject in c.commits
+                f"{_sha(history, sha)} {_escape(subject or '')}".strip()
+                for sha, subject in c.commits
             )
             state = f"{c.kind}{' (tentative)' if c.tentative else ''}"
             lines.append(
@@ -228,6 +229,12 @@ def markdown(history: History) -> str:
         lines.append("")
         lines += [f"- {_escape(note)}" for note in history.notes]
     return "\n".join(lines) + "\n"
+
+
+def _sha(history: History, sha: str) -> str:
+    """A short sha in code, linked to the commit when the remote is known."""
+    short = f"`{_short(sha)}`"
+    return f"[{short}]({history.commit_url}{sha})" if history.commit_url else short
 
 
 def _escape(text: str) -> str:
