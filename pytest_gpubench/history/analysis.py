@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -109,8 +109,8 @@ def _near(index: int, steps: Sequence[Step]) -> bool:
 def find_changes(series: Series, options: HistoryOptions) -> list[ChangePoint]:
     """The change points of one series, code or machine, without their commit ranges."""
     points = series.points
-    speedups = change_points(np.log([p.speedup for p in points]), **options.__dict__)
-    machine = change_points(np.log([p.baseline_s for p in points]), **options.__dict__)
+    speedups = change_points(np.log([p.speedup for p in points]), **asdict(options))
+    machine = change_points(np.log([p.baseline_s for p in points]), **asdict(options))
     found = [(step, "code") for step in speedups]
     found += [(step, "machine") for step in machine if not _near(step.index, speedups)]
     found.sort(key=lambda pair: pair[0].index)
@@ -146,7 +146,7 @@ def _with_range(change: ChangePoint, series: Series, order: list[str] | None) ->
         stop = order.index(first)
         start = order.index(previous) + 1 if previous in order else stop
         shas = order[start : stop + 1]
-    return ChangePoint(**{**change.__dict__, "commits": tuple((sha, None) for sha in shas)})
+    return replace(change, commits=tuple((sha, None) for sha in shas))
 
 
 def analyse(
@@ -170,12 +170,7 @@ def analyse(
         history.subjects = subjects(repo, sorted(named))
         history.commit_url = commit_url(repo)
     history.changes = [
-        ChangePoint(
-            **{
-                **c.__dict__,
-                "commits": tuple((sha, history.subjects.get(sha)) for sha, _ in c.commits),
-            }
-        )
+        replace(c, commits=tuple((sha, history.subjects.get(sha)) for sha, _ in c.commits))
         for c in history.changes
     ]
     return history

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
@@ -252,9 +252,7 @@ def change_points(
             break
         start += stride
     kept = _merge(x, sorted(found), max_pvalue, min_magnitude)
-    return [
-        Step(**{**step.__dict__, "tentative": step.runs_after < confirm_after}) for step in kept
-    ]
+    return [replace(step, tentative=step.runs_after < confirm_after) for step in kept]
 
 
 def _merge(

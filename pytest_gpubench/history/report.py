@@ -17,6 +17,7 @@ JSON (``pytest-gpubench history --json FILE``, fields documented in ``docs/histo
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def history_json(history: History) -> dict[str, Any]:
             "storage": str(history.storage),
             "repo": str(history.repo) if history.repo is not None else None,
             "runs": history.runs,
-            "options": dict(history.options.__dict__),
+            "options": asdict(history.options),
             "commit_url": history.commit_url,
             "notes": list(history.notes),
             "series": [
