@@ -52,8 +52,9 @@ __all__ = [
 
 #: The largest p-value a change point may have. A t-test at the split that maximises Q̂ is
 #: chosen after the fact, so its nominal p-value understates how often noise reaches it;
-#: 0.001 (Otava's default) keeps noise-only histories of 30 to 60 runs at about 1% or less
-#: with any change point (``benchmarks/history_detection.py`` measures it).
+#: at 0.001 (Otava's default) 0-0.5% of noise-only histories of 30 and 60 runs had any
+#: change point at 1.5-3% noise per run, 1.0-1.4% at 5% (``benchmarks/history_detection.py``,
+#: docs/results/history-detection.md).
 DEFAULT_MAX_PVALUE = 0.001
 #: The smallest step reported, as a relative change: the gate's default threshold.
 DEFAULT_MIN_MAGNITUDE = 0.10
