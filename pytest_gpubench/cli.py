@@ -3,8 +3,12 @@
 - ``pytest-gpubench history [--storage PATH] [--json F] [--markdown F] [--html F]
   [--plot F]``: the
   speedup history of the saved runs, its change points named by commit (:mod:`.history`).
-- ``pytest-gpubench sweep [--dry-run] [--region R] [--session ID]``: delete expired EC2
-  leftovers (the same as ``python -m pytest_gpubench.ec2 sweep``).
+- commands that other parts of the package, or other packages, declare in the entry-point
+  group ``pytest_gpubench.commands``: each is called as ``main(argv, prog=...)`` with
+  ``argv`` starting with its own name. The EC2 provider declares ``sweep`` there
+  (``pytest-gpubench sweep [--dry-run] [--region R]``, the same as ``python -m
+  pytest_gpubench.ec2 sweep``), so the core names no cloud, as pytest11 keeps the EC2
+  options out of the core plugin.
 
 Like ``pytest-benchmark``'s own console script, it reads pytest-benchmark's storage
 (``.benchmarks`` unless ``--storage`` says otherwise).
@@ -15,11 +19,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 __all__ = ["main"]
 
 PROG = "pytest-gpubench"
+#: The entry-point group of the commands other than ``history``.
+COMMANDS = "pytest_gpubench.commands"
+
+
+def commands() -> dict[str, EntryPoint]:
+    """The declared commands, by name (see the module doc)."""
+    return {ep.name: ep for ep in entry_points(group=COMMANDS) if ep.name != "history"}
 
 
 def _fraction(text: str) -> float:
@@ -42,8 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(prog=PROG, description="pytest-gpubench's commands.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    history = commands.add_parser(
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    history = subcommands.add_parser(
         "history",
         help="speedups across saved runs, change points named by commit",
         description="Read every saved run in the storage, order them by the repository's "
@@ -97,10 +109,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"points per split window (default {DEFAULT_WINDOW})",
     )
-    # listed for --help; its arguments are the EC2 sweep's own (main hands them over whole)
-    commands.add_parser(
-        "sweep", help="delete expired EC2 leftovers (python -m pytest_gpubench.ec2 sweep)"
-    )
+    for name, entry in sorted(commands().items()):  # listed; main hands them argv whole
+        subcommands.add_parser(name, help=f"{entry.value} (pytest-gpubench {name} --help)")
     return parser
 
 
@@ -149,10 +159,9 @@ def _history(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; the exit status (0 done, 1 a report not written, 2 usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["sweep"]:
-        from pytest_gpubench.ec2.__main__ import main as sweep
-
-        return sweep(argv, prog=PROG)
+    declared = commands()
+    if argv and argv[0] in declared:
+        return int(declared[argv[0]].load()(argv, prog=PROG))
     return _history(_parser().parse_args(argv))
 
 

@@ -1,16 +1,18 @@
 """The ``pytest-gpubench`` console script: declared in the package metadata, its commands
-listed, and ``sweep`` handed to the EC2 sweep unchanged (the old ``python -m`` form stays)."""
+listed, ``sweep`` (declared by the EC2 provider) handed its arguments whole (the old
+``python -m`` form stays), and ``history`` writing its reports."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
-from pytest_gpubench.cli import main
+from pytest_gpubench.cli import COMMANDS, main
 
 from .history_support import scripted_repo
 
@@ -23,9 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SLOWER_AT = 17
 
 
-def test_the_console_script_is_declared() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+def declared() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def test_the_console_script_and_its_commands_are_declared() -> None:
+    project = declared()
     assert project["scripts"] == {"pytest-gpubench": "pytest_gpubench.cli:main"}
+    commands = project["entry-points"][COMMANDS]
+    assert commands == {"sweep": "pytest_gpubench.ec2.__main__:main"}
 
 
 def test_python_m_lists_the_commands() -> None:
@@ -38,17 +46,31 @@ def test_python_m_lists_the_commands() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: pytest-gpubench")
-    assert "history" in done.stdout and "sweep" in done.stdout
+    assert "history" in done.stdout
+
+
+@pytest.fixture
+def as_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands of pyproject.toml, whether or not this install's metadata has them yet
+    (an editable install made before they were declared lacks them until reinstalled)."""
+    entries = {
+        name: EntryPoint(name, value, COMMANDS)
+        for name, value in declared()["entry-points"][COMMANDS].items()
+    }
+    monkeypatch.setattr("pytest_gpubench.cli.commands", lambda: entries)
 
 
 def test_sweep_is_the_ec2_sweep_under_the_console_script_name(
-    capsys: pytest.CaptureFixture[str],
+    as_declared: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as info:
         main(["sweep", "--help"])
     assert info.value.code == 0
     usage = capsys.readouterr().out
     assert usage.startswith("usage: pytest-gpubench sweep [-h] [--dry-run] [--session ID]")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "sweep" in capsys.readouterr().out
 
 
 def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
