@@ -493,6 +493,39 @@ def render(summary: Mapping[str, Any], facts: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(summary: Mapping[str, Any], path: Path) -> None:
+    """Each method's per-call figure over timeit's, one group of bars per cell, on a log
+    axis with the 1.1× band shaded (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["rows"]
+    labels = [f"{r['op']}\n{r['device']}" for r in rows]
+    series = [
+        ("pytest-benchmark", "pytest_benchmark_ratio", "#bbbbbb"),
+        ("gpubench (its pytest runs)", "gpubench_ratio", "#6699cc"),
+        ("gpubench beside timeit (interleaved)", "interleaved_ratio", "#224477"),
+    ]
+    fig, ax = plt.subplots(figsize=(max(8, len(rows) * 0.6), 4.5))
+    width = 0.8 / len(series)
+    for index, (name, key, color) in enumerate(series):
+        xs = [i + (index - 1) * width for i in range(len(rows))]
+        ys = [r.get(key) or float("nan") for r in rows]
+        ax.bar(xs, ys, width, label=name, color=color)
+    ax.axhspan(1 / TARGET, TARGET, color="#ccebc5", zorder=0, label="within 1.1× of timeit")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_ylabel("per call / timeit's")
+    ax.set_xticks(range(len(rows)), labels, rotation=90, fontsize=7)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("Per-call time over timeit's, small array operations")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -575,6 +608,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / "accuracy.txt").write_text(text)
     document = {"facts": facts, **summary}
     (args.out / "accuracy.json").write_text(json.dumps(document, indent=1) + "\n")
+    try:
+        plot(summary, args.out / "accuracy.png")
+    except ImportError:
+        print("no plot: matplotlib is not installed (pip install matplotlib)")
     return 0 if all(summary["held"].values()) else 1
 
 

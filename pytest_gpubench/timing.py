@@ -345,19 +345,23 @@ def calibrate(
 
     ``first_s`` (the warm-up's fastest single call) gives the first guess; a call that
     long already keeps one call per round. Then blocks are timed, each guess grown by the
-    shortfall (at most 10× a step, like Google Benchmark's iterations), until a block
-    lasts the target. ``synced.calls`` is left at the answer."""
+    shortfall (at most 10× a step, like Google Benchmark's iterations), until two blocks in
+    a row last the target: one stall of the machine (a host taking the CPU for 10 ms) must
+    not leave a 30 µs call at 2 calls a round. ``synced.calls`` is left at the answer."""
     if round_time <= 0 or (first_s is not None and first_s >= round_time):
         synced.calls = 1
         return 1
     calls = 1 if not first_s else max(1, min(MAX_CALLS, int(round_time / first_s)))
+    reached = False
     for _ in range(40):
         synced.calls = calls
         elapsed = time_round(synced, clock).seconds * calls
-        if elapsed >= round_time or calls >= MAX_CALLS:
+        if calls >= MAX_CALLS or (elapsed >= round_time and reached):
             break
-        grow = 10.0 if elapsed <= 0 else min(10.0, max(1.2, 1.2 * round_time / elapsed))
-        calls = min(MAX_CALLS, math.ceil(calls * grow))
+        reached = elapsed >= round_time
+        if not reached:
+            grow = 10.0 if elapsed <= 0 else min(10.0, max(1.2, 1.2 * round_time / elapsed))
+            calls = min(MAX_CALLS, math.ceil(calls * grow))
     return calls
 
 

@@ -74,6 +74,21 @@ def test_calibration_grows_the_calls_until_a_round_lasts_the_round_time() -> Non
     assert 10_000 <= calls <= 12_100  # 1 µs a call: 10 ms takes 10,000, 1.2x over at most
 
 
+def test_one_stalled_block_does_not_end_the_calibration() -> None:
+    """A 30 µs call whose first block stalls for 10 ms (the host took the CPU): the next
+    block at that count falls short, so the calls keep growing."""
+    clock = Virtual(hot_s=30e-6, cold_s=30e-6)
+    real = clock.work
+
+    def work() -> str:
+        if clock.calls == 1:  # the first call of the first block, after its cold call
+            clock.now += 0.01
+        return real()
+
+    synced = SyncedTarget(NUMPY, work)
+    assert calibrate(synced, 0.01, clock, first_s=0.005) >= 333  # 10 ms of 30 µs calls
+
+
 def test_a_call_as_long_as_a_round_keeps_one_call_per_round_and_costs_no_calibration() -> None:
     clock = Virtual()
     synced = SyncedTarget(NUMPY, clock.work)

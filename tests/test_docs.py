@@ -1,5 +1,5 @@
 """The README is a user's README: short, every relative link resolves inside the repository,
-its first code block holds the install and the two commands, and no in-house words."""
+its first code block holds the two commands, and no in-house words."""
 
 from __future__ import annotations
 
@@ -39,12 +39,28 @@ def _anchors(path: Path) -> set[str]:
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
-def test_the_first_code_block_installs_and_holds_the_two_commands() -> None:
+def _first_block_commands() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     first = text.split("```")[1]
-    commands = [line.split("#")[0].strip() for line in first.splitlines()[1:] if line.strip()]
-    assert "pytest --gpubench" in commands and "pytest" in commands
-    assert any("download.pytorch.org/whl/cpu" in line for line in commands)
+    return [line.split("#")[0].strip() for line in first.splitlines()[1:] if line.strip()]
+
+
+def test_the_first_code_block_is_the_two_commands_and_tox_sets_them_up() -> None:
+    """Two commands, each with its own set-up: tox builds the environment (torch's CPU
+    build from PyTorch's index), so neither needs a shell state another line left."""
+    assert _first_block_commands() == ["tox -e bench", "tox"]
+    tox = (ROOT / "tox.ini").read_text(encoding="utf-8")
+    assert "download.pytorch.org/whl/cpu" in tox
+    bench = tox.split("[testenv:bench]")[1].split("\n[")[0]
+    assert "commands = pytest --gpubench" in bench
+    env_list = re.search(r"^env_list = (.+)$", tox, re.MULTILINE)
+    assert env_list is not None and env_list.group(1).split(", ")[0] == "test"
+    assert "commands = pytest {posargs}" in tox.split("[testenv:test]")[1].split("\n[")[0]
+
+
+def test_ci_runs_the_readmes_test_command_as_written() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert _first_block_commands()[1] in [line.strip() for line in ci]
 
 
 def test_the_readme_uses_no_in_house_words() -> None:
