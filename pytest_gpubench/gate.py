@@ -1,7 +1,8 @@
 """The regression gate: compare a run's speedups with a saved run, fail on a real loss.
 
 Saved runs live in pytest-benchmark's storage layout (``.benchmarks/<machine-id>/NNNN_*.json``,
-written by ``--benchmark-save``/``--benchmark-autosave``) with our ``gpubench`` section.
+written by ``--benchmark-save``/``--benchmark-autosave``) with our ``gpubench`` section; finding
+and reading them is :mod:`.storage`'s job, comparing them this module's.
 
 How a row fails (``speedup`` thresholds). For a device D and the baseline device B, the
 speedup of a run is ``median(B rounds) / median(D rounds)``. Each run's *speedup samples*
@@ -40,10 +41,9 @@ import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-from .report_json import device_descriptions, hardware_facts, load_results
+from .report_json import device_descriptions, hardware_facts
 from .results import Measurement, RunResults
 from .speedup import estimate_speedup
 
@@ -56,11 +56,9 @@ __all__ = [
     "compare",
     "hardware_mismatches",
     "hardware_refusal",
-    "load_baseline",
     "min_p_value",
     "parse_compare_fail",
     "profile_mismatch",
-    "resolve_baseline",
     "rounds_for",
 ]
 
@@ -135,102 +133,6 @@ def _unbounded(expr: object) -> str | None:
     except ValueError:
         return None
     return None if math.isfinite(value) else limit
-
-
-# --------------------------------------------------------------------------- saved runs
-
-
-def _runs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json") if p.is_file())
-
-
-def _listing(storage: Path) -> str:
-    found = sorted(storage.glob("*/[0-9][0-9][0-9][0-9]_*.json")) if storage.is_dir() else []
-    if not found:
-        return f"no saved runs under {storage} (save one with --gpubench-save NAME)"
-    names = [str(p.relative_to(storage)) for p in found]
-    shown = ", ".join(names[-10:])
-    more = f" (and {len(names) - 10} older)" if len(names) > 10 else ""
-    return f"saved runs under {storage}: {shown}{more}"
-
-
-def resolve_baseline(spec: str | None, storage: Path, machine_id: str | None = None) -> Path:
-    """The saved run that ``spec`` names.
-
-    ``spec`` is a JSON file path, a run number or prefix in pytest-benchmark's storage
-    (``0001``, ``1``, ``0001_main``), a run name (``main``: the latest run saved under that
-    name), or ``None`` for the latest saved run. Runs saved on
-    this machine (``machine_id``, pytest-benchmark's by default) come first; other
-    machine folders are searched only when it has none, and must then agree on one file.
-    Raises ``FileNotFoundError`` or ``ValueError`` listing what exists.
-    """
-    if spec is not None and spec.strip():
-        candidate = Path(spec)
-        if candidate.suffix == ".py" or candidate.is_dir():  # a test path the option took
-            raise ValueError(
-                f"--gpubench-compare takes a saved run (a NAME, a NUMBER or the PATH of its "
-                f"JSON), not {spec!r}, which looks like a test path: write "
-                "--gpubench-compare=RUN, or put test paths before the option"
-            )
-        if candidate.is_file():
-            return candidate
-        if candidate.suffix == ".json" or len(candidate.parts) > 1:
-            raise FileNotFoundError(f"baseline file {spec!r} does not exist; {_listing(storage)}")
-    storage = Path(storage)
-    if machine_id is None:
-        from pytest_benchmark.utils import get_machine_id
-
-        machine_id = get_machine_id()
-    pattern = name = None
-    if spec is not None and spec.strip():
-        text = spec.strip()
-        if text.isdigit():
-            pattern = f"{int(text):04d}_"
-        elif re.match(r"^\d{4}_", text):
-            pattern = text
-        elif re.fullmatch(r"[\w.-]+", text):
-            name = text
-        else:
-            raise ValueError(
-                f"baseline {spec!r} is neither an existing file, a run number such as 0001 "
-                f"nor a run name; {_listing(storage)}"
-            )
-
-    def matching(folder: Path) -> list[Path]:
-        runs = _runs(folder)
-        if name is not None:
-            return [p for p in runs if p.name[5:-5] == name]
-        return [p for p in runs if p.name.startswith(pattern)] if pattern else runs
-
-    local = matching(storage / machine_id)
-    if local:
-        latest = pattern is None or len(local) == 1  # a name picks its latest run
-        return local[-1] if latest else _ambiguous(spec, local)
-    found = [p for folder in sorted(storage.glob("*")) if folder.is_dir() for p in matching(folder)]
-    if not found:
-        what = "no saved run" if spec is None else f"no saved run {spec!r}"
-        listing = _listing(storage)
-        if listing.startswith("no saved runs"):  # an empty storage, said once
-            empty = (
-                f"{what} under {storage}, which holds none yet (save one with --gpubench-save NAME)"
-            )
-            raise FileNotFoundError(listing if spec is None else empty)
-        raise FileNotFoundError(f"{what} under {storage}; {listing}")
-    if len({p.parent for p in found}) > 1 or (pattern is not None and len(found) > 1):
-        return _ambiguous(spec, found)
-    return found[-1]
-
-
-def _ambiguous(spec: str | None, found: Sequence[Path]) -> Path:
-    names = ", ".join(str(p) for p in found)
-    raise ValueError(
-        f"baseline {spec!r} matches several saved runs ({names}); pass the file path instead"
-    )
-
-
-def load_baseline(spec: str | None, storage: Path) -> RunResults:
-    """:func:`load_results` of :func:`resolve_baseline`."""
-    return load_results(resolve_baseline(spec, storage))
 
 
 # --------------------------------------------------------------------------- statistics

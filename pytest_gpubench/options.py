@@ -121,7 +121,8 @@ def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
         const=True,
         default=None,
         help="Compare speedups with a saved run: a JSON path, a run number or name in "
-        "--benchmark-storage, or the latest saved run if none is given.",
+        "--benchmark-storage, or the latest saved run if none is given; 'history': every "
+        "saved run since the history's latest change point, pooled.",
     )
     add(
         "--gpubench-compare-fail",

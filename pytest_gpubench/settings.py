@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_gpubench.devices import ALIASES, Device, get_device, resolve_names
 from pytest_gpubench.integers import parse_int
 from pytest_gpubench.results import RunResults
+from pytest_gpubench.storage import storage_path
 from pytest_gpubench.timing import TimingSettings
 
 if TYPE_CHECKING:
@@ -307,18 +308,6 @@ def parse_round_time(value: Any) -> float:
     return seconds
 
 
-def storage_path(uri: str) -> Path:
-    """The directory of a pytest-benchmark ``--benchmark-storage`` URI (file storage only)."""
-    if uri.startswith("file://"):
-        return Path(uri[len("file://") :])
-    if "://" in uri:
-        raise ValueError(
-            f"--gpubench-compare needs a file storage (file://PATH), "
-            f"got --benchmark-storage {uri!r}"
-        )
-    return Path(uri)
-
-
 def xdist_workers(option: Any) -> str | None:
     """The pytest-xdist option that will run tests in parallel (``-n 2``, ``--tx popen``), as
     given; None when xdist is absent or off (``-n 0``)."""
@@ -388,8 +377,7 @@ def build_config(
     if option.gpubench_compare is not None:
         if not option.gpubench:
             raise ValueError("--gpubench-compare compares benchmark runs; add --gpubench")
-        from pytest_gpubench.gate import resolve_baseline
-        from pytest_gpubench.report_json import load_results
+        from pytest_gpubench.storage import load_run, resolve_baseline
 
         spec = None if option.gpubench_compare is True else option.gpubench_compare
         if spec is not None and not spec.strip():
@@ -398,8 +386,13 @@ def build_config(
                 "the PATH of its JSON, or --gpubench-compare alone for the latest saved run"
             )
         storage = storage_path(option.benchmark_storage)
-        compare_path = Path(resolve_baseline(spec, storage))
-        compared = load_results(compare_path)
+        if spec is not None and spec.strip() == "history":  # the last stable stretch
+            from pytest_gpubench.history.stretch import stable_stretch
+
+            compare_path, compared = storage, stable_stretch(storage)
+        else:
+            compare_path = Path(resolve_baseline(spec, storage))
+            compared = load_run(compare_path)
     elif thresholds:
         raise ValueError(
             "--gpubench-compare-fail needs --gpubench-compare [RUN|PATH] to compare against"

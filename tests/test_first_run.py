@@ -191,7 +191,7 @@ def test_the_plugin_loads_without_numpy() -> None:
 
 
 def test_an_empty_storage_is_said_once(tmp_path: Path) -> None:
-    from pytest_gpubench.gate import resolve_baseline
+    from pytest_gpubench.storage import resolve_baseline
 
     storage = tmp_path / ".benchmarks"
     with pytest.raises(FileNotFoundError) as info:

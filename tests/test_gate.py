@@ -1,4 +1,5 @@
-"""The regression gate: threshold parsing, saved-run lookup, significance, hardware check."""
+"""The regression gate: threshold parsing, significance, hardware check (saved-run lookup:
+test_storage.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ import pytest
 from pytest_gpubench.gate import (
     Threshold,
     compare,
-    load_baseline,
     min_p_value,
     parse_compare_fail,
-    resolve_baseline,
     rounds_for,
 )
 from pytest_gpubench.report import write_json
 from pytest_gpubench.results import Measurement, RunResults
 from pytest_gpubench.speedup import build_rows
+from pytest_gpubench.storage import load_baseline
 
 CPU = {"processor": "Intel Xeon 8259CL", "cores": "4", "blas": "openblas (4 threads)"}
 GPU = {"gpu": "Tesla T4", "memory": "15 GiB", "driver": "12.4"}
@@ -346,64 +346,6 @@ def test_compare_without_a_known_baseline_device_asks_for_one():
 
 
 # --------------------------------------------------------------------------- saved runs
-
-
-def save(folder: Path, name: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(json.dumps({"benchmarks": []}))
-    return path
-
-
-def test_resolve_baseline_in_pytest_benchmark_storage(tmp_path):
-    here = tmp_path / "Linux-CPython-3.11-64bit"
-    first, second = save(here, "0001_main.json"), save(here, "0002_feature.json")
-    save(tmp_path / "Darwin-CPython-3.12-64bit", "0007_mac.json")
-
-    def resolve(spec):
-        return resolve_baseline(spec, tmp_path, machine_id="Linux-CPython-3.11-64bit")
-
-    assert resolve(None) == second
-    assert resolve("0001") == first
-    assert resolve("1") == first
-    assert resolve("0002_feat") == second
-    assert resolve(str(first)) == first
-    assert resolve("7").name == "0007_mac.json"
-    with pytest.raises(FileNotFoundError, match=r"no saved run '0009'.*0001_main\.json"):
-        resolve("0009")
-    assert resolve("main") == first  # a name: the latest run saved under it
-    third = save(here, "0003_main.json")
-    assert resolve("main") == third
-    with pytest.raises(FileNotFoundError, match=r"no saved run 'nightly'.*0001_main\.json"):
-        resolve("nightly")
-    with pytest.raises(ValueError, match="neither an existing file, a run number"):
-        resolve("a b")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        resolve(str(tmp_path / "missing.json"))
-
-
-def test_resolve_baseline_on_a_machine_without_runs_of_its_own(tmp_path):
-    only = save(tmp_path / "Darwin-CPython-3.12-64bit", "0003_mac.json")
-    assert resolve_baseline(None, tmp_path, machine_id="Linux") == only
-    save(tmp_path / "Windows-CPython-3.12-64bit", "0004_win.json")
-    with pytest.raises(ValueError, match="matches several saved runs"):
-        resolve_baseline(None, tmp_path, machine_id="Linux")
-
-
-def test_resolve_baseline_with_nothing_saved(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"no saved runs under .*--gpubench-save NAME"):
-        resolve_baseline(None, tmp_path / ".benchmarks")
-
-
-def test_resolve_baseline_refuses_a_test_path_the_option_took(tmp_path, monkeypatch):
-    """``pytest --gpubench --gpubench-compare tests/test_x.py``: argparse gives the path to
-    the option (its value is optional); saying "not JSON" hid what happened."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "test_x.py").write_text("")
-    (tmp_path / "tests").mkdir()
-    for spec in ("test_x.py", "tests"):
-        with pytest.raises(ValueError, match=r"looks like a test path: write --gpubench-compare="):
-            resolve_baseline(spec, tmp_path / ".benchmarks")
 
 
 def test_rounds_of_zero_seconds_are_skipped_not_divided_by():

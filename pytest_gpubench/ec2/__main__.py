@@ -1,4 +1,7 @@
-"""``python -m pytest_gpubench.ec2 sweep [--dry-run] [--region R]``: delete expired leftovers."""
+"""``python -m pytest_gpubench.ec2 sweep [--dry-run] [--region R]``: delete expired leftovers.
+
+``pytest-gpubench sweep ...`` (the console script, :mod:`pytest_gpubench.cli`) runs the same.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from pytest_gpubench.ec2 import INSTALL_HINT
 from pytest_gpubench.ec2.faults import CREDENTIALS_HELP, error_code
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pytest_gpubench.ec2")
+def _parser(prog: str = "python -m pytest_gpubench.ec2") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog)
     commands = parser.add_subparsers(dest="command", required=True)
     sweep = commands.add_parser(
         "sweep", help="delete gpubench-tagged instances, security groups and key pairs past expiry"
@@ -32,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pytest_gpubench.ec2") -> int:
+    """Run the sweep; ``prog`` names the command in usage and errors."""
+    args = _parser(prog).parse_args(argv)
     try:
         import boto3
         from botocore.exceptions import NoCredentialsError

@@ -72,13 +72,7 @@ def keep_instance_document(
                 session.outcome.report_errors.append(write_failure(target, exc))
     name = config.stash.get(SAVE_KEY, None)
     if name:
-        from types import SimpleNamespace
+        from pytest_gpubench.storage import save_run, storage_path
 
-        from pytest_benchmark.storage.file import FileStorage
-        from pytest_benchmark.utils import get_machine_id
-
-        from pytest_gpubench.settings import storage_path
-
-        say = SimpleNamespace(info=lambda text, **_: write(f"{label}: {text}"))
-        storage = FileStorage(storage_path(option.benchmark_storage), say, get_machine_id())
-        storage.save(document, name)
+        storage = storage_path(option.benchmark_storage)
+        save_run(document, name, storage, say=lambda text: write(f"{label}: {text}"))
