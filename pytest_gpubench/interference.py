@@ -98,9 +98,10 @@ TICK_S = 1 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 MIN_STEAL_S = 1.5 * TICK_S
 
 
-def _schedstat_sum(field: int, tasks: Path, skip: str = "") -> float | None:
-    """Seconds summed over one field of every thread's ``schedstat`` (0: on a CPU, 1:
-    waiting on a run queue), leaving out thread ``skip``; None off Linux.
+def _schedstat_totals(tasks: Path, skip: str = "") -> list[int] | None:
+    """The three fields of every thread's ``schedstat`` summed (nanoseconds on a CPU,
+    nanoseconds waiting on a run queue, timeslices run), leaving out thread ``skip``; None
+    off Linux.
 
     A thread that exits between the listing and the read is skipped (its share is gone
     from the sum, which can only make a round look quieter, never busier)."""
@@ -108,15 +109,22 @@ def _schedstat_sum(field: int, tasks: Path, skip: str = "") -> float | None:
         entries = [entry for entry in tasks.iterdir() if entry.name != skip]
     except OSError:
         return None
-    total = 0
+    totals = [0, 0, 0]
     for entry in entries:
         try:
             fields = (entry / "schedstat").read_bytes().split()
         except OSError:
             continue
-        if len(fields) > field:
-            total += int(fields[field])
-    return total / 1e9
+        for index, value in enumerate(fields[:3]):
+            totals[index] += int(value)
+    return totals
+
+
+def _schedstat_sum(field: int, tasks: Path, skip: str = "") -> float | None:
+    """Seconds summed over one field of every thread's ``schedstat`` (0: on a CPU, 1:
+    waiting on a run queue), leaving out thread ``skip``; None off Linux."""
+    totals = _schedstat_totals(tasks, skip)
+    return None if totals is None else totals[field] / 1e9
 
 
 def process_wait_s(tasks: Path = _TASKS) -> float | None:
@@ -150,20 +158,8 @@ def process_cpu_s(tasks: Path = _TASKS) -> float:
 def process_schedstat(tasks: Path = _TASKS) -> tuple[float, int] | None:
     """Seconds all threads of this process have waited on a run queue, and the timeslices
     they ran (each began with a wait, if only a wake-up's); None off Linux."""
-    try:
-        entries = list(tasks.iterdir())
-    except OSError:
-        return None
-    wait = slices = 0
-    for entry in entries:
-        try:
-            fields = (entry / "schedstat").read_bytes().split()
-        except OSError:
-            continue
-        if len(fields) > 2:
-            wait += int(fields[1])
-            slices += int(fields[2])
-    return wait / 1e9, slices
+    totals = _schedstat_totals(tasks)
+    return None if totals is None else (totals[1] / 1e9, totals[2])
 
 
 def helper_threads_cpu_s(tasks: Path = _TASKS) -> float | None:
